@@ -1,0 +1,57 @@
+"""Wiring: config → AWS clients → collectors → runner → snapshot holder → exposition."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from exporter.aws import ApiStats, AwsClients
+from exporter.collectors.base import Collector
+from exporter.collectors.cost import CostCollector
+from exporter.config import Config
+from exporter.metrics import Exposition
+from exporter.scheduler import Runner, Schedule
+from exporter.snapshot import SnapshotHolder
+
+COLLECTOR_NAMES = ("cost", "health", "cloudwatch")
+
+
+def build_collectors(config: Config, clients: AwsClients, only: Iterable[str] | None = None) -> list[Collector]:
+    """The enabled collectors (``only`` narrows them further, e.g. from ``--no-collector.X`` flags)."""
+    wanted = set(config.collectors.enabled() if only is None else only)
+    collectors: list[Collector] = []
+    if "cost" in wanted:
+        # Cost Explorer's API lives in us-east-1 only (for the aws partition), whatever the account's regions.
+        collectors.append(CostCollector(config.collectors.cost,
+                                        lambda account, service: clients.for_account(account, service, "us-east-1")))
+    return collectors
+
+
+@dataclass
+class App:
+    config: Config
+    clients: AwsClients
+    collectors: list[Collector]
+    holder: SnapshotHolder
+    runner: Runner
+    exposition: Exposition
+
+    @classmethod
+    def build(cls, config: Config, only: Iterable[str] | None = None, process_metrics: bool = True) -> App:
+        clients = AwsClients(config.aws, ApiStats())
+        collectors = build_collectors(config, clients, only)
+        holder = SnapshotHolder()
+        exposition = Exposition(config.accounts, collectors, clients.stats, process_metrics=process_metrics)
+        holder.subscribe(exposition.on_snapshot)
+        runner = Runner(config.accounts, holder, concurrency=config.aws.concurrency)
+        return cls(config, clients, collectors, holder, runner, exposition)
+
+    def collect_once(self, as_of: dt.date | None = None) -> None:
+        for collector in self.collectors:
+            self.runner.run(collector, as_of)
+
+    def schedule(self) -> Schedule:
+        schedule = Schedule(self.runner, self.collectors)
+        schedule.start()
+        return schedule

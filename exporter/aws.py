@@ -1,0 +1,247 @@
+"""AWS access: the main account's session, one assumed role per account, cached instrumented clients.
+
+Only this module and the collectors import boto3/botocore.
+
+* The main account uses the default credential chain (env, shared files, container/instance role).
+* Each target account gets a botocore session whose credentials are a ``DeferredRefreshableCredentials``
+  backed by STS AssumeRole: AssumeRole runs on first use and again shortly before expiry (botocore's
+  refresh windows), never per call.
+* Clients are cached per (service, role_arn, region); botocore clients are thread-safe, creating them
+  is not, so creation is serialised.
+* Endpoints come from botocore's own resolution, so ``AWS_ENDPOINT_URL`` and
+  ``AWS_ENDPOINT_URL_<SERVICE>`` work for every client, the demo's included.
+* Every HTTP attempt is counted in :class:`ApiStats` (requests, errors by code, throttles, Cost
+  Explorer spend); optional process-wide request rate limiting.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import boto3
+import botocore.session
+from botocore.config import Config as BotoConfig
+from botocore.credentials import CredentialProvider, CredentialResolver, DeferredRefreshableCredentials
+from botocore.exceptions import BotoCoreError, ClientError
+
+from exporter.config import Account, AwsSettings
+
+log = logging.getLogger(__name__)
+
+# Cost Explorer bills every API request (https://aws.amazon.com/aws-cost-management/pricing/).
+COST_EXPLORER_PRICE_PER_REQUEST_USD = Decimal("0.01")
+THROTTLING_CODES = frozenset({
+    "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
+    "TooManyRequestsException", "RequestLimitExceeded", "LimitExceededException", "SlowDown",
+    "RequestThrottled", "ProvisionedThroughputExceededException", "BandwidthLimitExceeded",
+})
+
+
+def error_code(exc: BaseException) -> str:
+    """A short, bounded name for an AWS failure, fit for a label and a log line."""
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code") or "ClientError")
+    return type(exc).__name__
+
+
+def error_message(exc: BaseException) -> str:
+    """One line, no secrets: botocore messages carry codes and request text, never credentials."""
+    if isinstance(exc, ClientError):
+        message = exc.response.get("Error", {}).get("Message") or ""
+        return f"{error_code(exc)}: {message}".strip().rstrip(":")
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def is_throttle(code: str) -> bool:
+    return code in THROTTLING_CODES
+
+
+class ApiStats:
+    """Process-wide counters of AWS requests, kept apart from snapshots (they are about the exporter).
+
+    Counted per HTTP attempt, so a throttled request that a retry later got through still shows up.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.requests: Counter[tuple[str, str]] = Counter()
+        self.errors: Counter[tuple[str, str, str]] = Counter()
+        self.cost_explorer_spend_usd = Decimal(0)
+        self.extra_spend_usd = Decimal(0)
+
+    def record(self, service: str, operation: str, error: str | None, billable: bool) -> None:
+        with self._lock:
+            self.requests[(service, operation)] += 1
+            if error:
+                self.errors[(service, operation, error)] += 1
+            if billable and service == "ce" and not error:
+                self.cost_explorer_spend_usd += COST_EXPLORER_PRICE_PER_REQUEST_USD
+
+    def add_spend(self, amount: Decimal) -> None:
+        """Spend billed by volume rather than per request (e.g. CloudWatch GetMetricData)."""
+        with self._lock:
+            self.extra_spend_usd += amount
+
+    def view(self) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str, str], int], Decimal, Decimal]:
+        with self._lock:
+            return dict(self.requests), dict(self.errors), self.cost_explorer_spend_usd, self.extra_spend_usd
+
+    def requests_for(self, service: str, operation: str | None = None) -> int:
+        with self._lock:
+            return sum(n for (s, o), n in self.requests.items() if s == service and operation in (None, o))
+
+
+class RateLimiter:
+    """A token bucket shared by all threads; ``rate`` requests per second, bursts of up to ``rate``."""
+
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.rate = rate
+        self.capacity = max(1.0, rate)
+        self.tokens = self.capacity
+        self.clock, self.sleep = clock, sleep
+        self.updated = clock()
+        self.lock = threading.Lock()
+
+    def acquire(self) -> None:
+        while True:
+            with self.lock:
+                now = self.clock()
+                self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+                self.updated = now
+                if self.tokens >= 1:
+                    self.tokens -= 1
+                    return
+                wait = (1 - self.tokens) / self.rate
+            self.sleep(wait)
+
+
+class _FixedCredentialProvider(CredentialProvider):
+    METHOD = "assume-role"
+    CANONICAL_NAME = "AssumeRole"
+
+    def __init__(self, credentials: DeferredRefreshableCredentials):
+        super().__init__()
+        self._credentials = credentials
+
+    def load(self) -> DeferredRefreshableCredentials:
+        return self._credentials
+
+
+@dataclass(frozen=True, slots=True)
+class _RoleSession:
+    session: boto3.Session
+
+
+class AwsClients:
+    """Hands out cached, instrumented boto3 clients for the main account and each configured account."""
+
+    def __init__(self, settings: AwsSettings, stats: ApiStats | None = None,
+                 base_session: boto3.Session | None = None):
+        self.settings = settings
+        self.stats = stats or ApiStats()
+        self.base = base_session or boto3.Session(region_name=settings.region)
+        self._loader = self.base._session.get_component("data_loader")
+        self._limiter = RateLimiter(settings.max_requests_per_second) if settings.max_requests_per_second else None
+        self._config = BotoConfig(
+            retries={"mode": "adaptive", "max_attempts": settings.max_attempts},
+            connect_timeout=settings.connect_timeout_seconds,
+            read_timeout=settings.read_timeout_seconds,
+            user_agent_appid="aws-ops-exporter",
+            max_pool_connections=max(10, settings.concurrency * 2),
+        )
+        self._lock = threading.RLock()
+        self._clients: dict[tuple[str, str, str], Any] = {}
+        self._role_sessions: dict[str, _RoleSession] = {}
+
+    # -------------------------------------------------------------------------------------- clients
+
+    def main(self, service: str, region: str | None = None) -> Any:
+        """A client in the main account (the exporter's own credentials)."""
+        return self._cached(service, "", region or self.settings.region, lambda: self.base)
+
+    def for_account(self, account: Account, service: str, region: str | None = None) -> Any:
+        """A client in ``account``, through its role (AssumeRole happens lazily, once per lifetime)."""
+        return self._cached(service, account.role_arn, region or self.settings.region,
+                            lambda: self._role_session(account).session)
+
+    def _cached(self, service: str, role_arn: str, region: str, session: Callable[[], boto3.Session]) -> Any:
+        key = (service, role_arn, region)
+        client = self._clients.get(key)
+        if client is not None:
+            return client
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                client = session().client(service, region_name=region, config=self._config)
+                self._instrument(client)
+                self._clients[key] = client
+        return client
+
+    def _instrument(self, client: Any) -> None:
+        events = client.meta.events
+        service = client.meta.service_model.service_name
+        if self._limiter is not None:
+            events.register("before-send", lambda **_: self._limiter.acquire())
+
+        def on_response(parsed_response: Any = None, context: Any = None, exception: Any = None,
+                        response_dict: Any = None, **kwargs: Any) -> None:
+            operation = kwargs.get("event_name", "").rsplit(".", 1)[-1]
+            error = None
+            if exception is not None:
+                error = type(exception).__name__
+            elif response_dict is not None and response_dict.get("status_code", 200) >= 300:
+                error = (parsed_response or {}).get("Error", {}).get("Code") or f"HTTP{response_dict['status_code']}"
+            self.stats.record(service, operation, error, billable=True)
+
+        events.register("response-received", on_response)
+
+    # -------------------------------------------------------------------------------- role sessions
+
+    def _role_session(self, account: Account) -> _RoleSession:
+        with self._lock:
+            existing = self._role_sessions.get(account.role_arn)
+            if existing is not None:
+                return existing
+            credentials = DeferredRefreshableCredentials(
+                refresh_using=lambda: self._assume_role(account), method="assume-role")
+            core = botocore.session.Session()
+            # Share the parsed service models instead of loading them again for every account.
+            core.register_component("data_loader", self._loader)
+            core.register_component("credential_provider",
+                                    CredentialResolver([_FixedCredentialProvider(credentials)]))
+            role_session = _RoleSession(boto3.Session(botocore_session=core, region_name=self.settings.region))
+            self._role_sessions[account.role_arn] = role_session
+            return role_session
+
+    def _assume_role(self, account: Account) -> dict[str, str]:
+        kwargs: dict[str, Any] = {
+            "RoleArn": account.role_arn,
+            # Shows up in the account's CloudTrail: who assumed the role and on behalf of which account.
+            "RoleSessionName": f"{self.settings.role_session_name}-{account.id}"[:64],
+        }
+        if account.external_id:
+            kwargs["ExternalId"] = account.external_id
+        response = self.main("sts").assume_role(**kwargs)
+        creds = response["Credentials"]
+        log.debug("event=assume_role account=%s expires=%s", account.name, creds["Expiration"].isoformat())
+        return {
+            "access_key": creds["AccessKeyId"],
+            "secret_key": creds["SecretAccessKey"],
+            "token": creds["SessionToken"],
+            "expiry_time": creds["Expiration"].isoformat(),
+        }
+
+
+__all__ = [
+    "ApiStats", "AwsClients", "BotoCoreError", "ClientError", "COST_EXPLORER_PRICE_PER_REQUEST_USD",
+    "RateLimiter", "error_code", "error_message", "is_throttle",
+]

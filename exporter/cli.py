@@ -1,0 +1,143 @@
+"""``aws-ops-exporter``: serve, collect once, validate a config, or run the embedded demo fleet.
+
+Exit codes: 0 ok, 2 bad config or bad arguments, 1 anything else (e.g. the port is taken).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+
+from exporter import __version__, config as config_mod, logsetup
+from exporter.app import COLLECTOR_NAMES, App
+from exporter.config import Config, ConfigError, parse_listen_address
+
+log = logging.getLogger("exporter")
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # exit 2 with the usage, as argparse does, but one clear line
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
+
+
+def parser() -> argparse.ArgumentParser:
+    p = _ArgumentParser(prog="aws-ops-exporter",
+                        description="Prometheus exporter for a fleet of AWS accounts: Cost Explorer, AWS Health, "
+                                    "CloudWatch. Collects on its own schedule; a scrape never calls AWS.")
+    p.add_argument("--config", metavar="FILE", help="config file (YAML); see config.yaml")
+    p.add_argument("--web.listen-address", dest="listen_address", metavar="HOST:PORT",
+                   help="address to serve /metrics on (default: config web.listen_address, else :9780)")
+    p.add_argument("--once", action="store_true",
+                   help="run every enabled collector once, print the exposition to stdout and exit")
+    p.add_argument("--as-of", dest="as_of", type=_date, metavar="YYYY-MM-DD",
+                   help="with --once: collect as if today were this UTC day (backfills, replays)")
+    p.add_argument("--demo", action="store_true",
+                   help="run against an embedded AWS stand-in seeded with a synthetic fleet (no AWS account needed)")
+    p.add_argument("--check-config", action="store_true", help="validate the config and exit")
+    p.add_argument("--log.level", dest="log_level", choices=("debug", "info", "warning", "error"))
+    p.add_argument("--log.format", dest="log_format", choices=("logfmt", "json"))
+    for name in COLLECTOR_NAMES:
+        p.add_argument(f"--collector.{name}", dest=f"collector_{name}", action="store_true", default=None,
+                       help=f"enable the {name} collector (overrides the config)")
+        p.add_argument(f"--no-collector.{name}", dest=f"collector_{name}", action="store_false",
+                       help=f"disable the {name} collector")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return p
+
+
+def _selected_collectors(args: argparse.Namespace, config: Config) -> list[str]:
+    enabled = set(config.collectors.enabled())
+    for name in COLLECTOR_NAMES:
+        flag = getattr(args, f"collector_{name}")
+        if flag is True:
+            enabled.add(name)
+        elif flag is False:
+            enabled.discard(name)
+    return [n for n in COLLECTOR_NAMES if n in enabled]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = parser()
+    args = p.parse_args(argv)
+    if args.as_of and not args.once:
+        p.error("--as-of needs --once (a long-running exporter always collects as of today)")
+    if not args.config and not args.demo:
+        p.error("--config FILE is required (or --demo for the embedded demo fleet)")
+    if args.demo and (args.check_config or args.config):
+        p.error("--demo runs its own embedded config; drop --config / --check-config")
+    if args.listen_address:
+        try:
+            parse_listen_address(args.listen_address)
+        except ValueError as exc:
+            p.error(f"--web.listen-address: {exc}")
+
+    demo = None
+    try:
+        if args.demo:
+            from exporter import demo as demo_mod  # moto is only needed for the demo
+
+            demo = demo_mod.start(as_of=args.as_of)
+            config = demo.config
+        else:
+            config = config_mod.load(args.config)
+    except ConfigError as exc:
+        print(f"aws-ops-exporter: invalid config {exc}", file=sys.stderr)
+        return 2
+
+    if args.check_config:
+        print(f"{config.source}: ok ({len(config.accounts)} accounts; collectors: "
+              f"{', '.join(config.collectors.enabled()) or 'none'})")
+        return 0
+
+    logsetup.setup(args.log_level or config.log.level, args.log_format or config.log.format)
+    try:
+        app = App.build(config, only=_selected_collectors(args, config), process_metrics=not args.once)
+        if args.once:
+            app.collect_once(args.as_of)
+            sys.stdout.buffer.write(app.exposition.metrics())
+            sys.stdout.flush()
+            return 0
+        return _serve(app, args.listen_address or config.web.listen_address)
+    finally:
+        if demo is not None:
+            demo.stop()
+
+
+def _serve(app: App, listen_address: str) -> int:
+    from exporter.server import WebServer
+
+    host, port = parse_listen_address(listen_address)
+    try:
+        server = WebServer(host, port, app.exposition, lambda: app.holder.current)
+    except OSError as exc:
+        log.error("event=listen_failed address=%s error=%r", listen_address, str(exc))
+        return 1
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    server.start()
+    log.info("event=listening address=%s port=%d accounts=%d collectors=%s version=%s", listen_address or ":",
+             server.port, len(app.config.accounts), ",".join(c.name for c in app.collectors), __version__)
+    schedule = app.schedule()
+    stop.wait()
+    log.info("event=shutdown")
+    schedule.shutdown()
+    server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

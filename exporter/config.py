@@ -1,0 +1,497 @@
+"""Configuration: YAML in, frozen dataclasses out, validated once at start.
+
+This is the only module that reads YAML or environment variables. Every problem in a config file is
+collected with its path (``accounts[2].role_arn: not an IAM role ARN``) and reported at once, so a
+user fixes a file in one pass instead of one error per restart.
+
+Each top-level section is parsed by its own function over a :class:`Section`, which tracks the path,
+rejects unknown keys (typos) and records problems instead of raising.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ACCOUNT_ID_RE = re.compile(r"^\d{12}$")
+ROLE_ARN_RE = re.compile(r"^arn:aws[a-zA-Z-]*:iam::(\d{12}):role/[\w+=,.@/-]{1,512}$")
+REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+DURATION_RE = re.compile(r"^(\d+)\s*(ms|s|m|h|d)?$")
+LISTEN_RE = re.compile(r"^(\[[0-9a-fA-F:]+\]|[^:\s]*):(\d{1,5})$")
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+COST_METRICS = ("AmortizedCost", "UnblendedCost", "BlendedCost", "NetAmortizedCost", "NetUnblendedCost")
+DEFAULT_LISTEN_ADDRESS = ":9780"
+MIN_INTERVAL_SECONDS = 10
+
+
+class ConfigError(Exception):
+    """A config that must not be started. ``problems`` lists every one of them with its path."""
+
+    def __init__(self, source: str, problems: Iterable[str]):
+        self.source = source
+        self.problems = tuple(problems)
+        super().__init__(f"{source}: {len(self.problems)} problem(s)\n" + "\n".join(f"  {p}" for p in self.problems))
+
+
+# --------------------------------------------------------------------------------------------- model
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: str
+    name: str
+    project: str
+    role_arn: str
+    external_id: str | None = None
+    regions: tuple[str, ...] = ("us-east-1",)
+    budget_usd: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AwsSettings:
+    region: str = "us-east-1"
+    role_session_name: str = "aws-ops-exporter"
+    max_attempts: int = 8
+    connect_timeout_seconds: float = 10.0
+    read_timeout_seconds: float = 60.0
+    # 0 = not limited. Applied to every AWS request the exporter makes, across threads.
+    max_requests_per_second: float = 0.0
+    # Accounts collected at the same time per collector; 1 = one after another (AWS rate limits).
+    concurrency: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class CostSettings:
+    enabled: bool = True
+    interval_seconds: float = 6 * 3600
+    metric: str = "AmortizedCost"
+    baseline_days: int = 14
+    # How far back a still-Estimated daily period is re-fetched on later refreshes.
+    refetch_estimated_days: int = 62
+
+
+@dataclass(frozen=True, slots=True)
+class HealthSettings:
+    enabled: bool = False
+    interval_seconds: float = 300
+
+
+@dataclass(frozen=True, slots=True)
+class CloudWatchSettings:
+    enabled: bool = False
+    interval_seconds: float = 300
+
+
+@dataclass(frozen=True, slots=True)
+class Collectors:
+    cost: CostSettings = field(default_factory=CostSettings)
+    health: HealthSettings = field(default_factory=HealthSettings)
+    cloudwatch: CloudWatchSettings = field(default_factory=CloudWatchSettings)
+
+    def enabled(self) -> tuple[str, ...]:
+        return tuple(name for name in ("cost", "health", "cloudwatch") if getattr(self, name).enabled)
+
+
+@dataclass(frozen=True, slots=True)
+class WebSettings:
+    listen_address: str = DEFAULT_LISTEN_ADDRESS
+
+
+@dataclass(frozen=True, slots=True)
+class LogSettings:
+    level: str = "info"
+    format: str = "logfmt"
+
+
+@dataclass(frozen=True, slots=True)
+class Budgets:
+    projects: Mapping[str, Decimal] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    accounts: tuple[Account, ...]
+    collectors: Collectors = field(default_factory=Collectors)
+    aws: AwsSettings = field(default_factory=AwsSettings)
+    web: WebSettings = field(default_factory=WebSettings)
+    log: LogSettings = field(default_factory=LogSettings)
+    budgets: Budgets = field(default_factory=Budgets)
+    # The reporter sidecar's section, validated by the reporter (exporter.reporter.settings).
+    reporter: Mapping[str, Any] = field(default_factory=dict)
+    source: str = "<memory>"
+
+    def account(self, account_id: str) -> Account:
+        for account in self.accounts:
+            if account.id == account_id:
+                return account
+        raise KeyError(account_id)
+
+
+# --------------------------------------------------------------------------------------- validation
+
+
+class Section:
+    """A mapping read at a path. Records problems instead of raising; rejects unknown keys on close."""
+
+    def __init__(self, data: Any, path: str, problems: list[str]):
+        self.path = path
+        self.problems = problems
+        self.seen: set[str] = set()
+        if data is None:
+            data = {}
+        if not isinstance(data, Mapping):
+            self.problem(f"must be a mapping, got {type(data).__name__}")
+            data = {}
+        self.data: Mapping[str, Any] = data
+
+    def at(self, key: str | int) -> str:
+        if isinstance(key, int):
+            return f"{self.path}[{key}]"
+        return f"{self.path}.{key}" if self.path else key
+
+    def problem(self, message: str, key: str | int | None = None) -> None:
+        where = self.at(key) if key is not None else (self.path or "(top level)")
+        self.problems.append(f"{where}: {message}")
+
+    def has(self, key: str) -> bool:
+        return key in self.data
+
+    def raw(self, key: str, default: Any = None) -> Any:
+        self.seen.add(key)
+        return self.data.get(key, default)
+
+    def section(self, key: str) -> Section:
+        return Section(self.raw(key), self.at(key), self.problems)
+
+    def string(self, key: str, default: str | None = None, *, required: bool = False,
+               pattern: re.Pattern[str] | None = None, explain: str = "", choices: Iterable[str] = ()) -> str | None:
+        value = self.raw(key)
+        if value is None:
+            if required:
+                self.problem("is required", key)
+            return default
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            self.problem(f"must be a string, got {type(value).__name__}", key)
+            return default
+        value = str(value).strip()
+        if required and not value:
+            self.problem("must not be empty", key)
+            return default
+        choices = tuple(choices)
+        if choices and value not in choices:
+            self.problem(f"must be one of {', '.join(choices)}, got {value!r}", key)
+            return default
+        if pattern is not None and not pattern.match(value):
+            self.problem(f"{explain or 'malformed'}: {value!r}", key)
+            return default
+        return value
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self.raw(key)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            self.problem(f"must be true or false, got {value!r}", key)
+            return default
+        return value
+
+    def integer(self, key: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+        value = self.raw(key)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.problem(f"must be a whole number, got {value!r}", key)
+            return default
+        if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+            self.problem(f"must be between {minimum} and {maximum}, got {value}", key)
+            return default
+        return value
+
+    def number(self, key: str, default: float, *, minimum: float = 0.0) -> float:
+        value = self.raw(key)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            self.problem(f"must be a number, got {value!r}", key)
+            return default
+        if value < minimum:
+            self.problem(f"must be at least {minimum:g}, got {value}", key)
+            return default
+        return float(value)
+
+    def money(self, key: str) -> Decimal | None:
+        value = self.raw(key)
+        if value is None:
+            return None
+        try:
+            if isinstance(value, bool):
+                raise InvalidOperation
+            amount = Decimal(str(value))
+        except InvalidOperation:
+            self.problem(f"must be an amount in USD, got {value!r}", key)
+            return None
+        if not amount.is_finite() or amount < 0:
+            self.problem(f"must be a non-negative amount in USD, got {value!r}", key)
+            return None
+        return amount
+
+    def duration(self, key: str, default: float, *, minimum: float = MIN_INTERVAL_SECONDS) -> float:
+        value = self.raw(key)
+        if value is None:
+            return default
+        seconds = parse_duration(value)
+        if seconds is None:
+            self.problem(f"must be a duration like 300s, 5m, 6h or 1d, got {value!r}", key)
+            return default
+        if seconds < minimum:
+            self.problem(f"must be at least {minimum:g}s, got {value!r}", key)
+            return default
+        return seconds
+
+    def items(self, key: str) -> list[tuple[int, Any]]:
+        value = self.raw(key)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self.problem(f"must be a list, got {type(value).__name__}", key)
+            return []
+        return list(enumerate(value))
+
+    def problems_at(self, key: str) -> bool:
+        prefix = self.at(key)
+        return any(p.startswith(prefix) for p in self.problems)
+
+    def close(self) -> None:
+        """Report keys nobody asked for: in a config file they are typos."""
+        for key in self.data:
+            if key not in self.seen:
+                hint = _closest(str(key), self.seen)
+                self.problem("unknown key" + (f" (did you mean {hint!r}?)" if hint else ""), str(key))
+
+
+def _closest(key: str, known: Iterable[str]) -> str | None:
+    import difflib
+
+    matches = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.75)
+    return matches[0] if matches else None
+
+
+def parse_duration(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value) if value > 0 else None
+    if not isinstance(value, str):
+        return None
+    match = DURATION_RE.match(value.strip())
+    if not match:
+        return None
+    number, unit = int(match.group(1)), match.group(2) or "s"
+    seconds = number * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
+    return float(seconds) if seconds > 0 else None
+
+
+def parse_listen_address(value: str) -> tuple[str, int]:
+    """``:9780`` / ``127.0.0.1:9780`` / ``[::1]:9780`` → (host, port); empty host = all interfaces."""
+    match = LISTEN_RE.match(value.strip())
+    if not match or not 0 <= int(match.group(2)) <= 65535:
+        raise ValueError(f"not HOST:PORT: {value!r}")
+    host = match.group(1).strip("[]")
+    return host, int(match.group(2))
+
+
+# ---------------------------------------------------------------------------------------- sections
+
+
+def _parse_aws(s: Section) -> AwsSettings:
+    d = AwsSettings()
+    settings = AwsSettings(
+        region=s.string("region", d.region, pattern=REGION_RE, explain="not an AWS region"),
+        role_session_name=s.string("role_session_name", d.role_session_name,
+                                   pattern=re.compile(r"^[\w+=,.@-]{2,64}$"), explain="not a valid RoleSessionName"),
+        max_attempts=s.integer("max_attempts", d.max_attempts, minimum=1, maximum=20),
+        connect_timeout_seconds=s.duration("connect_timeout", d.connect_timeout_seconds, minimum=0.1),
+        read_timeout_seconds=s.duration("read_timeout", d.read_timeout_seconds, minimum=0.1),
+        max_requests_per_second=s.number("max_requests_per_second", d.max_requests_per_second),
+        concurrency=s.integer("concurrency", d.concurrency, minimum=1, maximum=64),
+    )
+    s.close()
+    return settings
+
+
+def _parse_accounts(s: Section, default_region: str) -> tuple[Account, ...]:
+    accounts: list[Account] = []
+    first_seen: dict[str, int] = {}
+    names: dict[str, int] = {}
+    items = s.items("accounts")
+    if not items and not s.problems_at("accounts"):
+        s.problem("at least one account is required", "accounts")
+    for index, raw in items:
+        a = Section(raw, s.at("accounts") + f"[{index}]", s.problems)
+        account_id = a.string("id", required=True, pattern=ACCOUNT_ID_RE, explain="not a 12-digit AWS account id")
+        name = a.string("name", required=True, pattern=re.compile(r"^[\w.@+-]{1,64}$"),
+                        explain="use letters, digits and . _ - @ + (at most 64)")
+        project = a.string("project", required=True, pattern=re.compile(r"^[\w.@+-]{1,64}$"),
+                           explain="use letters, digits and . _ - @ + (at most 64)")
+        role_arn = a.string("role_arn", required=True, pattern=ROLE_ARN_RE, explain="not an IAM role ARN")
+        external_id = a.string("external_id", pattern=re.compile(r"^[\w+=,.@:/-]{2,1224}$"),
+                               explain="ExternalId must be 2-1224 characters of [\\w+=,.@:/-]")
+        external_id_env = a.string("external_id_env", pattern=ENV_NAME_RE, explain="not an environment variable name")
+        if external_id_env:
+            from_env = os.environ.get(external_id_env)
+            if not from_env:
+                a.problem(f"environment variable {external_id_env} is not set", "external_id_env")
+            elif external_id:
+                a.problem("give external_id or external_id_env, not both", "external_id_env")
+            else:
+                external_id = from_env
+        regions = _regions(a, "regions", (default_region,))
+        budget = a.money("budget_usd")
+        a.close()
+        if account_id and role_arn:
+            role_account = ROLE_ARN_RE.match(role_arn).group(1)  # type: ignore[union-attr]
+            if role_account != account_id:
+                a.problem(f"role is in account {role_account}, not in {account_id}", "role_arn")
+        if account_id:
+            if account_id in first_seen:
+                a.problem(f"duplicate account id {account_id} (first at accounts[{first_seen[account_id]}])", "id")
+            first_seen.setdefault(account_id, index)
+        if name:
+            if name in names:
+                a.problem(f"duplicate account name {name!r} (first at accounts[{names[name]}])", "name")
+            names.setdefault(name, index)
+        if account_id and name and project and role_arn:
+            accounts.append(Account(account_id, name, project, role_arn, external_id or None, regions, budget))
+    return tuple(accounts)
+
+
+def _regions(s: Section, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    if not s.has(key):
+        s.raw(key)
+        return default
+    regions = []
+    for i, region in s.items(key):
+        if not isinstance(region, str) or not REGION_RE.match(region):
+            s.problem(f"not an AWS region: {region!r}", f"{key}[{i}]")
+        elif region not in regions:
+            regions.append(region)
+    if not regions and not s.problems_at(key):
+        s.problem("must list at least one region", key)
+    return tuple(regions) or default
+
+
+def _parse_collectors(s: Section) -> Collectors:
+    cost_s = s.section("cost")
+    d = CostSettings()
+    cost = CostSettings(
+        enabled=cost_s.boolean("enabled", d.enabled),
+        interval_seconds=cost_s.duration("interval", d.interval_seconds, minimum=60),
+        metric=cost_s.string("metric", d.metric, choices=COST_METRICS),
+        baseline_days=cost_s.integer("baseline_days", d.baseline_days, minimum=1, maximum=60),
+        refetch_estimated_days=cost_s.integer("refetch_estimated_days", d.refetch_estimated_days, minimum=0, maximum=400),
+    )
+    cost_s.close()
+
+    health_s = s.section("health")
+    health = HealthSettings(
+        enabled=health_s.boolean("enabled", HealthSettings.enabled),
+        interval_seconds=health_s.duration("interval", HealthSettings.interval_seconds),
+    )
+    health_s.close()
+
+    cw_s = s.section("cloudwatch")
+    cloudwatch = CloudWatchSettings(
+        enabled=cw_s.boolean("enabled", CloudWatchSettings.enabled),
+        interval_seconds=cw_s.duration("interval", CloudWatchSettings.interval_seconds),
+    )
+    cw_s.close()
+    s.close()
+    return Collectors(cost=cost, health=health, cloudwatch=cloudwatch)
+
+
+def _parse_web(s: Section) -> WebSettings:
+    address = s.string("listen_address", DEFAULT_LISTEN_ADDRESS) or DEFAULT_LISTEN_ADDRESS
+    try:
+        parse_listen_address(address)
+    except ValueError as exc:
+        s.problem(str(exc), "listen_address")
+        address = DEFAULT_LISTEN_ADDRESS
+    s.close()
+    return WebSettings(address)
+
+
+def _parse_log(s: Section) -> LogSettings:
+    settings = LogSettings(
+        level=s.string("level", "info", choices=("debug", "info", "warning", "error")) or "info",
+        format=s.string("format", "logfmt", choices=("logfmt", "json")) or "logfmt",
+    )
+    s.close()
+    return settings
+
+
+def _parse_budgets(s: Section) -> Budgets:
+    projects_s = s.section("projects")
+    projects = {}
+    for key in list(projects_s.data):
+        amount = projects_s.money(str(key))
+        if amount is not None:
+            projects[str(key)] = amount
+    s.close()
+    return Budgets(projects=projects)
+
+
+# The reporter validates its own section (exporter.reporter.settings), imported lazily so the exporter's
+# --check-config reports reporter typos too without importing the reporter at start.
+def _validate_reporter(s: Section) -> Mapping[str, Any]:
+    raw = dict(s.data)
+    s.seen.update(raw)
+    try:
+        from exporter.reporter.settings import parse_reporter  # noqa: PLC0415
+    except ImportError:
+        return raw
+    parse_reporter(s)
+    return raw
+
+
+# ------------------------------------------------------------------------------------------ loading
+
+
+def parse(data: Any, source: str = "<memory>") -> Config:
+    """Validate a parsed YAML document; raise :class:`ConfigError` listing every problem."""
+    problems: list[str] = []
+    top = Section(data, "", problems)
+    aws = _parse_aws(top.section("aws"))
+    accounts = _parse_accounts(top, aws.region)
+    collectors = _parse_collectors(top.section("collectors"))
+    web = _parse_web(top.section("web"))
+    log = _parse_log(top.section("log"))
+    budgets = _parse_budgets(top.section("budgets"))
+    reporter = _validate_reporter(top.section("reporter")) if top.has("reporter") else {}
+    top.close()
+    if problems:
+        raise ConfigError(source, problems)
+    return Config(accounts=accounts, collectors=collectors, aws=aws, web=web, log=log, budgets=budgets,
+                  reporter=reporter, source=source)
+
+
+def load(path: str | os.PathLike[str]) -> Config:
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(source, [f"cannot read: {exc.strerror or exc}"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError(source, [f"{where}not valid YAML: {getattr(exc, 'problem', None) or exc}"]) from None
+    return parse(data, source)

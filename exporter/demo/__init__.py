@@ -1,0 +1,74 @@
+"""``aws-ops-exporter --demo``: the real exporter against an embedded AWS stand-in on loopback.
+
+moto's server runs in-process on 127.0.0.1 (a free port); the standard AWS variables point every
+boto3 client at it (``AWS_ENDPOINT_URL``) with throwaway credentials, so the demo goes through exactly
+the production path: STS AssumeRole per account, real boto3 clients over HTTP, the same collectors.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from exporter.config import Config, parse
+from exporter.demo import cost as demo_cost
+from exporter.demo.fleet import config_document
+
+log = logging.getLogger(__name__)
+
+# Set for the demo process only: the endpoint of the stand-in and credentials that mean nothing to AWS.
+_DEMO_ENV = {
+    "AWS_ACCESS_KEY_ID": "demo-access-key",
+    "AWS_SECRET_ACCESS_KEY": "demo-secret-key",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+}
+_DEMO_UNSET = ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE",
+               "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI")
+
+
+@dataclass
+class Demo:
+    config: Config
+    endpoint: str
+    server: Any
+    saved_env: dict[str, str | None]
+
+    def stop(self) -> None:
+        self.server.stop()
+        for key, value in self.saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def start(as_of: dt.date | None = None, listen_address: str = ":9780") -> Demo:
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise SystemExit("the demo needs moto's server: pip install 'aws-ops-exporter[demo]' "
+                         f"(or pip install 'moto[server]'): {exc}") from None
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+
+    env = {**_DEMO_ENV, "AWS_ENDPOINT_URL": endpoint}
+    saved = {key: os.environ.get(key) for key in (*env, *_DEMO_UNSET)}
+    for key in _DEMO_UNSET:
+        os.environ.pop(key, None)
+    os.environ.update(env)
+
+    config = parse(config_document(listen_address), source="<demo>")
+    today = as_of or dt.datetime.now(dt.timezone.utc).date()
+    queued = demo_cost.seed(endpoint, today, config.collectors.cost)
+    log.info("event=demo_started endpoint=%s accounts=%d cost_results_queued=%d", endpoint, len(config.accounts),
+             queued)
+    return Demo(config, endpoint, server, saved)

@@ -1,0 +1,85 @@
+"""Seeds moto's Cost Explorer with the demo fleet's costs.
+
+moto does not interpret a GetCostAndUsage query: it replays queued results, one per distinct request,
+in the order requests arrive. So the seed is built from the collector's own query plan
+(:func:`exporter.collectors.cost.plan_queries`), in the order the collector sends them, and each
+response answers exactly the window and granularity asked for. The DAILY answer comes in two pages
+(NextPageToken), as a real Cost Explorer answer for a large account does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import httpx
+
+from exporter.collectors.cost import CostQuery, plan_queries
+from exporter.config import CostSettings
+from exporter.demo.fleet import ACCOUNTS, DemoAccount, daily_cost
+
+SEED_PATH = "/moto-api/static/ce/cost-and-usage-results"
+
+
+def _days(start: dt.date, end: dt.date) -> Iterator[dt.date]:
+    day = start
+    while day < end:
+        yield day
+        day += dt.timedelta(days=1)
+
+
+def _months(start: dt.date, end: dt.date) -> Iterator[tuple[dt.date, dt.date]]:
+    month = start
+    while month < end:
+        following = (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+        yield month, min(following, end)
+        month = following
+
+
+def _amount(value: Decimal, metric: str) -> dict[str, Any]:
+    return {metric: {"Amount": format(value, "f"), "Unit": "USD"}}
+
+
+def _period(account: DemoAccount, start: dt.date, end: dt.date, metric: str, estimated: bool,
+            spike_day: dt.date) -> dict[str, Any]:
+    groups = []
+    for service in account.services:
+        total = sum((daily_cost(account, service, d, spike_day) for d in _days(start, end)), Decimal(0))
+        groups.append({"Keys": [service], "Metrics": _amount(total, metric)})
+    return {"TimePeriod": {"Start": start.isoformat(), "End": end.isoformat()}, "Total": {}, "Groups": groups,
+            "Estimated": estimated}
+
+
+def responses(account: DemoAccount, query: CostQuery, as_of: dt.date, spike_day: dt.date) -> list[dict[str, Any]]:
+    """The pages Cost Explorer would return for ``query`` (DAILY in two pages)."""
+    if query.granularity == "DAILY":
+        periods = [_period(account, d, d + dt.timedelta(days=1), query.metric,
+                           estimated=d >= as_of - dt.timedelta(days=2), spike_day=spike_day)
+                   for d in _days(query.start, query.end)]
+        half = len(periods) // 2
+        return [
+            {"ResultsByTime": periods[:half], "DimensionValueAttributes": [], "NextPageToken": "demo-page-2"},
+            {"ResultsByTime": periods[half:], "DimensionValueAttributes": []},
+        ]
+    periods = [_period(account, start, end, query.metric, estimated=end == as_of or as_of.day <= 3,
+                       spike_day=spike_day)
+               for start, end in _months(query.start, query.end)]
+    return [{"ResultsByTime": periods, "DimensionValueAttributes": []}]
+
+
+def seed(endpoint: str, as_of: dt.date, settings: CostSettings, days_ahead: int = 7) -> int:
+    """Queue the answers for ``as_of`` and the ``days_ahead`` days after it; returns how many were queued."""
+    spike_day = as_of - dt.timedelta(days=1)
+    queued = 0
+    with httpx.Client(base_url=endpoint, timeout=30) as http:
+        for account in ACCOUNTS:
+            results = []
+            for offset in range(days_ahead + 1):
+                day = as_of + dt.timedelta(days=offset)
+                for query in plan_queries(day, settings):
+                    results.extend(responses(account, query, day, spike_day))
+            http.post(SEED_PATH, json={"account_id": account.id, "results": results}).raise_for_status()
+            queued += len(results)
+    return queued

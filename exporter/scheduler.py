@@ -1,0 +1,146 @@
+"""Runs collectors over the fleet and publishes snapshots; APScheduler gives each its own interval.
+
+One collector run = every configured account, one after another by default (``aws.concurrency`` > 1
+uses a bounded pool), then a single atomic publish. A failing account becomes a value: ``up`` 0, one
+log line with the reason, its last good records kept.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from botocore.exceptions import BotoCoreError, ClientError
+
+from exporter.aws import error_message
+from exporter.collectors.base import Collected, Collector, Failed, Outcome
+from exporter.config import Account
+from exporter.snapshot import AccountResult, CollectorRun, Snapshot, SnapshotHolder, utcnow
+
+log = logging.getLogger(__name__)
+EXPECTED_ERRORS = (ClientError, BotoCoreError, TimeoutError, ConnectionError)
+
+
+class Runner:
+    def __init__(self, accounts: Sequence[Account], holder: SnapshotHolder, concurrency: int = 1,
+                 today: Callable[[], dt.date] = lambda: utcnow().date()):
+        self.accounts = tuple(accounts)
+        self.holder = holder
+        self.concurrency = max(1, concurrency)
+        self.today = today
+        self._running: dict[str, threading.Lock] = {}
+
+    def run(self, collector: Collector, as_of: dt.date | None = None) -> Snapshot | None:
+        """One pass over the fleet; returns the published snapshot (None if a pass was already running)."""
+        lock = self._running.setdefault(collector.name, threading.Lock())
+        if not lock.acquire(blocking=False):
+            log.warning("event=collect_skipped collector=%s reason=previous_run_still_running", collector.name)
+            return None
+        try:
+            return self._run(collector, as_of or self.today())
+        finally:
+            lock.release()
+
+    def _run(self, collector: Collector, as_of: dt.date) -> Snapshot:
+        started, t0 = utcnow(), time.monotonic()
+        snapshot = self.holder.current
+        previous = {a.id: r for a in self.accounts if (r := snapshot.result(collector.name, a.id)) is not None}
+        log.info("event=collect_start collector=%s accounts=%d as_of=%s", collector.name, len(self.accounts), as_of)
+
+        outcomes: dict[str, tuple[Outcome, float]] = {}
+        fleet = self._safe_fleet(collector, as_of, previous, t0)
+        if fleet is not None:
+            outcomes = fleet
+        elif self.concurrency == 1:
+            for account in self.accounts:
+                outcomes[account.id] = self._collect_one(collector, account, as_of, previous.get(account.id))
+        else:
+            with ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"collect-{collector.name}") as pool:
+                futures = {a.id: pool.submit(self._collect_one, collector, a, as_of, previous.get(a.id))
+                           for a in self.accounts}
+                outcomes = {account_id: f.result() for account_id, f in futures.items()}
+
+        finished = utcnow()
+        results = []
+        for account in self.accounts:
+            outcome, duration = outcomes.get(account.id, (Failed("NotCollected: no outcome for account"), 0.0))
+            results.append(self._result(collector.name, account, outcome, duration, as_of, finished,
+                                        previous.get(account.id)))
+        ok = sum(1 for r in results if r.up)
+        run = CollectorRun(collector.name, started, time.monotonic() - t0, ok, len(results) - ok)
+        log.info("event=collect_done collector=%s ok=%d failed=%d duration_seconds=%.3f",
+                 collector.name, run.accounts_ok, run.accounts_failed, run.duration_seconds)
+        return self.holder.publish(run, results)
+
+    def _safe_fleet(self, collector: Collector, as_of: dt.date, previous: Mapping[str, AccountResult],
+                    t0: float) -> dict[str, tuple[Outcome, float]] | None:
+        try:
+            fleet = collector.collect_fleet(self.accounts, as_of, previous)
+        except Exception as exc:  # noqa: BLE001 - a failed fleet call fails every account, as values
+            failure = self._failure(collector.name, None, exc)
+            return {a.id: (failure, time.monotonic() - t0) for a in self.accounts}
+        if fleet is None:
+            return None
+        duration = time.monotonic() - t0
+        return {account_id: (outcome, duration) for account_id, outcome in fleet.items()}
+
+    def _collect_one(self, collector: Collector, account: Account, as_of: dt.date,
+                     previous: AccountResult | None) -> tuple[Outcome, float]:
+        t0 = time.monotonic()
+        try:
+            outcome: Outcome = collector.collect_account(account, as_of, previous)
+        except Exception as exc:  # noqa: BLE001 - one account's failure must not stop the others
+            outcome = self._failure(collector.name, account, exc)
+        return outcome, time.monotonic() - t0
+
+    @staticmethod
+    def _failure(collector: str, account: Account | None, exc: BaseException) -> Failed:
+        message = error_message(exc)
+        where = f"account={account.name} account_id={account.id}" if account else "account=*"
+        if isinstance(exc, EXPECTED_ERRORS):
+            log.warning("event=collect_failed collector=%s %s error=%r", collector, where, message)
+        else:
+            log.error("event=collect_failed collector=%s %s error=%r", collector, where, message, exc_info=exc)
+        return Failed(message, exc)
+
+    @staticmethod
+    def _result(collector: str, account: Account, outcome: Outcome, duration: float, as_of: dt.date,
+                at: dt.datetime, previous: AccountResult | None) -> AccountResult:
+        if isinstance(outcome, Collected):
+            return AccountResult(collector, account.id, records=outcome.records, up=True, last_attempt=at,
+                                 last_success=at, duration_seconds=duration, error=None, as_of=as_of,
+                                 extra=outcome.extra)
+        failed = (previous or AccountResult(collector, account.id)).failed(at, duration, outcome.error)
+        if outcome.extra:
+            failed = dataclasses.replace(failed, extra={**failed.extra, **outcome.extra})
+        return failed
+
+
+class Schedule:
+    """Each collector on its own interval; first run at start; a run never overlaps itself."""
+
+    def __init__(self, runner: Runner, collectors: Sequence[Collector]):
+        self.runner = runner
+        self.collectors = tuple(collectors)
+        self.scheduler = BackgroundScheduler(timezone=dt.timezone.utc,
+                                             executors={"default": {"type": "threadpool",
+                                                                    "max_workers": max(1, len(self.collectors))}},
+                                             job_defaults={"coalesce": True, "max_instances": 1,
+                                                           "misfire_grace_time": None})
+
+    def start(self) -> None:
+        now = dt.datetime.now(dt.timezone.utc)
+        for collector in self.collectors:
+            self.scheduler.add_job(self.runner.run, "interval", args=[collector], id=collector.name,
+                                   name=f"collect-{collector.name}", seconds=collector.interval_seconds,
+                                   next_run_time=now)
+        self.scheduler.start()
+
+    def shutdown(self) -> None:
+        self.scheduler.shutdown(wait=False)
