@@ -24,7 +24,8 @@ def build_collectors(config: Config, clients: AwsClients, only: Iterable[str] | 
     if "cost" in wanted:
         # Cost Explorer's API lives in us-east-1 only (for the aws partition), whatever the account's regions.
         collectors.append(CostCollector(config.collectors.cost,
-                                        lambda account, service: clients.for_account(account, service, "us-east-1")))
+                                        lambda account, service: clients.for_account(account, service, "us-east-1"),
+                                        project_budgets=config.budgets.projects))
     return collectors
 
 

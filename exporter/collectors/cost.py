@@ -152,11 +152,13 @@ def oldest_estimated_day(previous: AccountResult | None) -> dt.date | None:
 class CostCollector(PerAccountCollector):
     name = "cost"
 
-    def __init__(self, settings: CostSettings, client_for: Callable[[Account, str], Any]):
+    def __init__(self, settings: CostSettings, client_for: Callable[[Account, str], Any],
+                 project_budgets: Mapping[str, Decimal] | None = None):
         """``client_for(account, service)`` returns a boto3 client in that account (Cost Explorer is global)."""
         self.settings = settings
         self.interval_seconds = settings.interval_seconds
         self.client_for = client_for
+        self.project_budgets = dict(project_budgets or {})
 
     def collect_account(self, account: Account, as_of: dt.date, previous: AccountResult | None) -> Collected:
         client = self.client_for(account, "ce")
@@ -166,7 +168,8 @@ class CostCollector(PerAccountCollector):
 
     def families(self, results: Sequence[AccountResult], accounts: Mapping[str, Account],
                  as_of: dt.date) -> Iterable[Metric]:
-        return cost_families(results, accounts, self.settings.baseline_days)
+        yield from cost_families(results, accounts, self.settings.baseline_days)
+        yield budget_family(self.project_budgets, accounts.values())
 
 
 # -------------------------------------------------------------------------------------- exposition
@@ -266,3 +269,18 @@ def cost_families(results: Sequence[AccountResult], accounts: Mapping[str, Accou
             period_start.add_metric(labels + [granularity], _midnight(start))
             estimated.add_metric(labels + [granularity], 1.0 if is_estimated else 0.0)
     yield from (cost, mtd, baseline, period_start, estimated)
+
+
+def budget_family(project_budgets: Mapping[str, Decimal], accounts: Iterable[Account]) -> Metric:
+    """Monthly budgets from config (budgets.projects.<project>, accounts[].budget_usd); account is empty
+    on a project's budget, which Prometheus reads as ``aws_cost_budget_usd{project="web"}``."""
+    budget = GaugeMetricFamily(
+        "aws_cost_budget_usd",
+        "Monthly budget in USD from config.yaml: budgets.projects.<project> (account=\"\") or accounts[].budget_usd.",
+        labels=["project", "account"])
+    for project, amount in sorted(project_budgets.items()):
+        budget.add_metric([project, ""], float(amount))
+    for account in accounts:
+        if account.budget_usd is not None:
+            budget.add_metric([account.project, account.name], float(account.budget_usd))
+    return budget
