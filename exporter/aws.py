@@ -145,8 +145,10 @@ class AwsClients:
     """Hands out cached, instrumented boto3 clients for the main account and each configured account."""
 
     def __init__(self, settings: AwsSettings, stats: ApiStats | None = None,
-                 base_session: boto3.Session | None = None):
+                 base_session: boto3.Session | None = None, clock: Callable[[], Any] | None = None):
+        """``clock`` (tests only) replaces botocore's clock that decides when assumed-role credentials are refreshed."""
         self.settings = settings
+        self._clock = clock
         self.stats = stats or ApiStats()
         self.base = base_session or boto3.Session(region_name=settings.region)
         self._loader = self.base._session.get_component("data_loader")
@@ -212,7 +214,8 @@ class AwsClients:
             if existing is not None:
                 return existing
             credentials = DeferredRefreshableCredentials(
-                refresh_using=lambda: self._assume_role(account), method="assume-role")
+                refresh_using=lambda: self._assume_role(account), method="assume-role",
+                **({"time_fetcher": self._clock} if self._clock else {}))
             core = botocore.session.Session()
             # Share the parsed service models instead of loading them again for every account.
             core.register_component("data_loader", self._loader)

@@ -402,15 +402,15 @@ def _parse_collectors(s: Section) -> Collectors:
 
     health_s = s.section("health")
     health = HealthSettings(
-        enabled=health_s.boolean("enabled", HealthSettings.enabled),
-        interval_seconds=health_s.duration("interval", HealthSettings.interval_seconds),
+        enabled=health_s.boolean("enabled", HealthSettings().enabled),
+        interval_seconds=health_s.duration("interval", HealthSettings().interval_seconds),
     )
     health_s.close()
 
     cw_s = s.section("cloudwatch")
     cloudwatch = CloudWatchSettings(
-        enabled=cw_s.boolean("enabled", CloudWatchSettings.enabled),
-        interval_seconds=cw_s.duration("interval", CloudWatchSettings.interval_seconds),
+        enabled=cw_s.boolean("enabled", CloudWatchSettings().enabled),
+        interval_seconds=cw_s.duration("interval", CloudWatchSettings().interval_seconds),
     )
     cw_s.close()
     s.close()

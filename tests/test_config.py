@@ -1,0 +1,86 @@
+"""Config validation: every bad file in tests/config/ gives exactly the errors its `# expect:` lines name."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from exporter.config import ConfigError, load, parse, parse_duration, parse_listen_address
+
+CONFIGS = Path(__file__).parent / "config"
+
+
+def expected_problems(path: Path) -> list[str]:
+    return [line.split("# expect: ", 1)[1] for line in path.read_text().splitlines() if line.startswith("# expect: ")]
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.bad.yml")), ids=lambda p: p.name)
+def test_bad_config_lists_every_problem_with_its_path(path: Path):
+    with pytest.raises(ConfigError) as err:
+        load(path)
+    assert sorted(err.value.problems) == sorted(expected_problems(path))
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.ok.yml")), ids=lambda p: p.name)
+def test_good_config_loads(path: Path):
+    assert load(path).accounts
+
+
+def test_minimum_config_gets_sensible_defaults():
+    config = load(CONFIGS / "minimal.ok.yml")
+    account = config.accounts[0]
+    assert (account.id, account.name, account.project, account.external_id) == ("111111111111", "prod-web", "web", "optional")
+    assert config.collectors.enabled() == ("cost",)
+    assert config.collectors.cost.interval_seconds == 6 * 3600
+    assert config.collectors.cost.metric == "AmortizedCost"
+    assert config.collectors.cost.baseline_days == 14
+    assert config.aws.region == "us-east-1" and config.aws.concurrency == 1
+    assert config.web.listen_address == ":9780"
+
+
+def test_the_repository_example_config_is_valid():
+    config = load(Path(__file__).parent.parent / "config.yaml")
+    assert config.budgets.projects["web"] == Decimal("50000")
+
+
+def test_external_id_can_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("PROD_EXTERNAL_ID", "s3cr3t-external")
+    doc = {"accounts": [{"id": "111111111111", "name": "a", "project": "p",
+                         "role_arn": "arn:aws:iam::111111111111:role/r", "external_id_env": "PROD_EXTERNAL_ID"}]}
+    assert parse(doc).accounts[0].external_id == "s3cr3t-external"
+    monkeypatch.delenv("PROD_EXTERNAL_ID")
+    with pytest.raises(ConfigError, match=r"accounts\[0\].external_id_env: environment variable PROD_EXTERNAL_ID is not set"):
+        parse(doc)
+
+
+def test_unreadable_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read"):
+        load(tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize("text,seconds", [("300s", 300), ("5m", 300), ("6h", 21600), ("1d", 86400), (90, 90), ("0s", None),
+                                           ("5 minutes", None), (True, None)])
+def test_durations(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text,expected", [(":9780", ("", 9780)), ("127.0.0.1:80", ("127.0.0.1", 80)),
+                                           ("[::1]:9780", ("::1", 9780))])
+def test_listen_addresses(text, expected):
+    assert parse_listen_address(text) == expected
+
+
+def test_check_config_exits_2_and_prints_every_problem():
+    bad = CONFIGS / "missing-and-duplicates.bad.yml"
+    proc = subprocess.run([sys.executable, "-m", "exporter", "--check-config", "--config", str(bad)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    for problem in expected_problems(bad):
+        assert problem in proc.stderr
+    ok = subprocess.run([sys.executable, "-m", "exporter", "--check-config", "--config", str(CONFIGS / "minimal.ok.yml")],
+                        capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0 and "ok (1 accounts; collectors: cost)" in ok.stdout

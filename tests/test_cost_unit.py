@@ -1,0 +1,113 @@
+"""Cost Explorer query planning and parsing, from real-shaped responses (moto replays seeds blindly,
+so what we ask for is proven here, against botocore's own model)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from exporter.collectors.cost import (
+    DAILY, MONTHLY, CostQuery, CostRecord, fetch_pages, parse_page, plan_queries, view,
+)
+from exporter.config import CostSettings
+from tests.conftest import load_fixture
+
+D = dt.date
+
+
+def windows(as_of: dt.date, **kw) -> list[tuple[str, str, str]]:
+    return [(q.granularity, q.start.isoformat(), q.end.isoformat())
+            for q in plan_queries(as_of, CostSettings(**{k: v for k, v in kw.items() if k != "oldest"}), kw.get("oldest"))]
+
+
+def test_two_requests_cover_yesterday_baseline_last_month_and_month_to_date():
+    assert windows(D(2026, 11, 25)) == [
+        ("DAILY", "2026-11-10", "2026-11-25"),    # 14 baseline days + yesterday
+        ("MONTHLY", "2026-10-01", "2026-11-25"),  # last month + month to date
+    ]
+
+
+def test_first_of_month_asks_only_for_last_month():
+    assert windows(D(2026, 12, 1)) == [("DAILY", "2026-11-16", "2026-12-01"), ("MONTHLY", "2026-11-01", "2026-12-01")]
+    assert windows(D(2027, 1, 1))[1] == ("MONTHLY", "2026-12-01", "2027-01-01")
+
+
+def test_baseline_days_are_configurable():
+    assert windows(D(2026, 3, 1), baseline_days=7)[0] == ("DAILY", "2026-02-21", "2026-03-01")
+
+
+def test_a_day_still_estimated_is_fetched_again_within_the_refetch_limit():
+    assert windows(D(2026, 11, 25), oldest=D(2026, 11, 2))[0] == ("DAILY", "2026-11-02", "2026-11-25")
+    # Older than refetch_estimated_days: not worth the bigger request any more.
+    assert windows(D(2026, 11, 25), oldest=D(2026, 8, 1), refetch_estimated_days=62)[0][1] == "2026-11-10"
+
+
+def test_request_is_valid_for_the_real_service_model_and_follows_pages():
+    client = boto3.client("ce", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
+    query = CostQuery("DAILY", D(2026, 11, 23), D(2026, 11, 25), "AmortizedCost")
+    page1, page2 = load_fixture("ce", "GetCostAndUsage.daily.page1.json"), load_fixture("ce", "GetCostAndUsage.daily.page2.json")
+    with Stubber(client) as stub:
+        stub.add_response("get_cost_and_usage", page1, query.request())
+        stub.add_response("get_cost_and_usage", page2, query.request(page1["NextPageToken"]))
+        pages = list(fetch_pages(client, query))
+        stub.assert_no_pending_responses()
+    assert len(pages) == 2
+    assert query.request()["GroupBy"] == [{"Type": "DIMENSION", "Key": "SERVICE"}]
+
+
+def test_runaway_pagination_stops_before_spending_more():
+    client = boto3.client("ce", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
+    query = CostQuery("DAILY", D(2026, 11, 23), D(2026, 11, 25), "AmortizedCost")
+    with Stubber(client) as stub:
+        for _ in range(3):
+            stub.add_response("get_cost_and_usage", load_fixture("ce", "GetCostAndUsage.daily.page1.json"))
+        with pytest.raises(RuntimeError, match="more than 3 pages"):
+            list(fetch_pages(client, query, max_pages=3))
+
+
+def test_amounts_stay_exact_decimals():
+    records = parse_page(load_fixture("ce", "GetCostAndUsage.daily.page1.json"), "AmortizedCost")
+    kms = next(r for r in records if r.service == "AWS Key Management Service")
+    assert kms.amount == Decimal("0.0000001234") and str(kms.amount) == "1.234E-7"
+    assert format(kms.amount, "f") == "0.0000001234"
+    assert kms == CostRecord("AWS Key Management Service", DAILY, D(2026, 11, 23), D(2026, 11, 24),
+                             Decimal("0.0000001234"), "USD", "AmortizedCost", False)
+
+
+def test_monthly_periods_and_estimated_flags_are_parsed():
+    records = parse_page(load_fixture("ce", "GetCostAndUsage.monthly.json"), "AmortizedCost")
+    assert {(r.granularity, r.period_start, r.period_end, r.estimated) for r in records} == {
+        (MONTHLY, D(2026, 10, 1), D(2026, 11, 1), False), (MONTHLY, D(2026, 11, 1), D(2026, 11, 25), True)}
+
+
+def test_a_different_metric_is_ignored_rather_than_misread():
+    assert parse_page(load_fixture("ce", "GetCostAndUsage.monthly.json"), "UnblendedCost") == ()
+
+
+def _daily(service: str, day: dt.date, amount: str) -> CostRecord:
+    return CostRecord(service, DAILY, day, day + dt.timedelta(days=1), Decimal(amount), "USD", "AmortizedCost", False)
+
+
+def test_view_picks_yesterday_last_month_month_to_date_and_a_baseline_with_missing_days_as_zero():
+    as_of = D(2026, 11, 25)
+    records = [_daily("EC2", D(2026, 11, 24), "100"), _daily("EC2", D(2026, 11, 23), "28"),
+               _daily("EC2", D(2026, 11, 10), "14"), _daily("EC2", D(2026, 11, 9), "999"),  # outside the baseline
+               _daily("S3", D(2026, 11, 20), "7"),
+               CostRecord("EC2", MONTHLY, D(2026, 10, 1), D(2026, 11, 1), Decimal("3000"), "USD", "AmortizedCost", False),
+               CostRecord("EC2", MONTHLY, D(2026, 11, 1), D(2026, 11, 25), Decimal("2400"), "USD", "AmortizedCost", True)]
+    v = view(records, as_of, baseline_days=14)
+    assert v.daily == {"EC2": Decimal("100")}
+    assert v.baseline == {"EC2": Decimal("42") / 14, "S3": Decimal("0.5")}
+    assert v.monthly == {"EC2": Decimal("3000")}
+    assert v.month_to_date == {"EC2": Decimal("2400")}
+    assert v.periods["month_to_date"] == (D(2026, 11, 1), True)
+
+
+def test_view_on_the_first_of_a_month_has_no_month_to_date():
+    records = [CostRecord("EC2", MONTHLY, D(2026, 11, 1), D(2026, 12, 1), Decimal("3000"), "USD", "AmortizedCost", True)]
+    v = view(records, D(2026, 12, 1), 14)
+    assert v.month_to_date == {} and v.monthly == {"EC2": Decimal("3000")}
