@@ -51,13 +51,18 @@ def error_code(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+MAX_ERROR_LENGTH = 400
+
+
 def error_message(exc: BaseException) -> str:
-    """One line, no secrets: botocore messages carry codes and request text, never credentials."""
+    """One bounded line, no secrets: botocore messages carry codes and request text, never credentials."""
     if isinstance(exc, ClientError):
         message = exc.response.get("Error", {}).get("Message") or ""
-        return f"{error_code(exc)}: {message}".strip().rstrip(":")
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+        text = f"{error_code(exc)}: {message}"
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    text = " ".join(text.split()).rstrip(":")
+    return text if len(text) <= MAX_ERROR_LENGTH else text[: MAX_ERROR_LENGTH - 1] + "…"
 
 
 def is_throttle(code: str) -> bool:
@@ -154,7 +159,7 @@ class AwsClients:
         self._loader = self.base._session.get_component("data_loader")
         self._limiter = RateLimiter(settings.max_requests_per_second) if settings.max_requests_per_second else None
         self._config = BotoConfig(
-            retries={"mode": "adaptive", "max_attempts": settings.max_attempts},
+            retries={"mode": "adaptive", "total_max_attempts": settings.max_attempts},  # first try included
             connect_timeout=settings.connect_timeout_seconds,
             read_timeout=settings.read_timeout_seconds,
             user_agent_appid="aws-ops-exporter",

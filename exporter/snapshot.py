@@ -119,7 +119,7 @@ class SnapshotHolder:
 
 def _json_default(value: Any) -> Any:
     if isinstance(value, Decimal):
-        return str(value)  # exact, never a float
+        return format(value, "f")  # exact and plain (never 1.234E-7, never a float)
     if isinstance(value, dt.datetime):
         return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
     if isinstance(value, dt.date):
