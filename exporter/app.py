@@ -8,7 +8,9 @@ from dataclasses import dataclass
 
 from exporter.aws import ApiStats, AwsClients
 from exporter.collectors.base import Collector
+from exporter.collectors.cloudwatch import CloudWatchCollector
 from exporter.collectors.cost import CostCollector
+from exporter.collectors.health import HealthCollector
 from exporter.config import Config
 from exporter.metrics import Exposition
 from exporter.scheduler import Runner, Schedule
@@ -26,6 +28,17 @@ def build_collectors(config: Config, clients: AwsClients, only: Iterable[str] | 
         collectors.append(CostCollector(config.collectors.cost,
                                         lambda account, service: clients.for_account(account, service, "us-east-1"),
                                         project_budgets=config.budgets.projects))
+    if "health" in wanted:
+        # The Health API is global: the region picks the active (or passive) endpoint; None = the main account.
+        collectors.append(HealthCollector(
+            config.collectors.health,
+            lambda account, region: (clients.for_account(account, "health", region) if account is not None
+                                     else clients.main("health", region))))
+    if "cloudwatch" in wanted:
+        collectors.append(CloudWatchCollector(
+            config.collectors.cloudwatch,
+            lambda account, region: clients.for_account(account, "cloudwatch", region),
+            stats=clients.stats))
     return collectors
 
 

@@ -53,6 +53,7 @@ class Account:
     external_id: str | None = None
     regions: tuple[str, ...] = ("us-east-1",)
     budget_usd: Decimal | None = None
+    cloudwatch: CloudWatchOverride | None = None  # accounts[].cloudwatch
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,12 +83,74 @@ class CostSettings:
 class HealthSettings:
     enabled: bool = False
     interval_seconds: float = 300
+    # The Health API is global: one active endpoint, a passive one to fail over to.
+    region: str = "us-east-1"
+    failover_region: str = "us-east-2"
+    closed_window_seconds: float = 7 * 86400  # closed events reported if they ended this recently
+    organization: bool = False  # one set of *ForOrganization calls from the main account
+    # Accounts without Business/Enterprise support: how long to leave them alone after SubscriptionRequired.
+    subscription_backoff_seconds: float = 3600
+
+
+CLOUDWATCH_STATS = ("SampleCount", "Average", "Sum", "Minimum", "Maximum")
+PERCENTILE_RE = re.compile(r"^p(\d{1,2}(\.\d{0,2})?|100)$")  # as YACE accepts them: p50, p99, p99.9, p100
+
+
+@dataclass(frozen=True, slots=True)
+class CloudWatchQuery:
+    namespace: str
+    metric: str
+    # (name, value) pairs; value None = discover every recently active value with ListMetrics.
+    dimensions: tuple[tuple[str, str | None], ...]
+    stats: tuple[str, ...]
+
+    @property
+    def discover(self) -> bool:
+        return any(value is None for _, value in self.dimensions)
+
+
+@dataclass(frozen=True, slots=True)
+class CloudWatchScope:
+    """What to collect for one account: the collector's settings with the account's overrides applied."""
+
+    regions: tuple[str, ...]
+    period_seconds: int
+    delay_seconds: int
+    queries: tuple[CloudWatchQuery, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CloudWatchOverride:
+    """``accounts[].cloudwatch``: any key given replaces the collector's value for that account."""
+
+    enabled: bool | None = None
+    regions: tuple[str, ...] | None = None
+    period_seconds: int | None = None
+    delay_seconds: int | None = None
+    queries: tuple[CloudWatchQuery, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class CloudWatchSettings:
     enabled: bool = False
     interval_seconds: float = 300
+    regions: tuple[str, ...] | None = None  # None = each account's regions
+    period_seconds: int = 300
+    delay_seconds: int = 600
+    queries: tuple[CloudWatchQuery, ...] = ()
+    discovery_cache_seconds: float = 3600  # ListMetrics results reused this long
+
+    def scope(self, account: Account) -> CloudWatchScope | None:
+        """The account's effective settings, or None when the account opts out."""
+        o = account.cloudwatch or CloudWatchOverride()
+        if o.enabled is False:
+            return None
+        return CloudWatchScope(
+            regions=o.regions or self.regions or account.regions,
+            period_seconds=o.period_seconds or self.period_seconds,
+            delay_seconds=self.delay_seconds if o.delay_seconds is None else o.delay_seconds,
+            queries=self.queries if o.queries is None else o.queries,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,6 +418,11 @@ def _parse_accounts(s: Section, default_region: str) -> tuple[Account, ...]:
                 external_id = from_env
         regions = _regions(a, "regions", (default_region,))
         budget = a.money("budget_usd")
+        cloudwatch = None
+        if a.has("cloudwatch"):
+            cw_s = a.section("cloudwatch")
+            cloudwatch = _parse_cloudwatch_override(cw_s)
+            cw_s.close()
         a.close()
         if account_id and role_arn:
             role_account = ROLE_ARN_RE.match(role_arn).group(1)  # type: ignore[union-attr]
@@ -369,7 +437,8 @@ def _parse_accounts(s: Section, default_region: str) -> tuple[Account, ...]:
                 a.problem(f"duplicate account name {name!r} (first at accounts[{names[name]}])", "name")
             names.setdefault(name, index)
         if account_id and name and project and role_arn:
-            accounts.append(Account(account_id, name, project, role_arn, external_id or None, regions, budget))
+            accounts.append(Account(account_id, name, project, role_arn, external_id or None, regions, budget,
+                                    cloudwatch))
     return tuple(accounts)
 
 
@@ -401,20 +470,110 @@ def _parse_collectors(s: Section) -> Collectors:
     cost_s.close()
 
     health_s = s.section("health")
+    hd = HealthSettings()
     health = HealthSettings(
-        enabled=health_s.boolean("enabled", HealthSettings().enabled),
-        interval_seconds=health_s.duration("interval", HealthSettings().interval_seconds),
+        enabled=health_s.boolean("enabled", hd.enabled),
+        interval_seconds=health_s.duration("interval", hd.interval_seconds),
+        region=health_s.string("region", hd.region, pattern=REGION_RE, explain="not an AWS region"),
+        failover_region=health_s.string("failover_region", hd.failover_region, pattern=REGION_RE,
+                                        explain="not an AWS region"),
+        closed_window_seconds=health_s.duration("closed_window", hd.closed_window_seconds, minimum=0.001),
+        organization=health_s.boolean("organization", hd.organization),
+        subscription_backoff_seconds=health_s.duration("subscription_backoff", hd.subscription_backoff_seconds),
     )
     health_s.close()
 
     cw_s = s.section("cloudwatch")
+    cd = CloudWatchSettings()
+    cw = _parse_cloudwatch_override(cw_s)
     cloudwatch = CloudWatchSettings(
-        enabled=cw_s.boolean("enabled", CloudWatchSettings().enabled),
-        interval_seconds=cw_s.duration("interval", CloudWatchSettings().interval_seconds),
+        enabled=cw.enabled if cw.enabled is not None else cd.enabled,
+        interval_seconds=cw_s.duration("interval", cd.interval_seconds),
+        regions=cw.regions,
+        period_seconds=cw.period_seconds or cd.period_seconds,
+        delay_seconds=cd.delay_seconds if cw.delay_seconds is None else cw.delay_seconds,
+        queries=cw.queries or (),
+        discovery_cache_seconds=cw_s.duration("discovery_cache", cd.discovery_cache_seconds, minimum=0.001),
     )
     cw_s.close()
     s.close()
     return Collectors(cost=cost, health=health, cloudwatch=cloudwatch)
+
+
+# Dimension names become dimension_<name> labels as YACE sanitizes them (these characters → "_").
+DIMENSION_NAME_RE = re.compile(r"^[A-Za-z_][\w .:/@<>()=,\\-]{0,254}$", re.ASCII)
+NAMESPACE_RE = re.compile(r"^[^:].{0,254}$")
+
+
+def _parse_cloudwatch_override(s: Section) -> CloudWatchOverride:
+    """The keys ``collectors.cloudwatch`` and ``accounts[].cloudwatch`` share; absent keys stay None."""
+    enabled = s.boolean("enabled", False) if s.has("enabled") else None
+    regions = None
+    if s.has("regions"):
+        regions = _regions(s, "regions", ())
+    period = None
+    if s.has("period_seconds"):
+        period = s.integer("period_seconds", 0, minimum=1, maximum=86400 * 7) or None
+        if period and period not in (1, 5, 10, 20, 30) and period % 60:
+            s.problem(f"CloudWatch periods are 1, 5, 10, 20, 30 or a multiple of 60 seconds, got {period}",
+                      "period_seconds")
+            period = None
+    delay = s.integer("delay_seconds", 0, minimum=0, maximum=86400 * 14) if s.has("delay_seconds") else None
+    queries = None
+    if s.has("queries"):
+        queries = tuple(q for i, raw in s.items("queries")
+                        if (q := _parse_cloudwatch_query(raw, s.at("queries") + f"[{i}]", s.problems)))
+    return CloudWatchOverride(enabled, regions, period, delay, queries)
+
+
+def _parse_cloudwatch_query(raw: Any, path: str, problems: list[str]) -> CloudWatchQuery | None:
+    problems_before = len(problems)
+    q = Section(raw, path, problems)
+    if len(problems) > problems_before:  # not a mapping: nothing more to say about it
+        return None
+    namespace = q.string("namespace", required=True, pattern=NAMESPACE_RE,
+                         explain="not a CloudWatch namespace (1-255 characters, not starting with ':')")
+    metric = q.string("metric", required=True, pattern=re.compile(r"^.{1,255}$"), explain="1-255 characters")
+    dimensions: list[tuple[str, str | None]] = []
+    raw_dimensions = q.raw("dimensions")
+    where = q.at("dimensions")
+    if isinstance(raw_dimensions, Mapping):
+        pairs = [(k, v, f"{where}.{k}") for k, v in raw_dimensions.items()]
+        for name, value, at in pairs:
+            if isinstance(value, bool) or not isinstance(value, (str, int)) or not str(value):
+                q.problems.append(f"{at}: must be a dimension value (a string), got {value!r}")
+            else:
+                dimensions.append((str(name), str(value)))
+    elif isinstance(raw_dimensions, list):
+        for i, name in enumerate(raw_dimensions):
+            if not isinstance(name, str):
+                q.problems.append(f"{where}[{i}]: must be a dimension name, got {name!r}")
+            else:
+                dimensions.append((name, None))
+    elif raw_dimensions is not None:
+        q.problem("must be a mapping of names to values (one series) or a list of names (discover every "
+                  f"series), got {type(raw_dimensions).__name__}", "dimensions")
+    for name, _ in dimensions:
+        if not DIMENSION_NAME_RE.match(name):
+            q.problems.append(f"{where}: not a usable dimension name: {name!r}")
+    if len({name for name, _ in dimensions}) != len(dimensions):
+        q.problem("a dimension name is given twice", "dimensions")
+    if len(dimensions) > 30:
+        q.problem(f"CloudWatch allows at most 30 dimensions, got {len(dimensions)}", "dimensions")
+    stats: list[str] = []
+    items = q.items("stats")
+    if not items and not q.problems_at("stats"):
+        q.problem("list at least one statistic (e.g. [Average])", "stats")
+    for i, stat in items:
+        if not isinstance(stat, str) or not (stat in CLOUDWATCH_STATS or PERCENTILE_RE.match(stat)):
+            q.problems.append(f"{q.at('stats')}[{i}]: must be one of {', '.join(CLOUDWATCH_STATS)} or a "
+                              f"percentile like p99, got {stat!r}")
+        elif stat not in stats:
+            stats.append(stat)
+    q.close()
+    if namespace and metric and stats and len(q.problems) == problems_before:
+        return CloudWatchQuery(namespace, metric, tuple(dimensions), tuple(stats))
+    return None
 
 
 def _parse_web(s: Section) -> WebSettings:
@@ -471,6 +630,10 @@ def parse(data: Any, source: str = "<memory>") -> Config:
     aws = _parse_aws(top.section("aws"))
     accounts = _parse_accounts(top, aws.region)
     collectors = _parse_collectors(top.section("collectors"))
+    if collectors.cloudwatch.enabled and not collectors.cloudwatch.queries and not any(
+            a.cloudwatch and a.cloudwatch.queries for a in accounts) and not top.problems_at("collectors"):
+        top.problem("list at least one query (here or in accounts[].cloudwatch.queries)",
+                    "collectors.cloudwatch.queries")
     web = _parse_web(top.section("web"))
     log = _parse_log(top.section("log"))
     budgets = _parse_budgets(top.section("budgets"))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from exporter.config import Config, parse
-from exporter.demo import cost as demo_cost
+from exporter.demo import cloudwatch as demo_cloudwatch, cost as demo_cost, health as demo_health
 from exporter.demo.fleet import config_document
 
 log = logging.getLogger(__name__)
@@ -38,8 +38,14 @@ class Demo:
     endpoint: str
     server: Any
     saved_env: dict[str, str | None]
+    health: Any = None  # the AWS Health stand-in (moto has no Health)
+    cloudwatch: Any = None  # the CloudWatch seeder (keeps datapoints current)
 
     def stop(self) -> None:
+        if self.cloudwatch is not None:
+            self.cloudwatch.stop()
+        if self.health is not None:
+            self.health.stop()
         self.server.stop()
         for key, value in self.saved_env.items():
             if value is None:
@@ -61,7 +67,7 @@ def start(as_of: dt.date | None = None, listen_address: str = ":9780") -> Demo:
     endpoint = f"http://{host}:{port}"
 
     env = {**_DEMO_ENV, "AWS_ENDPOINT_URL": endpoint}
-    saved = {key: os.environ.get(key) for key in (*env, *_DEMO_UNSET)}
+    saved = {key: os.environ.get(key) for key in (*env, *_DEMO_UNSET, "AWS_ENDPOINT_URL_HEALTH")}
     for key in _DEMO_UNSET:
         os.environ.pop(key, None)
     os.environ.update(env)
@@ -69,6 +75,13 @@ def start(as_of: dt.date | None = None, listen_address: str = ":9780") -> Demo:
     config = parse(config_document(listen_address), source="<demo>")
     today = as_of or dt.datetime.now(dt.timezone.utc).date()
     queued = demo_cost.seed(endpoint, today, config.collectors.cost)
-    log.info("event=demo_started endpoint=%s accounts=%d cost_results_queued=%d", endpoint, len(config.accounts),
-             queued)
-    return Demo(config, endpoint, server, saved)
+    # AWS Health: a local stand-in that boto3 reaches through the standard per-service endpoint variable.
+    now = dt.datetime.now(dt.timezone.utc)
+    health = demo_health.start(endpoint, config.accounts, now)
+    os.environ["AWS_ENDPOINT_URL_HEALTH"] = health.endpoint
+    cloudwatch = demo_cloudwatch.CloudWatchSeeder(endpoint)
+    datapoints = cloudwatch.seed(now)
+    cloudwatch.start_ticking()
+    log.info("event=demo_started endpoint=%s health_endpoint=%s accounts=%d cost_results_queued=%d "
+             "cloudwatch_datapoints=%d", endpoint, health.endpoint, len(config.accounts), queued, datapoints)
+    return Demo(config, endpoint, server, saved, health, cloudwatch)

@@ -93,16 +93,26 @@ def daily_cost(account: DemoAccount, service: str, day: dt.date, spike_day: dt.d
     return Decimal(repr(value)).quantize(QUANTUM, rounding=ROUND_HALF_EVEN)
 
 
+# accounts[].cloudwatch overrides in the demo: the sandbox opts out, platform-shared watches one region only.
+CLOUDWATCH_OVERRIDES: dict[str, dict] = {"platform-sandbox": {"enabled": False}, "platform-shared": {"regions": ["ap-northeast-2"]}}
+
+
 def config_document(listen_address: str = ":9780") -> dict:
     """The demo's config, as a user would write it (parsed by the same validation as any config file)."""
+    from exporter.demo.cloudwatch import QUERIES
+
     return {
         "accounts": [
             {"id": a.id, "name": a.name, "project": a.project,
              "role_arn": f"arn:aws:iam::{a.id}:role/ops-exporter", "external_id": "aws-ops-exporter-demo",
-             "regions": list(a.regions)}
+             "regions": list(a.regions),
+             **({"cloudwatch": CLOUDWATCH_OVERRIDES[a.name]} if a.name in CLOUDWATCH_OVERRIDES else {})}
             for a in ACCOUNTS
         ],
-        "collectors": {"cost": {"enabled": True, "interval": "1h"}},
+        "collectors": {"cost": {"enabled": True, "interval": "1h"},
+                       "health": {"enabled": True, "interval": "5m"},
+                       "cloudwatch": {"enabled": True, "interval": "5m", "period_seconds": 300,
+                                      "delay_seconds": 600, "queries": QUERIES}},
         "budgets": {"projects": {k: str(v) for k, v in PROJECT_BUDGETS_USD.items()}},
         "web": {"listen_address": listen_address},
     }

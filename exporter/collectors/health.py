@@ -1,0 +1,362 @@
+"""AWS Health: open, upcoming and recently closed events, per account or for the whole organization.
+
+Requests per account per refresh (through the active Health endpoint, or the passive one when the
+active one errors):
+
+* DescribeEvents (paginator, maxResults 100) twice: status ``open``/``upcoming``, and status ``closed``
+  with an end time inside ``closed_window`` (the API cannot OR the two filters);
+* DescribeEntityAggregates for the open/upcoming account-specific events, 50 event ARNs per request.
+
+Organization mode (``collectors.health.organization: true``) replaces that with one set of calls from
+the main account: DescribeEventsForOrganization twice, DescribeAffectedAccountsForOrganization per
+account-specific event, DescribeEntityAggregatesForOrganization 25 events per request; events are
+mapped back to the configured accounts (public events belong to every account).
+
+An account without a Business/Enterprise support plan answers SubscriptionRequiredException: it is
+logged once, shown as ``aws_exporter_collector_up{collector="health"} 0`` and
+``aws_health_subscription_required 1``, and not asked again for ``subscription_backoff``.
+
+Exposition::
+
+    aws_health_events{account="web-prod",account_id="210987654321",project="web",service="EC2",region="ap-northeast-2",category="issue",status="open"} 1
+    aws_health_event_info{...,category="issue",status="open",event_type_code="AWS_EC2_OPERATIONAL_ISSUE",event_arn="arn:aws:health:ap-northeast-2::event/EC2/AWS_EC2_OPERATIONAL_ISSUE/AWS_EC2_OPERATIONAL_ISSUE_1"} 1
+    aws_health_event_start_timestamp_seconds{<same labels as aws_health_event_info>} 1.7646e+09
+    aws_health_event_end_timestamp_seconds{<same labels as aws_health_event_info>} 1.7647e+09
+    aws_health_affected_entities{account="web-prod",account_id="210987654321",project="web",event_arn="arn:aws:health:..."} 3
+    aws_health_subscription_required{account="platform-sandbox"} 1
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar, TypeVar
+
+from botocore.exceptions import ClientError
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+
+from exporter.aws import error_code, error_message
+from exporter.collectors.base import ACCOUNT_LABELS, Collected, Failed, Outcome, account_labels
+from exporter.config import Account, HealthSettings
+from exporter.snapshot import AccountResult, utcnow
+
+log = logging.getLogger(__name__)
+UTC = dt.timezone.utc
+T = TypeVar("T")
+
+PAGE_SIZE = 100  # DescribeEvents maxResults upper bound
+ENTITY_AGGREGATE_BATCH = 50  # DescribeEntityAggregates eventArns max
+ORG_ENTITY_AGGREGATE_BATCH = 25  # DescribeEntityAggregatesForOrganization eventArns max
+ACTIVE_STATUSES = ("open", "upcoming")
+SUBSCRIPTION_REQUIRED = "SubscriptionRequiredException"
+# Errors the passive endpoint would answer just the same: failing over only doubles the requests.
+NO_FAILOVER = frozenset({
+    SUBSCRIPTION_REQUIRED, "AccessDenied", "AccessDeniedException", "UnrecognizedClientException",
+    "InvalidClientTokenId", "ExpiredTokenException", "ValidationException", "InvalidPaginationToken",
+    "UnsupportedLocale", "AWSOrganizationsNotInUseException",
+})
+
+
+@dataclass(frozen=True, slots=True)
+class HealthEvent:
+    """One AWS Health event as one account sees it (``affected_entities`` is that account's count)."""
+
+    KIND: ClassVar[str] = "health_event"
+
+    arn: str
+    service: str
+    event_type_code: str
+    category: str
+    region: str  # "global" where AWS reports none
+    status: str  # open | upcoming | closed
+    scope: str  # PUBLIC | ACCOUNT_SPECIFIC | NONE | "" (not reported)
+    start: dt.datetime | None
+    end: dt.datetime | None
+    last_updated: dt.datetime | None
+    affected_entities: int | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+
+# ------------------------------------------------------------------------------------------ parsing
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    return value.astimezone(UTC) if value is not None else None
+
+
+def parse_events(pages: Iterable[Mapping[str, Any]]) -> tuple[HealthEvent, ...]:
+    """Records from DescribeEvents / DescribeEventsForOrganization pages (the two share these fields)."""
+    events: dict[str, HealthEvent] = {}
+    for page in pages:
+        for e in page.get("events", ()):
+            events[e["arn"]] = HealthEvent(
+                arn=e["arn"],
+                service=e.get("service", ""),
+                event_type_code=e.get("eventTypeCode", ""),
+                category=e.get("eventTypeCategory", ""),
+                region=e.get("region") or "global",
+                status=e.get("statusCode", ""),
+                scope=e.get("eventScopeCode", ""),
+                start=_utc(e.get("startTime")),
+                end=_utc(e.get("endTime")),
+                last_updated=_utc(e.get("lastUpdatedTime")),
+            )
+    return tuple(events.values())
+
+
+def parse_entity_aggregates(response: Mapping[str, Any]) -> dict[str, int]:
+    """DescribeEntityAggregates → event ARN → number of affected entities."""
+    return {a["eventArn"]: int(a.get("count", 0)) for a in response.get("entityAggregates", ())}
+
+
+def parse_org_entity_aggregates(response: Mapping[str, Any]) -> dict[tuple[str, str], int]:
+    """DescribeEntityAggregatesForOrganization → (event ARN, account id) → affected entities."""
+    counts: dict[tuple[str, str], int] = {}
+    for aggregate in response.get("organizationEntityAggregates", ()):
+        for account in aggregate.get("accounts", ()):
+            counts[(aggregate["eventArn"], account["accountId"])] = int(account.get("count", 0))
+    return counts
+
+
+def parse_affected_accounts(pages: Iterable[Mapping[str, Any]]) -> tuple[str, tuple[str, ...]]:
+    """DescribeAffectedAccountsForOrganization pages → (eventScopeCode, affected account ids)."""
+    scope, accounts = "", []
+    for page in pages:
+        scope = page.get("eventScopeCode", scope)
+        accounts.extend(page.get("affectedAccounts", ()))
+    return scope, tuple(dict.fromkeys(accounts))
+
+
+# ----------------------------------------------------------------------------------------- fetching
+
+
+def _batches(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def event_filters(now: dt.datetime, closed_window_seconds: float) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The two DescribeEvents filters: open/upcoming, and closed within the window."""
+    since = now - dt.timedelta(seconds=closed_window_seconds)
+    return ({"eventStatusCodes": list(ACTIVE_STATUSES)},
+            {"eventStatusCodes": ["closed"], "endTimes": [{"from": since}]})
+
+
+def fetch_account_events(client: Any, now: dt.datetime, settings: HealthSettings) -> tuple[HealthEvent, ...]:
+    paginator = client.get_paginator("describe_events")
+    pages = [page for event_filter in event_filters(now, settings.closed_window_seconds)
+             for page in paginator.paginate(filter=event_filter, PaginationConfig={"PageSize": PAGE_SIZE})]
+    events = parse_events(pages)
+    wanted = [e.arn for e in events if e.active and e.scope != "PUBLIC"]
+    counts: dict[str, int] = {}
+    for batch in _batches(wanted, ENTITY_AGGREGATE_BATCH):
+        counts.update(parse_entity_aggregates(client.describe_entity_aggregates(eventArns=list(batch))))
+    return tuple(replace(e, affected_entities=counts.get(e.arn, 0)) if e.arn in wanted else e for e in events)
+
+
+def fetch_organization_events(client: Any, now: dt.datetime, settings: HealthSettings,
+                              account_ids: Sequence[str]) -> dict[str, tuple[HealthEvent, ...]]:
+    """Every configured account's events from the organizational view; public events go to every account."""
+    active, closed = event_filters(now, settings.closed_window_seconds)
+    closed = {"eventStatusCodes": closed["eventStatusCodes"], "endTime": closed["endTimes"][0]}
+    paginator = client.get_paginator("describe_events_for_organization")
+    pages = [page for event_filter in (active, closed)
+             for page in paginator.paginate(filter=event_filter, PaginationConfig={"PageSize": PAGE_SIZE})]
+    events = parse_events(pages)
+    configured = set(account_ids)
+    affected: dict[str, tuple[str, ...]] = {}
+    accounts_paginator = client.get_paginator("describe_affected_accounts_for_organization")
+    for event in events:
+        if event.scope == "PUBLIC":
+            affected[event.arn] = tuple(account_ids)
+            continue
+        scope, accounts = parse_affected_accounts(
+            accounts_paginator.paginate(eventArn=event.arn, PaginationConfig={"PageSize": PAGE_SIZE}))
+        affected[event.arn] = tuple(a for a in accounts if a in configured) if scope != "PUBLIC" else tuple(account_ids)
+    wanted = [e.arn for e in events if e.active and e.scope != "PUBLIC" and affected[e.arn]]
+    counts: dict[tuple[str, str], int] = {}
+    for batch in _batches(wanted, ORG_ENTITY_AGGREGATE_BATCH):
+        counts.update(parse_org_entity_aggregates(
+            client.describe_entity_aggregates_for_organization(eventArns=list(batch))))
+    per_account: dict[str, list[HealthEvent]] = {a: [] for a in account_ids}
+    for event in events:
+        for account_id in affected[event.arn]:
+            count = counts.get((event.arn, account_id), 0) if event.arn in wanted else None
+            per_account[account_id].append(replace(event, affected_entities=count))
+    return {a: tuple(events) for a, events in per_account.items()}
+
+
+# ---------------------------------------------------------------------------------------- collector
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionMarker:
+    """Kept in AccountResult.extra so the back-off survives between runs without collector state."""
+
+    required: bool
+    retry_after: dt.datetime | None = None
+
+    @classmethod
+    def of(cls, previous: AccountResult | None) -> SubscriptionMarker:
+        extra = previous.extra if previous is not None else {}
+        return cls(bool(extra.get("subscription_required")), extra.get("subscription_retry_after"))
+
+    def extra(self) -> dict[str, Any]:
+        return {"subscription_required": self.required, "subscription_retry_after": self.retry_after}
+
+
+class HealthCollector:
+    name = "health"
+
+    def __init__(self, settings: HealthSettings, client_for: Callable[[Account | None, str], Any],
+                 clock: Callable[[], dt.datetime] = utcnow):
+        """``client_for(account, region)`` returns a Health client in that account (None: the main account)."""
+        self.settings = settings
+        self.interval_seconds = settings.interval_seconds
+        self.client_for = client_for
+        self.clock = clock
+
+    def _with_failover(self, account: Account | None, call: Callable[[Any], T]) -> T:
+        """Run the whole collection against the active endpoint; on an error the passive one could avoid,
+        run it again against the passive endpoint."""
+        regions = tuple(dict.fromkeys((self.settings.region, self.settings.failover_region)))
+        for i, region in enumerate(regions):
+            try:
+                return call(self.client_for(account, region))
+            except Exception as exc:
+                if i + 1 == len(regions) or error_code(exc) in NO_FAILOVER:
+                    raise
+                log.warning("event=health_failover account=%s from=%s to=%s error=%r",
+                            account.name if account else "*", region, regions[i + 1], error_message(exc))
+        raise AssertionError("unreachable")
+
+    def _subscription_required(self, accounts: Sequence[Account], exc: ClientError,
+                               markers: Mapping[str, SubscriptionMarker], now: dt.datetime) -> dict[str, Outcome]:
+        retry_after = now + dt.timedelta(seconds=self.settings.subscription_backoff_seconds)
+        outcomes: dict[str, Outcome] = {}
+        for account in accounts:
+            if not markers[account.id].required:  # said once per account, not on every retry
+                log.warning("event=health_subscription_required account=%s account_id=%s retry_after=%s "
+                            "reason=%r", account.name, account.id, retry_after.isoformat(),
+                            "AWS Health API needs a Business, Enterprise On-Ramp or Enterprise support plan")
+            outcomes[account.id] = Failed(error_message(exc), exc,
+                                          extra=SubscriptionMarker(True, retry_after).extra())
+        return outcomes
+
+    @staticmethod
+    def _backing_off(marker: SubscriptionMarker, now: dt.datetime) -> Failed | None:
+        if marker.required and marker.retry_after is not None and now < marker.retry_after:
+            return Failed(f"{SUBSCRIPTION_REQUIRED}: skipped until {marker.retry_after.isoformat()}",
+                          extra=marker.extra())
+        return None
+
+    def collect_account(self, account: Account, as_of: dt.date, previous: AccountResult | None) -> Outcome:
+        now = self.clock()
+        marker = SubscriptionMarker.of(previous)
+        if (skipped := self._backing_off(marker, now)) is not None:
+            return skipped
+        try:
+            events = self._with_failover(account, lambda c: fetch_account_events(c, now, self.settings))
+        except ClientError as exc:
+            if error_code(exc) != SUBSCRIPTION_REQUIRED:
+                raise
+            return self._subscription_required([account], exc, {account.id: marker}, now)[account.id]
+        if marker.required:
+            log.info("event=health_subscription_available account=%s account_id=%s", account.name, account.id)
+        return Collected(records=events, extra=SubscriptionMarker(False).extra())
+
+    def collect_fleet(self, accounts: Sequence[Account], as_of: dt.date,
+                      previous: Mapping[str, AccountResult]) -> Mapping[str, Outcome] | None:
+        if not self.settings.organization:
+            return None
+        now = self.clock()
+        markers = {a.id: SubscriptionMarker.of(previous.get(a.id)) for a in accounts}
+        skipped = {a.id: self._backing_off(markers[a.id], now) for a in accounts}
+        if all(s is not None for s in skipped.values()):
+            return skipped  # type: ignore[return-value]
+        ids = [a.id for a in accounts]
+        try:
+            per_account = self._with_failover(None, lambda c: fetch_organization_events(c, now, self.settings, ids))
+        except ClientError as exc:
+            if error_code(exc) != SUBSCRIPTION_REQUIRED:
+                raise
+            return self._subscription_required(accounts, exc, markers, now)
+        return {a: Collected(records=events, extra=SubscriptionMarker(False).extra())
+                for a, events in per_account.items()}
+
+    def families(self, results: Sequence[AccountResult], accounts: Mapping[str, Account],
+                 as_of: dt.date) -> Iterable[Metric]:
+        return health_families(results, accounts)
+
+
+# -------------------------------------------------------------------------------------- exposition
+
+EVENT_LABELS = ACCOUNT_LABELS + ["service", "region", "category", "status"]
+EVENT_INFO_LABELS = EVENT_LABELS + ["event_type_code", "event_arn"]
+
+
+def _ts(value: dt.datetime) -> float:
+    return value.timestamp()
+
+
+def health_families(results: Sequence[AccountResult], accounts: Mapping[str, Account]) -> Iterator[Metric]:
+    counts = GaugeMetricFamily(
+        "aws_health_events",
+        "Number of AWS Health events (DescribeEvents, or DescribeEventsForOrganization in organization mode) "
+        "by service, region (\"global\" where the event has none), eventTypeCategory and statusCode: open and "
+        "upcoming events, and events closed within collectors.health.closed_window. Cached.",
+        labels=EVENT_LABELS)
+    info = GaugeMetricFamily(
+        "aws_health_event_info",
+        "1 for each open or upcoming AWS Health event (DescribeEvents events[]: arn, eventTypeCode, service, "
+        "region, eventTypeCategory, statusCode). Closed events are only counted in aws_health_events. Cached.",
+        labels=EVENT_INFO_LABELS)
+    start = GaugeMetricFamily(
+        "aws_health_event_start_timestamp_seconds",
+        "Start of an open or upcoming AWS Health event (DescribeEvents events[].startTime, Unix time); for a "
+        "scheduled change, when it will happen.", labels=EVENT_INFO_LABELS)
+    end = GaugeMetricFamily(
+        "aws_health_event_end_timestamp_seconds",
+        "End of an open or upcoming AWS Health event (DescribeEvents events[].endTime, Unix time), where AWS "
+        "gives one.", labels=EVENT_INFO_LABELS)
+    entities = GaugeMetricFamily(
+        "aws_health_affected_entities",
+        "Resources of the account an open or upcoming account-specific AWS Health event affects "
+        "(DescribeEntityAggregates entityAggregates[].count, or DescribeEntityAggregatesForOrganization "
+        "accounts[].count). Cached.", labels=ACCOUNT_LABELS + ["event_arn"])
+    subscription = GaugeMetricFamily(
+        "aws_health_subscription_required",
+        "1 when AWS Health answered SubscriptionRequiredException for the account (no Business/Enterprise "
+        "support plan): the account is asked again only after collectors.health.subscription_backoff.",
+        labels=["account"])
+    for result in results:
+        account = accounts.get(result.account_id)
+        if account is None:
+            continue
+        if result.last_attempt is not None:
+            subscription.add_metric([account.name], 1.0 if result.extra.get("subscription_required") else 0.0)
+        if result.last_success is None:
+            continue
+        labels = account_labels(account)
+        tally = Counter((e.service, e.region, e.category, e.status) for e in result.records)
+        for key, n in sorted(tally.items()):
+            counts.add_metric(labels + list(key), float(n))
+        for e in sorted(result.records, key=lambda e: e.arn):
+            if not e.active:
+                continue
+            event_labels = labels + [e.service, e.region, e.category, e.status, e.event_type_code, e.arn]
+            info.add_metric(event_labels, 1.0)
+            if e.start is not None:
+                start.add_metric(event_labels, _ts(e.start))
+            if e.end is not None:
+                end.add_metric(event_labels, _ts(e.end))
+            if e.affected_entities is not None:
+                entities.add_metric(labels + [e.arn], float(e.affected_entities))
+    yield from (counts, info, start, end, entities, subscription)

@@ -1,0 +1,290 @@
+"""A local AWS Health endpoint for the demo (moto has no AWS Health).
+
+It speaks the protocol botocore uses for Health (service model ``health/2016-08-04``: AWS JSON 1.1):
+``POST /`` with ``X-Amz-Target: AWSHealth_20160804.<Operation>`` and a JSON body; answers are JSON with
+timestamps as epoch seconds, errors HTTP 400 ``{"__type": "<Code>", "message": ...}``. The exporter
+reaches it through a real boto3 Health client pointed here with ``AWS_ENDPOINT_URL_HEALTH``.
+
+The calling account is read from the SigV4 ``Authorization`` header's access key (the assumed role's),
+through ``account_of``; the demo asks moto's STS GetCallerIdentity for it.
+
+Served: DescribeEvents, DescribeEntityAggregates, DescribeAffectedEntities (filters by status, category,
+service, region, ARN and time ranges; maxResults/nextToken paging). Accounts listed in
+``subscription_required`` answer SubscriptionRequiredException, as accounts without Business support do.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import re
+import threading
+import uuid
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+log = logging.getLogger(__name__)
+TARGET_PREFIX = "AWSHealth_20160804."
+CONTENT_TYPE = "application/x-amz-json-1.1"
+CREDENTIAL_RE = re.compile(r"Credential=([A-Z0-9]+)/")
+
+
+@dataclass(frozen=True, slots=True)
+class DemoEvent:
+    arn: str
+    service: str
+    event_type_code: str
+    category: str
+    region: str
+    status: str
+    scope: str
+    start: dt.datetime
+    end: dt.datetime | None
+    last_updated: dt.datetime
+    entities: tuple[str, ...] = ()
+    description: str = ""
+
+    def wire(self) -> dict[str, Any]:
+        event = {
+            "arn": self.arn, "service": self.service, "eventTypeCode": self.event_type_code,
+            "eventTypeCategory": self.category, "region": self.region, "statusCode": self.status,
+            "eventScopeCode": self.scope, "startTime": self.start.timestamp(),
+            "lastUpdatedTime": self.last_updated.timestamp(),
+        }
+        if self.end is not None:
+            event["endTime"] = self.end.timestamp()
+        return event
+
+
+class ApiError(Exception):
+    def __init__(self, code: str, message: str, status: int = 400):
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+
+
+def _in_ranges(value: dt.datetime | None, ranges: Sequence[Mapping[str, float]] | None) -> bool:
+    """True when no ranges are given or the value lies in any of them (the API ORs a list of ranges)."""
+    if not ranges:
+        return True
+    if value is None:
+        return False
+    t = value.timestamp()
+    return any(r.get("from", float("-inf")) <= t <= r.get("to", float("inf")) for r in ranges)
+
+
+def _page(items: list[Any], body: Mapping[str, Any], default_size: int = 10) -> tuple[list[Any], str | None]:
+    size = body.get("maxResults", default_size)
+    if not isinstance(size, int) or not 1 <= size <= 100:
+        raise ApiError("ValidationException", f"maxResults must be between 1 and 100, got {size!r}")
+    token = body.get("nextToken")
+    offset = 0
+    if token is not None:
+        match = re.fullmatch(r"page-(\d+)", str(token))
+        if not match:
+            raise ApiError("InvalidPaginationToken", f"invalid nextToken {token!r}")
+        offset = int(match.group(1))
+    chunk = items[offset:offset + size]
+    return chunk, (f"page-{offset + size}" if offset + size < len(items) else None)
+
+
+class HealthApi:
+    """The operations, over an in-memory set of events per account."""
+
+    def __init__(self, events: Mapping[str, Sequence[DemoEvent]], subscription_required: Collection[str] = ()):
+        self.events = {account: tuple(evts) for account, evts in events.items()}
+        self.subscription_required = frozenset(subscription_required)
+
+    def handle(self, account_id: str, operation: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        if account_id in self.subscription_required:
+            raise ApiError("SubscriptionRequiredException",
+                           "The AWS Support plan for this account does not include the AWS Health API.")
+        handler = {"DescribeEvents": self.describe_events,
+                   "DescribeEntityAggregates": self.describe_entity_aggregates,
+                   "DescribeAffectedEntities": self.describe_affected_entities}.get(operation)
+        if handler is None:
+            raise ApiError("UnknownOperationException", f"operation {operation} is not served by the demo")
+        return handler(self.events.get(account_id, ()), body)
+
+    @staticmethod
+    def describe_events(events: Sequence[DemoEvent], body: Mapping[str, Any]) -> dict[str, Any]:
+        f = body.get("filter") or {}
+
+        def wanted(e: DemoEvent) -> bool:
+            checks = (("eventStatusCodes", e.status), ("eventTypeCategories", e.category), ("services", e.service),
+                      ("regions", e.region), ("eventArns", e.arn), ("eventTypeCodes", e.event_type_code))
+            return (all(key not in f or value in f[key] for key, value in checks)
+                    and _in_ranges(e.start, f.get("startTimes")) and _in_ranges(e.end, f.get("endTimes"))
+                    and _in_ranges(e.last_updated, f.get("lastUpdatedTimes")))
+
+        matching = sorted((e for e in events if wanted(e)), key=lambda e: e.last_updated, reverse=True)
+        chunk, token = _page(matching, body)
+        return {"events": [e.wire() for e in chunk], **({"nextToken": token} if token else {})}
+
+    @staticmethod
+    def describe_entity_aggregates(events: Sequence[DemoEvent], body: Mapping[str, Any]) -> dict[str, Any]:
+        arns = body.get("eventArns") or []
+        if len(arns) > 50:
+            raise ApiError("ValidationException", "eventArns: at most 50 items")
+        by_arn = {e.arn: e for e in events}
+        return {"entityAggregates": [
+            {"eventArn": arn, "count": len(by_arn[arn].entities),
+             "statuses": {"IMPAIRED": len(by_arn[arn].entities)} if by_arn[arn].entities else {}}
+            for arn in arns if arn in by_arn]}
+
+    @staticmethod
+    def describe_affected_entities(events: Sequence[DemoEvent], body: Mapping[str, Any]) -> dict[str, Any]:
+        arns = set((body.get("filter") or {}).get("eventArns") or [])
+        if not arns:
+            raise ApiError("ValidationException", "filter.eventArns is required")
+        entities = [{"entityArn": f"{e.arn}/{value}", "eventArn": e.arn, "entityValue": value,
+                     "statusCode": "IMPAIRED" if e.status == "open" else "PENDING",
+                     "lastUpdatedTime": e.last_updated.timestamp()}
+                    for e in events if e.arn in arns for value in e.entities]
+        chunk, token = _page(entities, body)
+        return {"entities": chunk, **({"nextToken": token} if token else {})}
+
+
+class HealthStandIn:
+    """An HTTP server on loopback serving :class:`HealthApi` the way the real endpoint is spoken to."""
+
+    def __init__(self, api: HealthApi, account_of: Callable[[str], str], host: str = "127.0.0.1", port: int = 0):
+        self.api = api
+        self.account_of = account_of
+        self.requests: list[tuple[str, str]] = []  # (account id, operation), for the demo's log and tests
+        stand_in = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                stand_in._serve(self)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.server.daemon_threads = True
+        self._thread = threading.Thread(target=self.server.serve_forever, name="health-stand-in", daemon=True)
+
+    @property
+    def endpoint(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> HealthStandIn:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _serve(self, request: BaseHTTPRequestHandler) -> None:
+        length = int(request.headers.get("Content-Length") or 0)
+        raw = request.rfile.read(length) if length else b""
+        try:
+            target = request.headers.get("X-Amz-Target", "")
+            if not target.startswith(TARGET_PREFIX):
+                raise ApiError("UnknownOperationException", f"unknown X-Amz-Target {target!r}")
+            operation = target[len(TARGET_PREFIX):]
+            match = CREDENTIAL_RE.search(request.headers.get("Authorization", ""))
+            if not match:
+                raise ApiError("MissingAuthenticationTokenException", "Missing Authentication Token", 403)
+            account_id = self.account_of(match.group(1))
+            try:
+                body = json.loads(raw or b"{}")
+            except ValueError:
+                raise ApiError("SerializationException", "body is not JSON") from None
+            self.requests.append((account_id, operation))
+            status, payload = 200, self.api.handle(account_id, operation, body)
+        except ApiError as exc:
+            status, payload = exc.status, {"__type": exc.code, "message": exc.message}
+        data = json.dumps(payload).encode()
+        request.send_response(status)
+        request.send_header("Content-Type", CONTENT_TYPE)
+        request.send_header("Content-Length", str(len(data)))
+        request.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+        request.end_headers()
+        request.wfile.write(data)
+
+
+# ----------------------------------------------------------------------------------------- demo data
+
+
+def _arn(region: str, service: str, code: str, suffix: str) -> str:
+    return f"arn:aws:health:{region}::event/{service}/{code}/{code}_{suffix}"
+
+
+@dataclass(frozen=True, slots=True)
+class DemoHealth:
+    events: dict[str, list[DemoEvent]] = field(default_factory=dict)
+    subscription_required: tuple[str, ...] = ()
+
+
+def demo_events(accounts: Sequence[Any], now: dt.datetime) -> DemoHealth:
+    """Per account: an open issue, an upcoming scheduled change, a closed notification (plus one closed too
+    long ago to report); the sandbox account has no Business support and answers SubscriptionRequired."""
+    h = dt.timedelta(hours=1)
+    d = dt.timedelta(days=1)
+    by_name = {a.name: a for a in accounts}
+    result = DemoHealth(subscription_required=tuple(by_name[n].id for n in ("platform-sandbox",) if n in by_name))
+    for account in accounts:
+        if account.id in result.subscription_required:
+            continue
+        region = account.regions[0]
+        tag = account.id[-4:]
+        events = [
+            DemoEvent(_arn(region, "EC2", "AWS_EC2_OPERATIONAL_ISSUE", f"{tag}A"), "EC2", "AWS_EC2_OPERATIONAL_ISSUE",
+                      "issue", region, "open", "PUBLIC", now - 2 * h, None, now - 0.25 * h,
+                      description="Increased API error rates"),
+            DemoEvent(_arn(region, "RDS", "AWS_RDS_MAINTENANCE_SCHEDULED", f"{tag}B"), "RDS",
+                      "AWS_RDS_MAINTENANCE_SCHEDULED", "scheduledChange", region, "upcoming", "ACCOUNT_SPECIFIC",
+                      now + 3 * d, now + 3 * d + 2 * h, now - 1 * d,
+                      entities=tuple(f"{account.project}-db-{i}" for i in range(1, 4))),
+            DemoEvent(_arn("global", "BILLING", "AWS_BILLING_NOTIFICATION", f"{tag}C"), "BILLING",
+                      "AWS_BILLING_NOTIFICATION", "accountNotification", "global", "closed", "ACCOUNT_SPECIFIC",
+                      now - 4 * d, now - 2 * d, now - 2 * d),
+            DemoEvent(_arn(region, "LAMBDA", "AWS_LAMBDA_OPERATIONAL_NOTIFICATION", f"{tag}D"), "LAMBDA",
+                      "AWS_LAMBDA_OPERATIONAL_NOTIFICATION", "accountNotification", region, "closed",
+                      "ACCOUNT_SPECIFIC", now - 40 * d, now - 30 * d, now - 30 * d),
+        ]
+        if account.name == "web-prod":  # one issue that affects the account's own instances
+            events.append(DemoEvent(
+                _arn(region, "EC2", "AWS_EC2_INSTANCE_STORE_DRIVE_PERFORMANCE_DEGRADED", f"{tag}E"), "EC2",
+                "AWS_EC2_INSTANCE_STORE_DRIVE_PERFORMANCE_DEGRADED", "issue", region, "open", "ACCOUNT_SPECIFIC",
+                now - 5 * h, None, now - 1 * h, entities=("i-0a1b2c3d4e5f60001", "i-0a1b2c3d4e5f60002")))
+        result.events[account.id] = events
+    return result
+
+
+def sts_account_resolver(endpoint: str) -> Callable[[str], str]:
+    """Access key → account id, asked of the (moto) STS at ``endpoint`` with GetCallerIdentity; cached.
+
+    moto answers for the access key the request names without checking the signature, so no secret is needed.
+    """
+    import boto3
+
+    cache: dict[str, str] = {}
+    lock = threading.Lock()
+
+    def account_of(access_key: str) -> str:
+        with lock:
+            if access_key in cache:
+                return cache[access_key]
+        sts = boto3.client("sts", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=access_key,
+                           aws_secret_access_key="not-checked-by-the-stand-in")
+        account = sts.get_caller_identity()["Account"]
+        with lock:
+            cache[access_key] = account
+        return account
+
+    return account_of
+
+
+def start(endpoint: str, accounts: Sequence[Any], now: dt.datetime) -> HealthStandIn:
+    data = demo_events(accounts, now)
+    stand_in = HealthStandIn(HealthApi(data.events, data.subscription_required), sts_account_resolver(endpoint))
+    return stand_in.start()
