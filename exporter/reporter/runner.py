@@ -1,0 +1,237 @@
+"""One reporter cycle: pull ``/snapshot`` → SQLite → facts → LLM (guarded) or deterministic text → chat.
+
+Posting is exactly once per (day, destination):
+
+1. a destination already marked ``posted`` for the day is skipped;
+2. before the request a ``sending`` mark is written; after a 2xx it becomes ``posted``; after a
+   failure the mark is removed, so the next cycle tries again;
+3. a ``sending`` mark found at the start of a cycle means the process died mid-post: destinations
+   that deduplicate (Google Chat message id, generic webhook ``Idempotency-Key``) are sent again with
+   the same key; Slack and Teams cannot deduplicate, so they are *not* sent again (at most once) and
+   the unknown outcome is logged and counted (``aws_ops_reporter_posts_total{result="unknown"}``).
+
+With no chat destination configured the summary goes to the log, once per day, the same way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import IO
+
+import httpx
+from apscheduler.triggers.cron import CronTrigger
+
+from exporter.reporter import chat, guard, render
+from exporter.reporter.llm import LlmClient, LlmError
+from exporter.reporter.selfmetrics import SelfMetrics
+from exporter.reporter.settings import ChatDestination, ReporterSettings
+from exporter.reporter.store import Store, public_url
+from exporter.reporter.summary import Facts, build_facts
+
+log = logging.getLogger("exporter.reporter")
+UTC = dt.timezone.utc
+LOG_DESTINATION = ChatDestination(name="log", type="log", webhook_url_env="")
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    day: dt.date
+    title: str
+    text: str
+    deterministic: bool
+    reason: str | None  # why the deterministic text was used
+    facts: Facts
+
+
+def snapshot_url(base: str) -> str:
+    return base if base.rstrip("/").endswith("/snapshot") else f"{base.rstrip('/')}/snapshot"
+
+
+class Reporter:
+    def __init__(self, settings: ReporterSettings, store: Store, metrics: SelfMetrics | None = None,
+                 llm: LlmClient | None = None, project_budgets: Mapping[str, Decimal] | None = None,
+                 account_budgets: Mapping[str, Decimal] | None = None,
+                 now: Callable[[], dt.datetime] = lambda: dt.datetime.now(UTC),
+                 transport: httpx.BaseTransport | None = None):
+        self.settings = settings
+        self.store = store
+        self.metrics = metrics or SelfMetrics(settings.exporter_urls, [d.name for d in settings.chat])
+        self.llm = llm if llm is not None else (LlmClient(settings.llm) if settings.llm else None)
+        self.project_budgets = dict(project_budgets or {})
+        self.account_budgets = dict(account_budgets or {})
+        self.now = now
+        self.transport = transport
+        self.lock = threading.Lock()
+        self.trigger = CronTrigger(hour=settings.schedule_hour, minute=settings.schedule_minute,
+                                   timezone=settings.tz)
+        self._retention_day: dt.date | None = None
+
+    # ------------------------------------------------------------------------------------ history
+
+    def pull(self) -> bool:
+        """Pull every exporter's ``/snapshot`` into SQLite; one failing exporter does not stop the others."""
+        all_ok = True
+        for base in self.settings.exporter_urls:
+            url = snapshot_url(base)
+            try:
+                with httpx.Client(timeout=self.settings.pull_timeout_seconds, transport=self.transport) as http:
+                    response = http.get(url)
+                    response.raise_for_status()
+                    document = response.json()
+                stored = self.store.store_snapshot(document, base, self.now())
+            except (httpx.HTTPError, ValueError) as exc:
+                error = f"HTTP {exc.response.status_code}" if isinstance(exc, httpx.HTTPStatusError) \
+                    else type(exc).__name__
+                log.warning("event=pull_failed exporter=%s error=%s", public_url(base), error)
+                self.store.record_pull_error(base, error, self.now())
+                self.metrics.pulled(base, ok=False)
+                all_ok = False
+                continue
+            log.info("event=pulled exporter=%s cost_rows=%d health_rows=%d cloudwatch_rows=%d ignored=%d",
+                     public_url(base), stored.rows["cost"], stored.rows["health_events"],
+                     stored.rows["cloudwatch_points"], stored.ignored)
+            self.metrics.pulled(base, ok=True)
+        return all_ok
+
+    # ------------------------------------------------------------------------------------ summary
+
+    def compose(self, day: dt.date) -> Message:
+        s = self.settings
+        facts = build_facts(self.store, day, self.now(), s.summary, self.project_budgets, self.account_budgets)
+        title = render.title(facts, s.language)
+        reason_key, reason = None, None
+        text = ""
+        if self.llm is None:
+            reason_key, reason = "llm_not_configured", "no LLM configured"
+        else:
+            try:
+                text = self.llm.summarize(facts, s.language)
+            except LlmError as exc:
+                self.metrics.llm_failures.labels(exc.reason).inc()
+                log.warning("event=llm_failed reason=%s", exc.reason)
+                reason_key, reason = "llm_failed", f"the AI gateway gave no answer ({exc.reason})"
+            else:
+                verdict = guard.check(text, facts)
+                if not verdict.ok:
+                    log.warning("event=guard_rejected problems=%d first=%r", len(verdict.problems),
+                                verdict.problems[0])
+                    reason_key, reason = "guard_rejected", f"the AI text failed the fact check: {verdict.problems[0]}"
+        if reason_key:
+            self.metrics.fallbacks.labels(reason_key).inc()
+            text = render.deterministic_text(facts, s.language, reason or "")
+        self.metrics.summaries.labels("deterministic" if reason_key else "llm").inc()
+        sparks = render.sparkline_block(facts, s.language)
+        if sparks:
+            text = f"{text}\n\n{sparks}"
+        return Message(day, title, text, deterministic=bool(reason_key), reason=reason, facts=facts)
+
+    # ------------------------------------------------------------------------------------ posting
+
+    def destinations(self) -> tuple[ChatDestination, ...]:
+        return self.settings.chat or (LOG_DESTINATION,)
+
+    def pending(self, day: dt.date) -> list[ChatDestination]:
+        out = []
+        for destination in self.destinations():
+            state = self.store.post_state(day, destination.name)
+            if state is None:
+                out.append(destination)
+            elif state["state"] == "sending":
+                if destination.type in chat.DEDUPLICATING:
+                    out.append(destination)  # same idempotency key: the platform or receiver deduplicates
+                else:
+                    log.warning("event=post_outcome_unknown day=%s destination=%s action=not_reposted "
+                                "why=\"the process stopped mid-post and %s cannot deduplicate\"",
+                                day, destination.name, destination.type)
+                    self.metrics.posted(destination.name, "unknown")
+                    self.store.mark_unknown(day, destination.name)
+        return out
+
+    def post_day(self, day: dt.date, dry_run: bool = False, out: IO[str] | None = None) -> bool:
+        """Summarize ``day`` and post it where it is not posted yet; True when nothing failed."""
+        pending = list(self.destinations()) if dry_run else self.pending(day)
+        if not pending:
+            log.info("event=post_skipped day=%s reason=already_posted", day)
+            return True
+        message = self.compose(day)
+        if dry_run:
+            out = out or sys.stdout
+            out.write(f"{message.title}\n{message.text}\n")
+            out.write(f"(dry run: not posted to {', '.join(d.name for d in pending)})\n")
+            return True
+        all_ok = True
+        for destination in pending:
+            all_ok &= self._post(destination, message)
+        return all_ok
+
+    def _post(self, destination: ChatDestination, message: Message) -> bool:
+        day = message.day
+        key = chat.idempotency_key(day.isoformat(), destination.name)
+        self.store.mark_sending(day, destination.name, key)
+        if destination.type == "log":
+            log.info("event=summary day=%s deterministic=%s text=%r", day, message.deterministic,
+                     f"{message.title}\n{message.text}")
+            ok, status, error, duplicate = True, None, None, False
+        else:
+            body = chat.payload(destination, message.title, message.text, key, message.deterministic,
+                                day.isoformat())
+            result = chat.post(destination, body, key, transport=self.transport)
+            ok, status, error, duplicate = result.ok, result.status, result.error, result.duplicate
+        if ok:
+            self.store.mark_posted(day, destination.name, key, message.deterministic)
+            self.metrics.posted(destination.name, "ok")
+            log.info("event=posted day=%s destination=%s type=%s status=%s deterministic=%s duplicate=%s",
+                     day, destination.name, destination.type, status, message.deterministic, duplicate)
+        else:
+            self.store.clear_sending(day, destination.name)
+            self.metrics.posted(destination.name, "failed")
+            log.warning("event=post_failed day=%s destination=%s type=%s error=%r action=retry_next_cycle",
+                        day, destination.name, destination.type, error)
+        return ok
+
+    # ------------------------------------------------------------------------------------ cycles
+
+    def default_day(self) -> dt.date:
+        """Yesterday in ``reporter.timezone``, but never a UTC day that is not over (cost days are UTC days)."""
+        now = self.now()
+        return min(now.astimezone(self.settings.tz).date(), now.astimezone(UTC).date()) - dt.timedelta(days=1)
+
+    def due_day(self) -> dt.date | None:
+        """The day to report on if today's scheduled time has passed, else None."""
+        now = self.now()
+        local = now.astimezone(self.settings.tz)
+        midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        fire = self.trigger.get_next_fire_time(None, midnight)
+        return self.default_day() if fire is not None and fire <= now else None
+
+    def once(self, day: dt.date | None = None, dry_run: bool = False, out: IO[str] | None = None) -> bool:
+        with self.lock:
+            self.pull()
+            return self.post_day(day or self.default_day(), dry_run=dry_run, out=out)
+
+    def tick(self) -> None:
+        """The scheduled job: pull; post the day if its time has come and a destination still lacks it."""
+        with self.lock:
+            try:
+                self.pull()
+                day = self.due_day()
+                if day is not None:
+                    self.post_day(day)
+                self._retention()
+            except Exception as exc:  # noqa: BLE001 - a scheduled job must survive to the next cycle
+                log.error("event=cycle_failed error=%s", type(exc).__name__, exc_info=True)
+
+    def _retention(self) -> None:
+        today = self.now().date()
+        if self._retention_day == today:
+            return
+        deleted = self.store.apply_retention(self.settings.retention, today)
+        self._retention_day = today
+        if any(deleted.values()):
+            log.info("event=retention %s", " ".join(f"{k}={v}" for k, v in deleted.items()))

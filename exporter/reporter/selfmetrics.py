@@ -1,0 +1,64 @@
+"""The reporter's own metrics, served on its own ``/metrics`` port (``reporter.listen_address``).
+
+These describe the reporter process itself (not proxied data), so plain counters and gauges on a
+private registry are right here. Labels carry destination names and exporter URLs without
+credentials, never webhook URLs or keys.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+
+from exporter import __version__
+from exporter.reporter.store import public_url
+
+
+class SelfMetrics:
+    def __init__(self, exporters: Iterable[str] = (), destinations: Iterable[str] = ()):
+        self.registry = CollectorRegistry()
+        r = self.registry
+        Gauge("aws_ops_reporter_info", "aws-ops-reporter build information (value 1).", ["version"],
+              registry=r).labels(__version__).set(1)
+        self.last_pull = Gauge("aws_ops_reporter_last_pull_success_timestamp_seconds",
+                               "When /snapshot was last pulled from this exporter and stored in SQLite.",
+                               ["exporter"], registry=r)
+        self.pulls = Counter("aws_ops_reporter_pulls_total", "Pulls of an exporter's /snapshot, by result.",
+                             ["exporter", "result"], registry=r)
+        self.last_post = Gauge("aws_ops_reporter_last_post_timestamp_seconds",
+                               "When a daily summary was last posted to this chat destination (a 2xx answer).",
+                               ["destination"], registry=r)
+        self.posts = Counter("aws_ops_reporter_posts_total",
+                             "Posts of the daily summary per destination, by result (ok, failed, unknown).",
+                             ["destination", "result"], registry=r)
+        self.llm_failures = Counter("aws_ops_reporter_llm_failures_total",
+                                    "LLM calls (/v1/chat/completions) that gave no usable answer, by reason.",
+                                    ["reason"], registry=r)
+        self.fallbacks = Counter("aws_ops_reporter_fallbacks_total",
+                                 "Daily summaries that used the deterministic text instead of the model's, by reason "
+                                 "(llm_not_configured, llm_failed, guard_rejected).", ["reason"], registry=r)
+        self.summaries = Counter("aws_ops_reporter_summaries_total", "Daily summaries composed, by source.",
+                                 ["source"], registry=r)
+        for url in exporters:
+            for result in ("ok", "failed"):
+                self.pulls.labels(public_url(url), result)
+        for name in destinations:
+            for result in ("ok", "failed"):
+                self.posts.labels(name, result)
+        for reason in ("llm_not_configured", "llm_failed", "guard_rejected"):
+            self.fallbacks.labels(reason)
+
+    def pulled(self, url: str, ok: bool) -> None:
+        self.pulls.labels(public_url(url), "ok" if ok else "failed").inc()
+        if ok:
+            self.last_pull.labels(public_url(url)).set(time.time())
+
+    def posted(self, destination: str, result: str) -> None:
+        self.posts.labels(destination, result).inc()
+        if result == "ok":
+            self.last_post.labels(destination).set(time.time())
+
+    def serve(self, host: str, port: int):  # noqa: ANN201 - prometheus_client's (server, thread)
+        return start_http_server(port, addr=host or "0.0.0.0", registry=self.registry)

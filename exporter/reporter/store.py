@@ -1,0 +1,384 @@
+"""History in SQLite (sqlite-utils): explicit schemas, WAL, one transaction per snapshot, upserts on natural keys.
+
+Tables and their natural keys (pulling the same data twice changes nothing; a restated figure replaces
+the old one):
+
+* ``cost``              account_id + service + granularity + period_start + metric (amount as the exact
+                        decimal string Cost Explorer sent)
+* ``health_events``     account_id + event_arn (status and last update kept current)
+* ``cloudwatch_points`` account_id + region + series + timestamp
+* ``accounts``          id → name, project (from the snapshot's account list)
+* ``collector_status``  collector + account_id → up, last success, error (data freshness)
+* ``pulls``             one row per pull of ``/snapshot`` (no URL credentials: they are stripped)
+* ``posts``             day + destination: what was posted, so each day is posted once per destination
+* ``backfill_windows``  account_id + window_start + window_end + metric done by ``backfill``
+
+``PRAGMA user_version`` holds the schema version; :data:`MIGRATIONS` move an older file forward.
+Nothing secret is stored: destinations appear by name, never by webhook URL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import sqlite3
+import threading
+import urllib.parse
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from exporter.reporter.settings import Retention
+
+log = logging.getLogger(__name__)
+UTC = dt.timezone.utc
+COST_PK = ("account_id", "service", "granularity", "period_start", "metric")
+
+
+def _v1(db: Database) -> None:
+    db["accounts"].create({"id": str, "name": str, "project": str}, pk="id", not_null={"name", "project"},
+                          if_not_exists=True)
+    db["cost"].create({
+        "account_id": str, "service": str, "granularity": str, "period_start": str, "metric": str,
+        "period_end": str, "amount": str, "unit": str, "estimated": int,
+    }, pk=list(COST_PK), not_null={"period_end", "amount"}, if_not_exists=True)
+    db["cost"].create_index(["granularity", "period_start"], if_not_exists=True)
+    db["collector_status"].create({
+        "collector": str, "account_id": str, "up": int, "last_success": str, "last_attempt": str, "error": str,
+        "as_of": str,
+    }, pk=["collector", "account_id"], if_not_exists=True)
+    db["pulls"].create({"id": int, "exporter": str, "pulled_at": str, "taken_at": str, "generation": int,
+                        "records": int}, pk="id", if_not_exists=True)
+
+
+def _v2(db: Database) -> None:
+    # Where a cost row came from: the exporter's snapshot or a Cost Explorer backfill.
+    if "source" not in db["cost"].columns_dict:
+        db["cost"].add_column("source", str, not_null_default="snapshot")
+    db["health_events"].create({
+        "account_id": str, "event_arn": str, "service": str, "event_type_code": str, "event_type_category": str,
+        "region": str, "status_code": str, "start_time": str, "end_time": str, "last_updated_time": str,
+        "description": str, "data": str,
+    }, pk=["account_id", "event_arn"], if_not_exists=True)
+    db["cloudwatch_points"].create({
+        "account_id": str, "region": str, "series": str, "timestamp": str, "value": float,
+    }, pk=["account_id", "region", "series", "timestamp"], if_not_exists=True)
+    db["posts"].create({
+        "day": str, "destination": str, "state": str, "idempotency_key": str, "started_at": str,
+        "posted_at": str, "deterministic": int,
+    }, pk=["day", "destination"], not_null={"state", "idempotency_key"}, if_not_exists=True)
+    db["backfill_windows"].create({
+        "account_id": str, "window_start": str, "window_end": str, "metric": str, "records": int,
+        "completed_at": str,
+    }, pk=["account_id", "window_start", "window_end", "metric"], if_not_exists=True)
+    if "error" not in db["pulls"].columns_dict:
+        db["pulls"].add_column("error", str)
+
+
+MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1, _v2)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def schema_version(db: Database) -> int:
+    return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(db: Database, target: int = SCHEMA_VERSION) -> int:
+    """Apply the migrations after the file's version, each in its own transaction; returns the new version."""
+    version = schema_version(db)
+    if version > SCHEMA_VERSION:
+        raise RuntimeError(f"database schema version {version} is newer than this reporter's ({SCHEMA_VERSION})")
+    for number in range(version + 1, target + 1):
+        with db.atomic():
+            MIGRATIONS[number - 1](db)
+            db.execute(f"PRAGMA user_version = {number}")
+        log.info("event=schema_migrated version=%d", number)
+    return schema_version(db)
+
+
+def open_database(path: str | Path) -> Database:
+    """A WAL database on disk (created with its directory), usable from the scheduler's threads."""
+    if str(path) != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
+    db = Database(conn)
+    if str(path) != ":memory:":
+        db.enable_wal()
+    return db
+
+
+def public_url(url: str) -> str:
+    """A URL fit for logs and SQLite: no user:password, no query string (tokens live there)."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _decimal(value: Any) -> Decimal | None:
+    try:
+        amount = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+    return amount if amount.is_finite() else None
+
+
+# --------------------------------------------------------------------------- snapshot → rows
+
+
+def cost_row(account_id: str, record: Mapping[str, Any], source: str = "snapshot") -> dict[str, Any] | None:
+    amount = _decimal(record.get("amount"))
+    if amount is None or not record.get("service") or not record.get("period_start"):
+        return None
+    return {
+        "account_id": account_id, "service": str(record["service"]),
+        "granularity": str(record.get("granularity", "")), "period_start": str(record["period_start"]),
+        "metric": str(record.get("metric", "")), "period_end": str(record.get("period_end", "")),
+        "amount": str(amount), "unit": str(record.get("unit", "USD")),
+        "estimated": 1 if record.get("estimated") else 0, "source": source,
+    }
+
+
+def health_row(account_id: str, record: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A ``health_event`` record (exporter.collectors.health.HealthEvent); a few field spellings accepted."""
+    arn = record.get("event_arn") or record.get("arn")
+    if not arn:
+        return None
+    return {
+        "account_id": account_id, "event_arn": str(arn),
+        "service": _text(record.get("service")),
+        "event_type_code": _text(record.get("event_type_code")),
+        "event_type_category": _text(record.get("event_type_category") or record.get("category")),
+        "region": _text(record.get("region")),
+        "status_code": _text(record.get("status_code") or record.get("status")),
+        "start_time": _text(record.get("start_time") or record.get("start")),
+        "end_time": _text(record.get("end_time") or record.get("end")),
+        "last_updated_time": _text(record.get("last_updated_time") or record.get("last_updated")),
+        "description": _text(record.get("description")),
+        "data": json.dumps(dict(record), sort_keys=True, ensure_ascii=False, default=str),
+    }
+
+
+def cloudwatch_row(account_id: str, record: Mapping[str, Any]) -> dict[str, Any] | None:
+    timestamp, value = record.get("timestamp"), record.get("value")
+    if timestamp is None or value is None:
+        return None
+    series = record.get("series") or json.dumps(
+        {k: record.get(k) for k in ("namespace", "metric", "metric_name", "stat", "dimensions") if k in record},
+        sort_keys=True, default=str)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return {"account_id": account_id, "region": str(record.get("region", "")), "series": str(series),
+            "timestamp": str(timestamp), "value": number}
+
+
+def _route(collector: str, record: Mapping[str, Any]) -> str | None:
+    """Which table a snapshot record goes to, by its kind; unknown kinds are ignored."""
+    kind = str(record.get("kind", ""))
+    if kind == "cost":
+        return "cost"
+    if kind.startswith("health") or (collector == "health" and "event_arn" in record):
+        return "health_events" if ("event_arn" in record or "arn" in record) else None
+    if kind.startswith("cloudwatch") or collector == "cloudwatch":
+        return "cloudwatch_points"
+    return None
+
+
+_ROW_BUILDERS = {"cost": cost_row, "health_events": health_row, "cloudwatch_points": cloudwatch_row}
+_PKS = {"cost": list(COST_PK), "health_events": ["account_id", "event_arn"],
+        "cloudwatch_points": ["account_id", "region", "series", "timestamp"]}
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    rows: Mapping[str, int]
+    ignored: int
+
+
+class Store:
+    """The reporter's history. Every write is one transaction; the lock serialises the scheduler's threads."""
+
+    def __init__(self, db: Database):
+        self.db = db
+        self.lock = threading.RLock()
+        migrate(db)
+
+    @classmethod
+    def open(cls, path: str | Path) -> Store:
+        return cls(open_database(path))
+
+    def close(self) -> None:
+        self.db.close()
+
+    # ------------------------------------------------------------------------------------- writes
+
+    def store_snapshot(self, document: Mapping[str, Any], exporter: str,
+                       pulled_at: dt.datetime | None = None) -> Stored:
+        """All of one ``/snapshot`` document in one transaction."""
+        pulled_at = pulled_at or dt.datetime.now(UTC)
+        rows: dict[str, list[dict[str, Any]]] = {"cost": [], "health_events": [], "cloudwatch_points": []}
+        status: list[dict[str, Any]] = []
+        ignored = 0
+        for collector, entry in (document.get("collectors") or {}).items():
+            for account_id, result in ((entry or {}).get("accounts") or {}).items():
+                status.append({
+                    "collector": collector, "account_id": account_id, "up": 1 if result.get("up") else 0,
+                    "last_success": result.get("last_success"), "last_attempt": result.get("last_attempt"),
+                    "error": result.get("error"), "as_of": result.get("as_of"),
+                })
+                for record in result.get("records") or ():
+                    table = _route(collector, record) if isinstance(record, Mapping) else None
+                    row = _ROW_BUILDERS[table](account_id, record) if table else None
+                    if row is None:
+                        ignored += 1
+                    else:
+                        rows[table].append(row)
+        accounts = [{"id": a["id"], "name": a.get("name") or a["id"], "project": a.get("project") or ""}
+                    for a in document.get("accounts") or () if isinstance(a, Mapping) and a.get("id")]
+        with self.lock, self.db.atomic():
+            if accounts:
+                self.db["accounts"].upsert_all(accounts, pk="id")
+            for table, table_rows in rows.items():
+                if table_rows:
+                    self.db[table].upsert_all(table_rows, pk=_PKS[table])
+            if status:
+                self.db["collector_status"].upsert_all(status, pk=["collector", "account_id"])
+            self.db["pulls"].insert({
+                "exporter": public_url(exporter), "pulled_at": pulled_at.isoformat(),
+                "taken_at": document.get("taken_at"), "generation": document.get("generation"),
+                "records": sum(len(r) for r in rows.values()), "error": None,
+            })
+        return Stored({table: len(r) for table, r in rows.items()}, ignored)
+
+    def record_pull_error(self, exporter: str, error: str, at: dt.datetime | None = None) -> None:
+        at = at or dt.datetime.now(UTC)
+        with self.lock, self.db.atomic():
+            self.db["pulls"].insert({"exporter": public_url(exporter), "pulled_at": at.isoformat(), "taken_at": None,
+                                     "generation": None, "records": 0, "error": error[:500]})
+
+    def store_backfill_window(self, account_id: str, records: Iterable[Mapping[str, Any]], window_start: dt.date,
+                              window_end: dt.date, metric: str) -> int:
+        """One account × window of Cost Explorer records and its completion mark, in one transaction."""
+        rows = [r for r in (cost_row(account_id, rec, source="backfill") for rec in records) if r is not None]
+        with self.lock, self.db.atomic():
+            if rows:
+                self.db["cost"].upsert_all(rows, pk=list(COST_PK))
+            self.db["backfill_windows"].upsert({
+                "account_id": account_id, "window_start": window_start.isoformat(),
+                "window_end": window_end.isoformat(), "metric": metric, "records": len(rows),
+                "completed_at": dt.datetime.now(UTC).isoformat(),
+            }, pk=["account_id", "window_start", "window_end", "metric"])
+        return len(rows)
+
+    def backfill_done(self, metric: str) -> set[tuple[str, str, str]]:
+        return {(r["account_id"], r["window_start"], r["window_end"])
+                for r in self.db["backfill_windows"].rows_where("metric = ?", [metric])}
+
+    def upsert_accounts(self, accounts: Iterable[tuple[str, str, str]]) -> None:
+        rows = [{"id": i, "name": n, "project": p} for i, n, p in accounts]
+        if rows:
+            with self.lock, self.db.atomic():
+                self.db["accounts"].upsert_all(rows, pk="id")
+
+    # ------------------------------------------------------------------------------------- posts
+
+    def post_state(self, day: dt.date, destination: str) -> dict[str, Any] | None:
+        rows = list(self.db["posts"].rows_where("day = ? and destination = ?", [day.isoformat(), destination]))
+        return rows[0] if rows else None
+
+    def mark_sending(self, day: dt.date, destination: str, key: str) -> None:
+        """Written before the request: a crash before :meth:`mark_posted` leaves this mark behind."""
+        with self.lock, self.db.atomic():
+            self.db["posts"].upsert({"day": day.isoformat(), "destination": destination, "state": "sending",
+                                     "idempotency_key": key, "started_at": dt.datetime.now(UTC).isoformat(),
+                                     "posted_at": None, "deterministic": None},
+                                    pk=["day", "destination"])
+
+    def mark_posted(self, day: dt.date, destination: str, key: str, deterministic: bool) -> None:
+        with self.lock, self.db.atomic():
+            self.db["posts"].upsert({"day": day.isoformat(), "destination": destination, "state": "posted",
+                                     "idempotency_key": key, "posted_at": dt.datetime.now(UTC).isoformat(),
+                                     "deterministic": 1 if deterministic else 0}, pk=["day", "destination"])
+
+    def mark_unknown(self, day: dt.date, destination: str) -> None:
+        """A ``sending`` mark left by a crash, for a platform that cannot deduplicate: never sent again."""
+        with self.lock, self.db.atomic():
+            self.db.execute("UPDATE posts SET state = 'unknown' WHERE day = ? AND destination = ?",
+                            [day.isoformat(), destination])
+
+    def clear_sending(self, day: dt.date, destination: str) -> None:
+        """A post that failed (no 2xx): forget the mark so the next cycle tries again."""
+        with self.lock, self.db.atomic():
+            self.db.execute("DELETE FROM posts WHERE day = ? AND destination = ? AND state = 'sending'",
+                            [day.isoformat(), destination])
+
+    # ------------------------------------------------------------------------------------- reads
+
+    def daily_costs(self, start: dt.date, end: dt.date) -> list[dict[str, Any]]:
+        """Daily cost rows with period_start in [start, end), joined with account names."""
+        return list(self.db.query(
+            "SELECT c.account_id, coalesce(a.name, c.account_id) AS account, coalesce(a.project, '') AS project, "
+            "c.service, c.period_start, c.amount, c.estimated FROM cost c LEFT JOIN accounts a ON a.id = c.account_id "
+            "WHERE c.granularity = 'daily' AND c.period_start >= ? AND c.period_start < ?",
+            [start.isoformat(), end.isoformat()]))
+
+    def monthly_costs(self, month_start: dt.date) -> list[dict[str, Any]]:
+        return list(self.db.query(
+            "SELECT c.account_id, coalesce(a.name, c.account_id) AS account, coalesce(a.project, '') AS project, "
+            "c.service, c.period_start, c.period_end, c.amount, c.estimated FROM cost c "
+            "LEFT JOIN accounts a ON a.id = c.account_id WHERE c.granularity = 'monthly' AND c.period_start = ?",
+            [month_start.isoformat()]))
+
+    def accounts(self) -> list[dict[str, Any]]:
+        return list(self.db["accounts"].rows)
+
+    def health_events(self) -> list[dict[str, Any]]:
+        return list(self.db.query(
+            "SELECT h.*, coalesce(a.name, h.account_id) AS account FROM health_events h "
+            "LEFT JOIN accounts a ON a.id = h.account_id"))
+
+    def collector_status(self) -> list[dict[str, Any]]:
+        return list(self.db.query(
+            "SELECT s.*, coalesce(a.name, s.account_id) AS account FROM collector_status s "
+            "LEFT JOIN accounts a ON a.id = s.account_id ORDER BY s.collector, account"))
+
+    def last_pull(self) -> dict[str, Any] | None:
+        rows = list(self.db.query("SELECT * FROM pulls WHERE error IS NULL ORDER BY pulled_at DESC LIMIT 1"))
+        return rows[0] if rows else None
+
+    def counts(self) -> dict[str, int]:
+        return {name: self.db[name].count for name in self.db.table_names()}
+
+    # ------------------------------------------------------------------------------------- retention
+
+    def apply_retention(self, retention: Retention, today: dt.date) -> dict[str, int]:
+        """Delete rows older than each table's retention; one transaction."""
+        def before(days: int) -> str:
+            return (today - dt.timedelta(days=days)).isoformat()
+
+        statements = {
+            "cost": ("DELETE FROM cost WHERE period_end < ?", before(retention.cost_days)),
+            "health_events": ("DELETE FROM health_events WHERE coalesce(status_code, '') = 'closed' "
+                              "AND coalesce(last_updated_time, end_time, start_time, '') < ?",
+                              before(retention.health_days)),
+            "cloudwatch_points": ("DELETE FROM cloudwatch_points WHERE timestamp < ?", before(retention.cloudwatch_days)),
+            "pulls": ("DELETE FROM pulls WHERE pulled_at < ?", before(retention.pulls_days)),
+            "posts": ("DELETE FROM posts WHERE day < ?", before(retention.posts_days)),
+        }
+        deleted = {}
+        with self.lock, self.db.atomic():
+            for table, (sql, cutoff) in statements.items():
+                deleted[table] = self.db.execute(sql, [cutoff]).rowcount
+        return deleted

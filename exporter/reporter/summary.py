@@ -1,0 +1,275 @@
+"""Facts first: every figure of the daily summary is computed here, in Python, from SQLite, never by the model.
+
+:func:`build_facts` turns the history into one JSON-able document for a day ``D`` (a UTC cost day, as
+Cost Explorer counts days): fleet/project/account totals for the day, month to date and last month;
+top services; day-over-day, week-over-week and month-over-month movers; spikes against the trailing
+baseline; budget projections; open and upcoming Health events; data freshness and failing collectors;
+14-day sparklines for the top movers. Amounts are exact sums of the stored decimal strings, rounded
+to cents only at the end (percentages to one decimal).
+
+AWS-originated text (Health descriptions, collector errors) is kept apart in ``aws_text`` so the LLM
+prompt can fence it as data. :func:`deterministic_text` renders the same facts without a model.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from exporter.reporter.settings import SummarySettings
+from exporter.reporter.store import Store
+
+CENT = Decimal("0.01")
+TENTH = Decimal("0.1")
+SPARK = "▁▂▃▄▅▆▇█"
+SPARK_DAYS = 14
+UTC = dt.timezone.utc
+
+
+def money(value: Decimal) -> Decimal:
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def percent(part: Decimal, whole: Decimal) -> Decimal | None:
+    if whole == 0:
+        return None
+    return (part / whole * 100).quantize(TENTH, rounding=ROUND_HALF_UP)
+
+
+def sparkline(values: Iterable[Decimal]) -> str:
+    values = list(values)
+    if not values:
+        return ""
+    low, high = min(values), max(values)
+    if high == low:
+        return SPARK[0] * len(values)
+    return "".join(SPARK[int((v - low) / (high - low) * (len(SPARK) - 1) + Decimal("0.5"))] for v in values)
+
+
+def _days(start: dt.date, end: dt.date) -> list[dt.date]:
+    return [start + dt.timedelta(days=i) for i in range((end - start).days)]
+
+
+def _month_start(day: dt.date) -> dt.date:
+    return day.replace(day=1)
+
+
+def _previous_month_start(day: dt.date) -> dt.date:
+    return _month_start(_month_start(day) - dt.timedelta(days=1))
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    day: dt.date
+    data: Mapping[str, Any]  # JSON-able: Decimals, strings, ints, lists, dicts
+    aws_text: Mapping[str, str] = field(default_factory=dict)  # id → AWS-originated text, fenced in prompts
+    names: frozenset[str] = frozenset()  # every account, project, service, region, event code it knows
+
+    @property
+    def has_cost(self) -> bool:
+        return bool(self.data["totals"]["fleet"]["day"] is not None)
+
+
+@dataclass
+class _Series:
+    account_id: str
+    account: str
+    project: str
+    service: str
+    by_day: dict[dt.date, Decimal] = field(default_factory=dict)
+
+    def total(self, start: dt.date, end: dt.date) -> Decimal:
+        return sum((v for d, v in self.by_day.items() if start <= d < end), Decimal(0))
+
+
+def _mover(series: _Series, current: Decimal, previous: Decimal) -> dict[str, Any]:
+    return {"account": series.account, "project": series.project, "service": series.service,
+            "current_usd": money(current), "previous_usd": money(previous),
+            "change_usd": money(current - previous), "change_pct": percent(current - previous, previous)}
+
+
+def _top_movers(items: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    moved = [m for m in items if m["change_usd"] != 0]
+    moved.sort(key=lambda m: (-abs(m["change_usd"]), m["account"], m["service"]))
+    return [{"rank": i + 1, **m} for i, m in enumerate(moved[:limit])]
+
+
+def build_facts(store: Store, day: dt.date, now: dt.datetime, settings: SummarySettings,
+                project_budgets: Mapping[str, Decimal] | None = None,
+                account_budgets: Mapping[str, Decimal] | None = None) -> Facts:
+    """The facts for cost day ``day`` (UTC), as known at ``now``.
+
+    ``account_budgets`` is keyed by account name; budgets are monthly USD, from the config file.
+    """
+    month_start = _month_start(day)
+    last_month_start = _previous_month_start(day)
+    next_day = day + dt.timedelta(days=1)
+    baseline_start = day - dt.timedelta(days=settings.baseline_days)
+    spark_start = day - dt.timedelta(days=SPARK_DAYS - 1)
+    first = min(last_month_start, baseline_start, spark_start, day - dt.timedelta(days=7))
+
+    series: dict[tuple[str, str], _Series] = {}
+    days_with_data: dict[str, set[dt.date]] = defaultdict(set)
+    for row in store.daily_costs(first, next_day):
+        key = (row["account_id"], row["service"])
+        s = series.get(key) or series.setdefault(key, _Series(row["account_id"], row["account"], row["project"],
+                                                               row["service"]))
+        d = dt.date.fromisoformat(row["period_start"])
+        s.by_day[d] = Decimal(row["amount"])
+        days_with_data[row["account_id"]].add(d)
+
+    accounts = {a["id"]: a for a in store.accounts()}
+    # Last complete month: Cost Explorer's MONTHLY figure where the exporter stored one, else the daily sum.
+    monthly_last: dict[str, Decimal] = defaultdict(Decimal)
+    monthly_accounts: set[str] = set()
+    for row in store.monthly_costs(last_month_start):
+        if row["period_end"] == month_start.isoformat():
+            monthly_last[row["account_id"]] += Decimal(row["amount"])
+            monthly_accounts.add(row["account_id"])
+
+    def level_totals(level: str) -> dict[str, dict[str, Decimal | None]]:
+        out: dict[str, dict[str, Any]] = {}
+        seen_last_month: dict[str, bool] = {}
+        for s in series.values():
+            name = {"account": s.account, "project": s.project, "fleet": "fleet"}[level]
+            entry = out.setdefault(name, {"day": Decimal(0), "month_to_date": Decimal(0), "last_month": Decimal(0)})
+            entry["day"] += s.by_day.get(day, Decimal(0))
+            entry["month_to_date"] += s.total(month_start, next_day)
+            if s.account_id not in monthly_accounts:
+                entry["last_month"] += s.total(last_month_start, month_start)
+                seen_last_month[name] = seen_last_month.get(name, False) or any(
+                    last_month_start <= d < month_start for d in s.by_day)
+        for account_id, amount in monthly_last.items():
+            info = accounts.get(account_id, {"name": account_id, "project": ""})
+            name = {"account": info["name"], "project": info["project"], "fleet": "fleet"}[level]
+            entry = out.setdefault(name, {"day": Decimal(0), "month_to_date": Decimal(0), "last_month": Decimal(0)})
+            entry["last_month"] += amount
+            seen_last_month[name] = True
+        return {name: {"day": money(v["day"]), "month_to_date": money(v["month_to_date"]),
+                       "last_month": money(v["last_month"]) if seen_last_month.get(name) else None}
+                for name, v in sorted(out.items())}
+
+    fleet = level_totals("fleet").get("fleet", {"day": None, "month_to_date": None, "last_month": None})
+    day_rows = [s for s in series.values() if day in s.by_day]
+    if not day_rows:
+        fleet = {**fleet, "day": None}
+    mtd_days = {d for days in days_with_data.values() for d in days if month_start <= d <= day}
+
+    by_service: dict[str, Decimal] = defaultdict(Decimal)
+    for s in day_rows:
+        by_service[s.service] += s.by_day[day]
+    day_total = sum(by_service.values(), Decimal(0))
+    top_services = [{"rank": i + 1, "service": name, "usd": money(amount), "share_pct": percent(amount, day_total)}
+                    for i, (name, amount) in enumerate(sorted(by_service.items(), key=lambda kv: (-kv[1], kv[0]))
+                                                       [:settings.top_services]) if amount > 0]
+
+    # Movers, per account × service.
+    week_ago, yesterday = day - dt.timedelta(days=7), day - dt.timedelta(days=1)
+    same_days_end = min(last_month_start + dt.timedelta(days=day.day), month_start)
+    dod, wow, mom, spikes = [], [], [], []
+    for s in series.values():
+        acct_days = days_with_data[s.account_id]
+        current = s.by_day.get(day, Decimal(0))
+        if day in acct_days and yesterday in acct_days:
+            dod.append(_mover(s, current, s.by_day.get(yesterday, Decimal(0))))
+        if day in acct_days and week_ago in acct_days:
+            wow.append(_mover(s, current, s.by_day.get(week_ago, Decimal(0))))
+        if day in acct_days and any(last_month_start <= d < same_days_end for d in acct_days):
+            mom.append(_mover(s, s.total(month_start, next_day), s.total(last_month_start, same_days_end)))
+        if day in acct_days and any(baseline_start <= d < day for d in acct_days):
+            mean = s.total(baseline_start, day) / settings.baseline_days
+            if current - mean >= settings.spike_min_usd and current >= mean * settings.spike_ratio:
+                spikes.append({"account": s.account, "project": s.project, "service": s.service,
+                               "usd": money(current), "baseline_mean_usd": money(mean),
+                               "times_baseline": (current / mean).quantize(TENTH) if mean else None})
+    spikes.sort(key=lambda x: (-(x["usd"] - x["baseline_mean_usd"]), x["account"], x["service"]))
+
+    top_dod = _top_movers(dod, settings.top_movers)
+    sparklines = []
+    for m in top_dod:
+        s = next(x for x in series.values() if x.account == m["account"] and x.service == m["service"])
+        sparklines.append({"account": m["account"], "service": m["service"],
+                           "line": sparkline(s.by_day.get(d, Decimal(0)) for d in _days(spark_start, next_day))})
+
+    days_in_month = calendar.monthrange(day.year, day.month)[1]
+    budgets = []
+    project_totals, account_totals = level_totals("project"), level_totals("account")
+    for kind, configured, totals in (("project", project_budgets or {}, project_totals),
+                                     ("account", account_budgets or {}, account_totals)):
+        for name, budget in sorted(configured.items()):
+            mtd = (totals.get(name) or {}).get("month_to_date") or Decimal(0)
+            projected = money(mtd / day.day * days_in_month)
+            budgets.append({"kind": kind, "name": name, "budget_usd": money(budget), "month_to_date_usd": mtd,
+                            "projected_usd": projected, "projected_pct": percent(projected, budget),
+                            "over_budget": projected > budget})
+
+    aws_text: dict[str, str] = {}
+    health_open, health_upcoming = [], []
+    for event in sorted(store.health_events(), key=lambda e: (e.get("start_time") or "", e["event_arn"])):
+        status = (event.get("status_code") or "").lower()
+        if status not in ("open", "upcoming"):
+            continue
+        text_id = f"health-{len(aws_text) + 1}"
+        if event.get("description"):
+            aws_text[text_id] = event["description"]
+        entry = {"account": event["account"], "service": event.get("service"),
+                 "event_type_code": event.get("event_type_code"), "category": event.get("event_type_category"),
+                 "region": event.get("region"), "start_time": event.get("start_time"),
+                 "end_time": event.get("end_time"), "description_ref": text_id if event.get("description") else None}
+        (health_open if status == "open" else health_upcoming).append(entry)
+
+    failing = []
+    for status in store.collector_status():
+        if not status["up"]:
+            text_id = f"error-{len(aws_text) + 1}"
+            aws_text[text_id] = status.get("error") or ""
+            failing.append({"collector": status["collector"], "account": status["account"],
+                            "last_success": status.get("last_success"), "error_ref": text_id})
+    last_pull = store.last_pull()
+    pulled_at = dt.datetime.fromisoformat(last_pull["pulled_at"]) if last_pull else None
+
+    data = {
+        "day": day.isoformat(),
+        "month": month_start.isoformat()[:7],
+        "last_month": last_month_start.isoformat()[:7],
+        "days_elapsed_in_month": day.day,
+        "days_in_month": days_in_month,
+        "month_to_date_days_with_data": len(mtd_days),
+        "baseline_days": settings.baseline_days,
+        "sparkline_days": SPARK_DAYS,
+        "totals": {"fleet": fleet, "projects": project_totals, "accounts": account_totals},
+        "top_services": top_services,
+        "movers": {"day_over_day": top_dod, "week_over_week": _top_movers(wow, settings.top_movers),
+                   "month_over_month": _top_movers(mom, settings.top_movers)},
+        "spikes": spikes[:settings.top_movers],
+        "budgets": budgets,
+        "health": {"open": health_open, "upcoming": health_upcoming},
+        "freshness": {
+            "last_pull": pulled_at.isoformat() if pulled_at else None,
+            "last_pull_age_hours": (Decimal((now - pulled_at).total_seconds()) / 3600).quantize(TENTH)
+            if pulled_at else None,
+            "snapshot_taken_at": last_pull.get("taken_at") if last_pull else None,
+            "estimated_on_day": any(day in s.by_day for s in day_rows) and _any_estimated(store, day),
+            "failing_collectors": failing,
+        },
+        "counts": {"accounts": len(account_totals), "projects": len(project_totals),
+                   "services_on_day": len(by_service), "health_open": len(health_open),
+                   "health_upcoming": len(health_upcoming), "spikes": len(spikes),
+                   "failing_collectors": len(failing)},
+        "sparklines": sparklines,
+    }
+    names = {a["name"] for a in accounts.values()} | {a["project"] for a in accounts.values() if a["project"]}
+    names |= set(accounts) | {s.service for s in series.values()}
+    names |= {str(v) for e in health_open + health_upcoming
+              for v in (e["service"], e["event_type_code"], e["region"], e["category"]) if v}
+    names |= {f["collector"] for f in failing} | {b["name"] for b in budgets}
+    return Facts(day=day, data=data, aws_text=aws_text, names=frozenset(names))
+
+
+def _any_estimated(store: Store, day: dt.date) -> bool:
+    return any(r["estimated"] for r in store.daily_costs(day, day + dt.timedelta(days=1)))
