@@ -7,15 +7,17 @@ The exposition has two parts:
 * the live part (process-wide API request counters, Cost Explorer spend, process metrics), small and
   bounded (services × operations), rendered per scrape.
 
-A gzip body is the cached gzip member of the first part followed by a fresh member for the second:
-concatenated gzip members are one valid gzip stream (RFC 1952 §2.2), so a scrape never recompresses
-the large part.
+A gzip body is one gzip member: the snapshot part is deflated once, ended with a full flush (byte
+aligned, no back-references across it), and each scrape appends only the deflated live part and the
+trailer (CRC-32 continued over the live bytes). A scrape never recompresses the large part, and every
+client reads the body as an ordinary single-member gzip stream.
 """
 
 from __future__ import annotations
 
-import gzip
+import struct
 import threading
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -167,10 +169,34 @@ class ApiStatsCollector:
         yield from (req, err, thr, ce, spend)
 
 
+_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # deflate, no name, no mtime, OS unknown
+
+
+@dataclass(frozen=True, slots=True)
+class GzipPrefix:
+    """The start of a gzip member holding ``text``, left open so more data can follow without recompressing."""
+
+    data: bytes
+    crc: int
+    size: int
+
+    @classmethod
+    def of(cls, text: bytes) -> GzipPrefix:
+        deflate = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+        body = deflate.compress(text) + deflate.flush(zlib.Z_FULL_FLUSH)
+        return cls(_GZIP_HEADER + body, zlib.crc32(text), len(text))
+
+    def finish(self, tail: bytes) -> bytes:
+        deflate = zlib.compressobj(1, zlib.DEFLATED, -zlib.MAX_WBITS)
+        body = deflate.compress(tail) + deflate.flush()
+        trailer = struct.pack("<II", zlib.crc32(tail, self.crc) & 0xFFFFFFFF, (self.size + len(tail)) & 0xFFFFFFFF)
+        return self.data + body + trailer
+
+
 @dataclass(frozen=True, slots=True)
 class _Rendered:
     text: bytes
-    gzipped: bytes
+    gzipped: GzipPrefix
     snapshot_json: bytes
 
 
@@ -190,14 +216,13 @@ class Exposition:
             ProcessCollector(registry=self.live)
             PlatformCollector(registry=self.live)
             GCCollector(registry=self.live)
-        self._rendered = _Rendered(b"", gzip.compress(b""), b"{}")
+        self._rendered = _Rendered(b"", GzipPrefix.of(b""), b"{}")
         self._lock = threading.Lock()
         self.renders = 0
 
     def on_snapshot(self, snapshot: Snapshot) -> None:
         text = render(snapshot_families(snapshot, self.accounts, self.collectors))
-        rendered = _Rendered(text, gzip.compress(text, compresslevel=6),
-                             self._to_json(snapshot, self.accounts, __version__))
+        rendered = _Rendered(text, GzipPrefix.of(text), self._to_json(snapshot, self.accounts, __version__))
         with self._lock:
             self._rendered = rendered
             self.renders += 1
@@ -206,7 +231,7 @@ class Exposition:
         rendered = self._rendered
         live = generate_latest(self.live)
         if gzipped:
-            return rendered.gzipped + gzip.compress(live, compresslevel=1)
+            return rendered.gzipped.finish(live)
         return rendered.text + live
 
     def snapshot_json(self) -> bytes:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from types import MappingProxyType
 from typing import Any
 
 UTC = dt.timezone.utc
+log = logging.getLogger(__name__)
 
 
 def utcnow() -> dt.datetime:
@@ -109,7 +111,10 @@ class SnapshotHolder:
         with self._write_lock:
             snapshot = self._current.with_run(run, results)
             for callback in self._subscribers:
-                callback(snapshot)
+                try:
+                    callback(snapshot)
+                except Exception:  # a rendering bug must not stop collection; the previous rendering stays
+                    log.exception("event=snapshot_subscriber_failed generation=%d", snapshot.generation)
             self._current = snapshot  # a single reference assignment: atomic for readers
         return snapshot
 

@@ -1,0 +1,86 @@
+"""`aws-ops-exporter --demo`: the real CLI, as a newcomer runs it, serving the synthetic fleet."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from exporter.demo.fleet import SPIKE_ACCOUNT, SPIKE_SERVICE
+from tests.conftest import ROOT, free_port
+from tests.test_exporter_moto import samples
+
+
+@pytest.fixture(scope="module")
+def demo():
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    proc = subprocess.Popen([sys.executable, "-m", "exporter", "--demo", "--web.listen-address", f"127.0.0.1:{port}"],
+                            cwd=ROOT, env={**env, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        from tests.aws_helpers import wait_for
+
+        def ready():
+            if proc.poll() is not None:
+                raise AssertionError(f"demo exited {proc.returncode}: {proc.stderr.read()}")
+            try:
+                text = httpx.get(f"{base}/metrics", timeout=2).text
+            except httpx.HTTPError:
+                return None
+            return text if "aws_cost_usd{" in text else None
+
+        text = wait_for(ready, timeout=90, interval=0.3)
+        yield base, text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_demo_serves_the_synthetic_fleet(demo):
+    _, text = demo
+    cost = samples(text, "aws_cost_usd")
+    labels = [dict(k) for k in cost]
+    assert len({l["account"] for l in labels}) == 6
+    assert len({l["project"] for l in labels}) == 3
+    per_account = {}
+    for l in labels:
+        per_account.setdefault(l["account"], set()).add(l["service"])
+    assert min(len(s) for s in per_account.values()) >= 15
+    assert {l["granularity"] for l in labels} == {"daily", "monthly"}
+    up = {k: v for k, v in samples(text, "aws_exporter_collector_up").items() if ("collector", "cost") in k}
+    assert len(up) == 6 and set(up.values()) == {1.0}
+    # It went through STS for every account, like production.
+    assume = samples(text, "aws_exporter_api_requests_total")
+    assert assume[(("operation", "AssumeRole"), ("service", "sts"))] == 6.0
+
+
+def test_demo_has_one_clear_spike_on_the_last_full_day(demo):
+    _, text = demo
+    daily = {(dict(k)["account"], dict(k)["service"]): v for k, v in samples(text, "aws_cost_usd").items()
+             if dict(k)["granularity"] == "daily"}
+    baseline = {(dict(k)["account"], dict(k)["service"]): v
+                for k, v in samples(text, "aws_cost_daily_baseline_usd").items()}
+    ratios = {key: daily[key] / baseline[key] for key in daily if baseline.get(key, 0) > 1}
+    spikes = {key for key, ratio in ratios.items() if ratio > 2}
+    assert spikes == {(SPIKE_ACCOUNT, SPIKE_SERVICE)}
+
+
+def test_demo_endpoints(demo):
+    base, _ = demo
+    snapshot = httpx.get(f"{base}/snapshot").json()
+    assert len(snapshot["accounts"]) == 6
+    some = next(iter(snapshot["collectors"]["cost"]["accounts"].values()))
+    assert some["up"] and isinstance(some["records"][0]["amount"], str)
+    assert httpx.get(f"{base}/healthz").text == "ok\n"
+    assert "aws-ops-exporter" in httpx.get(f"{base}/").text
+    zipped = httpx.get(f"{base}/metrics", headers={"Accept-Encoding": "gzip"})
+    assert zipped.headers["Content-Encoding"] == "gzip" and "aws_cost_usd{" in zipped.text

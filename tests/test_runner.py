@@ -1,0 +1,145 @@
+"""Runner and schedule semantics: atomic snapshots, no overlapping runs, first run at start, failures as values.
+
+These use a collector written for the test (no AWS): what is under test is the runner's contract.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+
+from prometheus_client.core import GaugeMetricFamily
+
+from exporter.aws import RateLimiter
+from exporter.collectors.base import Collected, PerAccountCollector
+from exporter.config import Account
+from exporter.metrics import Exposition
+from exporter.scheduler import Runner, Schedule
+from exporter.snapshot import AccountResult, SnapshotHolder
+from exporter.aws import ApiStats
+from tests.aws_helpers import config_for, wait_for
+
+
+@dataclass(frozen=True, slots=True)
+class Value:
+    KIND = "test"
+    value: int
+
+
+class GateCollector(PerAccountCollector):
+    """Returns one record per account; blocks on ``gates[account_id]`` when one is set."""
+
+    name = "gate"
+    interval_seconds = 3600.0
+
+    def __init__(self, value: int = 1):
+        self.value = value
+        self.gates: dict[str, threading.Event] = {}
+        self.entered: dict[str, threading.Event] = {}
+        self.fail: set[str] = set()
+        self.calls = 0
+
+    def collect_account(self, account: Account, as_of: dt.date, previous: AccountResult | None) -> Collected:
+        self.calls += 1
+        self.entered.setdefault(account.id, threading.Event()).set()
+        if account.id in self.gates:
+            self.gates[account.id].wait(10)
+        if account.id in self.fail:
+            raise RuntimeError("boom")
+        return Collected(records=(Value(self.value),))
+
+    def families(self, results: Sequence[AccountResult], accounts: Mapping[str, Account], as_of: dt.date) -> Iterable:
+        family = GaugeMetricFamily("test_value", "test", labels=["account"])
+        for r in results:
+            if r.records:
+                family.add_metric([accounts[r.account_id].name], float(r.records[0].value))
+        yield family
+
+
+ACCOUNTS = config_for(1, 2, 3).accounts
+
+
+def test_a_scrape_during_a_refresh_sees_the_previous_complete_snapshot():
+    collector = GateCollector(value=1)
+    holder = SnapshotHolder()
+    runner = Runner(ACCOUNTS, holder)
+    runner.run(collector)
+    first = holder.current
+    assert [r.records for r in first.for_collector("gate")] == [(Value(1),)] * 3
+
+    collector.value = 2
+    collector.gates["000000000002"] = threading.Event()
+    worker = threading.Thread(target=runner.run, args=[collector])
+    worker.start()
+    collector.entered["000000000002"].wait(5)
+    # Account 1 is already collected anew, account 2 is in progress: readers still see generation 1, whole.
+    assert holder.current is first
+    collector.gates["000000000002"].set()
+    worker.join(10)
+    assert [r.records for r in holder.current.for_collector("gate")] == [(Value(2),)] * 3
+    assert holder.current.generation == first.generation + 1
+
+
+def test_a_run_never_overlaps_itself():
+    collector = GateCollector()
+    collector.gates["000000000001"] = threading.Event()
+    runner = Runner(ACCOUNTS, SnapshotHolder())
+    worker = threading.Thread(target=runner.run, args=[collector])
+    worker.start()
+    collector.entered["000000000001"].wait(5)
+    assert runner.run(collector) is None  # skipped, not queued behind the running one
+    collector.gates["000000000001"].set()
+    worker.join(10)
+    assert collector.calls == 3
+
+
+def test_an_unexpected_error_in_one_account_is_a_value_and_the_others_continue(caplog):
+    collector = GateCollector()
+    runner = Runner(ACCOUNTS, SnapshotHolder())
+    runner.run(collector)
+    collector.value = 5
+    collector.fail.add("000000000002")
+    snapshot = runner.run(collector)
+    results = {r.account_id: r for r in snapshot.for_collector("gate")}
+    assert [results[a.id].up for a in ACCOUNTS] == [True, False, True]
+    assert results["000000000002"].records == (Value(1),)  # last good value kept
+    assert results["000000000002"].error == "RuntimeError: boom"
+    assert snapshot.runs["gate"].accounts_failed == 1
+    assert "event=collect_failed collector=gate account=acct-2" in caplog.text
+
+
+def test_the_schedule_runs_each_collector_at_start_and_renders_once_per_snapshot():
+    collector = GateCollector()
+    holder = SnapshotHolder()
+    exposition = Exposition(ACCOUNTS, [collector], ApiStats(), process_metrics=False)
+    holder.subscribe(exposition.on_snapshot)
+    schedule = Schedule(Runner(ACCOUNTS, holder), [collector])
+    schedule.start()
+    try:
+        wait_for(lambda: holder.current.generation >= 1, timeout=10)
+    finally:
+        schedule.shutdown()
+    assert collector.calls == 3
+    assert exposition.renders == 2  # the empty snapshot at start, then the first collection
+    for _ in range(10):
+        text = exposition.metrics().decode()
+    assert exposition.renders == 2
+    assert 'test_value{account="acct-1"} 1.0' in text
+    assert 'aws_exporter_collector_up{account="acct-3",collector="gate"} 1.0' in text
+
+
+def test_rate_limiter_spaces_requests_across_threads():
+    now = [0.0]
+    slept = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    limiter = RateLimiter(2.0, clock=lambda: now[0], sleep=sleep)
+    for _ in range(6):
+        limiter.acquire()
+    # A burst of 2, then one every half second.
+    assert now[0] == 2.0 and all(abs(s - 0.5) < 1e-9 for s in slept)
