@@ -83,3 +83,18 @@ def load_fixture(*parts: str) -> Any:
     import json
 
     return json.loads(FIXTURES.joinpath(*parts).read_text())
+
+
+def aws_response(service: str, operation: str, *parts: str) -> dict[str, Any]:
+    """A fixture holding an AWS JSON-protocol response body, parsed by botocore exactly as boto3 returns it
+    (epoch seconds become aware datetimes); fit for ``Stubber.add_response``, which checks it against the model."""
+    import json
+
+    import botocore.session
+    from botocore.parsers import create_parser
+
+    model = botocore.session.get_session().get_service_model(service).operation_model(operation)
+    body = json.dumps(load_fixture(*parts)).encode()
+    parsed = create_parser("json").parse({"body": body, "headers": {}, "status_code": 200}, model.output_shape)
+    parsed.pop("ResponseMetadata", None)
+    return parsed
