@@ -121,7 +121,8 @@ class Reporter:
                 if not verdict.ok:
                     log.warning("event=guard_rejected problems=%d first=%r", len(verdict.problems),
                                 verdict.problems[0])
-                    reason_key, reason = "guard_rejected", f"the AI text failed the fact check: {verdict.problems[0]}"
+                    # The problem itself stays in the log: quoting it would post the invented figure.
+                    reason_key, reason = "guard_rejected", "the AI text failed the fact check"
         if reason_key:
             self.metrics.fallbacks.labels(reason_key).inc()
             text = render.deterministic_text(facts, s.language, reason or "")

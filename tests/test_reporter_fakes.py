@@ -1,0 +1,241 @@
+"""Local HTTP servers for the reporter's tests: an OpenAI-compatible gateway, chat webhooks, a known history.
+
+No tests here: the other ``test_reporter_*`` modules import these.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from exporter.app import App
+from exporter.server import WebServer
+from tests.aws_helpers import config_for, monthly_response
+
+KNOWN_AS_OF = dt.date(2026, 11, 16)
+KNOWN_DAY = dt.date(2026, 11, 15)
+
+
+@contextmanager
+def http_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _reply(handler: BaseHTTPRequestHandler, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+    data = json.dumps(body).encode() if not isinstance(body, bytes) else body
+    try:
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            handler.send_header(key, value)
+        handler.end_headers()
+        handler.wfile.write(data)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+
+
+# ------------------------------------------------------------------------------------- fake LLM
+
+
+@dataclass
+class FakeLlm:
+    """``POST /v1/chat/completions``. Script items: a str (the answer), ``("status", code, headers)``,
+    ``("sleep", seconds)``. When the script is empty it answers ``default``."""
+
+    script: list[Any] = field(default_factory=list)
+    default: str | None = None
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    url: str = ""
+
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+                fake.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+                item = fake.script.pop(0) if fake.script else fake.default
+                if self.path != "/v1/chat/completions":
+                    return _reply(self, 404, {"error": {"message": "not found"}})
+                if isinstance(item, tuple) and item[0] == "sleep":
+                    time.sleep(item[1])
+                    item = "too late"
+                if isinstance(item, tuple) and item[0] == "status":
+                    return _reply(self, item[1], {"error": {"message": "busy", "type": "rate_limit"}},
+                                  item[2] if len(item) > 2 else None)
+                if item is None:
+                    return _reply(self, 500, {"error": {"message": "no answer scripted"}})
+                _reply(self, 200, {"id": "chatcmpl-1", "object": "chat.completion", "model": body.get("model"),
+                                   "choices": [{"index": 0, "finish_reason": "stop",
+                                                "message": {"role": "assistant", "content": item}}],
+                                   "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        return Handler
+
+
+@contextmanager
+def fake_llm(script: list[Any] | None = None, default: str | None = None) -> Iterator[FakeLlm]:
+    fake = FakeLlm(list(script or []), default)
+    with http_server(fake.handler()) as url:
+        fake.url = url
+        yield fake
+
+
+# ------------------------------------------------------------------------------------- chat receivers
+
+
+@dataclass
+class Receiver:
+    """A chat webhook that records what it got. ``fail`` holds statuses for the next requests; ``kill_pid``
+    makes the first request SIGKILL that process before answering (a crash between post and record).
+    Google Chat semantics: a repeated ``messageId`` answers 409, as the Chat API does."""
+
+    kind: str
+    fail: list[int] = field(default_factory=list)
+    kill_pid: int | None = None
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    url: str = ""
+    path: str = "/hooks/T000/B000/very-secret-token"
+
+    @property
+    def bodies(self) -> list[dict[str, Any]]:
+        return [r["body"] for r in self.requests]
+
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                parts = urlsplit(self.path)
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+                seen_ids = [parse_qs(r["query"]).get("messageId") for r in receiver.requests]
+                request = {"path": parts.path, "query": parts.query, "headers": dict(self.headers), "body": body}
+                receiver.requests.append(request)
+                if receiver.kill_pid is not None:
+                    pid, receiver.kill_pid = receiver.kill_pid, None
+                    os.kill(pid, signal.SIGKILL)
+                    time.sleep(0.5)
+                    return
+                if receiver.fail:
+                    return _reply(self, receiver.fail.pop(0), {"error": "failing on demand"})
+                if receiver.kind == "google_chat" and parse_qs(parts.query).get("messageId") in seen_ids:
+                    return _reply(self, 409, {"error": {"code": 409, "status": "ALREADY_EXISTS"}})
+                if receiver.kind == "teams":
+                    return _reply(self, 202, b"")
+                if receiver.kind == "slack":
+                    return _reply(self, 200, b"ok")
+                _reply(self, 200, {"ok": True})
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        return Handler
+
+
+@contextmanager
+def receivers(*kinds: str) -> Iterator[dict[str, Receiver]]:
+    out: dict[str, Receiver] = {}
+    with _nested([(kind, Receiver(kind)) for kind in kinds], out) as result:
+        yield result
+
+
+@contextmanager
+def _nested(items: list[tuple[str, Receiver]], out: dict[str, Receiver]) -> Iterator[dict[str, Receiver]]:
+    if not items:
+        yield out
+        return
+    (kind, receiver), rest = items[0], items[1:]
+    with http_server(receiver.handler()) as url:
+        receiver.url = url + receiver.path + ("?key=k-secret&token=t-secret" if kind == "google_chat" else "")
+        out[kind] = receiver
+        with _nested(rest, out) as result:
+            yield result
+
+
+def chat_config(recv: dict[str, Receiver]) -> tuple[list[dict[str, str]], dict[str, str]]:
+    """The ``reporter.chat`` list and the environment that holds the webhook URLs."""
+    chat, env = [], {}
+    for kind, receiver in recv.items():
+        name = f"{kind.replace('_', '-')}-ops"
+        var = f"WEBHOOK_{kind.upper()}"
+        chat.append({"type": kind, "name": name, "webhook_url_env": var, "timeout": "5s"})
+        env[var] = receiver.url
+    return chat, env
+
+
+# ------------------------------------------------------------------------------------- known history
+
+EC2, LAMBDA, S3 = "Amazon EC2", "AWS Lambda", "Amazon Simple Storage Service"
+
+
+def _daily(start: dt.date, amounts: dict[str, list[str]]) -> dict[str, Any]:
+    days = len(next(iter(amounts.values())))
+    return {"ResultsByTime": [
+        {"TimePeriod": {"Start": (start + dt.timedelta(days=i)).isoformat(),
+                        "End": (start + dt.timedelta(days=i + 1)).isoformat()},
+         "Total": {}, "Estimated": i >= days - 1,
+         "Groups": [{"Keys": [s], "Metrics": {"AmortizedCost": {"Amount": v[i], "Unit": "USD"}}}
+                    for s, v in amounts.items()]}
+        for i in range(days)], "DimensionValueAttributes": []}
+
+
+def known_history() -> dict[str, list[dict[str, Any]]]:
+    """Cost Explorer answers for a refresh as of 2026-11-16 (DAILY 11-01..11-15, MONTHLY Oct + Nov to date).
+
+    acct-1 (proj-1): EC2 10.00 a day, 12.00 on 11-14, 50.00 on 11-15; Lambda 1.25 a day; October 337.50.
+    acct-2 (proj-0): EC2 20.00 a day, 15.00 on 11-15; S3 3.10 a day; October 696.10.
+    """
+    start, oct1, nov1 = dt.date(2026, 11, 1), dt.date(2026, 10, 1), dt.date(2026, 11, 1)
+    ec2_1 = ["10.00"] * 13 + ["12.00", "50.00"]
+    ec2_2 = ["20.00"] * 14 + ["15.00"]
+    return {
+        "000000000001": [_daily(start, {EC2: ec2_1, LAMBDA: ["1.25"] * 15}),
+                         monthly_response([(oct1, nov1, {EC2: "300.00", LAMBDA: "37.50"}),
+                                           (nov1, KNOWN_AS_OF, {EC2: "192.00", LAMBDA: "18.75"})])],
+        "000000000002": [_daily(start, {EC2: ec2_2, S3: ["3.10"] * 15}),
+                         monthly_response([(oct1, nov1, {EC2: "600.00", S3: "96.10"}),
+                                           (nov1, KNOWN_AS_OF, {EC2: "295.00", S3: "46.50"})])],
+    }
+
+
+@contextmanager
+def exporter_with_known_history(aws: Any, **sections: Any) -> Iterator[str]:
+    """The real exporter (in-process, against moto) after one collection, serving /snapshot over HTTP."""
+    for account_id, answers in known_history().items():
+        aws.seed_cost(account_id, answers)
+    config = config_for(1, 2, budgets={"projects": {"proj-1": "1000"}}, **sections)
+    app = App.build(config, process_metrics=False)
+    app.collect_once(KNOWN_AS_OF)
+    server = WebServer("127.0.0.1", 0, app.exposition, lambda: app.holder.current)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{server.port}"
+    finally:
+        server.stop()
+
+
+def known_budgets() -> dict[str, Decimal]:
+    return {"proj-1": Decimal("1000")}
