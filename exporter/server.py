@@ -36,6 +36,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     server_version = f"aws-ops-exporter/{__version__}"
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out as separate writes; do not wait for delayed ACKs
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         path = self.path.split("?", 1)[0]

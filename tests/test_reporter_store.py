@@ -1,0 +1,195 @@
+"""The SQLite history: pulled over HTTP from the real exporter (demo subprocess, or in-process against moto)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+
+from exporter.app import App
+from exporter.reporter.runner import Reporter
+from exporter.reporter.settings import ReporterSettings, Retention
+from exporter.reporter.store import MIGRATIONS, SCHEMA_VERSION, Store, migrate, open_database, schema_version
+from exporter.server import WebServer
+from tests.aws_helpers import config_for, daily_response, monthly_response, wait_for
+from tests.conftest import ROOT, free_port
+
+DATA_TABLES = ("cost", "health_events", "cloudwatch_points", "accounts", "collector_status")
+
+
+@pytest.fixture(scope="module")
+def demo_exporter() -> Iterator[str]:
+    """``python -m exporter --demo`` on a free port: cost, Health and CloudWatch records in /snapshot."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "exporter", "--demo", "--web.listen-address", f"127.0.0.1:{port}"],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        try:
+            doc = httpx.get(f"{url}/snapshot", timeout=2).json()
+        except httpx.HTTPError:
+            return False
+        collectors = doc["collectors"]  # every enabled collector has finished its first pass
+        return {"cost", "health", "cloudwatch"} <= set(collectors) and all(c["run"] for c in collectors.values())
+
+    try:
+        wait_for(ready, timeout=90, interval=0.5)
+        yield url
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def dump(store: Store) -> dict[str, list[tuple]]:
+    return {t: sorted(tuple(r.values()) for r in store.db[t].rows) for t in DATA_TABLES}
+
+
+def test_pulling_the_same_snapshot_twice_changes_nothing(demo_exporter, tmp_path):
+    store = Store.open(tmp_path / "h.db")
+    r = Reporter(ReporterSettings(exporter_urls=(demo_exporter,)), store)
+    generation = httpx.get(f"{demo_exporter}/snapshot").json()["generation"]
+    assert r.pull()
+    first = dump(store)
+    assert len(first["cost"]) > 500 and first["accounts"] and first["collector_status"]
+    assert r.pull()
+    assert httpx.get(f"{demo_exporter}/snapshot").json()["generation"] == generation, "the exporter moved on"
+    assert dump(store) == first  # row counts and values
+    assert store.db["pulls"].count == 2
+    assert r.metrics.registry.get_sample_value("aws_ops_reporter_pulls_total",
+                                               {"exporter": demo_exporter, "result": "ok"}) == 2
+    amounts = [Decimal(row["amount"]) for row in store.db["cost"].rows]
+    assert all(str(a) == row for a, row in zip(amounts, (r["amount"] for r in store.db["cost"].rows)))
+
+
+def test_health_and_cloudwatch_records_are_stored_by_natural_key(demo_exporter, tmp_path):
+    store = Store.open(tmp_path / "h.db")
+    document = httpx.get(f"{demo_exporter}/snapshot").json()
+    kinds = {rec["kind"] for c in document["collectors"].values() for a in c["accounts"].values()
+             for rec in a["records"]}
+    if "health_event" not in kinds:
+        pytest.skip("the demo serves no Health events")
+    stored = store.store_snapshot(document, demo_exporter)
+    events = [(acct, rec["arn"]) for a_id, a in document["collectors"]["health"]["accounts"].items()
+              for acct, rec in ((a_id, r) for r in a["records"])]
+    assert store.db["health_events"].count == len(set(events)) == stored.rows["health_events"]
+    # An event moves to closed: the same row is updated, not a second one added.
+    acct, arn = events[0]
+    for rec in document["collectors"]["health"]["accounts"][acct]["records"]:
+        if rec["arn"] == arn:
+            rec["status"], rec["last_updated"] = "closed", "2030-01-01T00:00:00Z"
+    document["collectors"]["mystery"] = {"accounts": {acct: {"up": True, "records": [{"kind": "mystery", "x": 1}]}}}
+    stored = store.store_snapshot(document, demo_exporter)
+    assert store.db["health_events"].count == len(set(events)) and stored.ignored == 1
+    row = store.db["health_events"].get((acct, arn))
+    assert (row["status_code"], row["last_updated_time"]) == ("closed", "2030-01-01T00:00:00Z")
+
+
+def test_restated_estimates_replace_the_old_values(aws, tmp_path):
+    as_of = dt.date(2026, 11, 16)
+    first, nov1, oct1 = dt.date(2026, 11, 1), dt.date(2026, 11, 1), dt.date(2026, 10, 1)
+    later = as_of + dt.timedelta(days=1)
+    aws.seed_cost("000000000001", [
+        daily_response(first, 15, {"Amazon EC2": "10.00"}, estimated=True),
+        monthly_response([(oct1, nov1, {"Amazon EC2": "300"}), (nov1, as_of, {"Amazon EC2": "150"})]),
+        # A day later: the estimated days are asked for again and come back restated, no longer estimated.
+        daily_response(first, 16, {"Amazon EC2": "10.42"}, estimated=False),
+        monthly_response([(oct1, nov1, {"Amazon EC2": "300"}), (nov1, later, {"Amazon EC2": "166.72"})]),
+    ])
+    app = App.build(config_for(1), process_metrics=False)
+    server = WebServer("127.0.0.1", 0, app.exposition, lambda: app.holder.current)
+    server.start()
+    store = Store.open(tmp_path / "h.db")
+    reporter = Reporter(ReporterSettings(exporter_urls=(f"http://127.0.0.1:{server.port}",)), store)
+    try:
+        app.collect_once(as_of)
+        reporter.pull()
+        before = store.db["cost"].count
+        row = store.db["cost"].get(("000000000001", "Amazon EC2", "daily", "2026-11-15", "AmortizedCost"))
+        assert (row["amount"], row["estimated"]) == ("10.00", 1)
+        app.collect_once(later)
+        reporter.pull()
+    finally:
+        server.stop()
+    assert store.db["cost"].count == before + 1  # one new day; the restated days and the month replaced in place
+    month = store.db["cost"].get(("000000000001", "Amazon EC2", "monthly", "2026-11-01", "AmortizedCost"))
+    assert (month["amount"], month["period_end"]) == ("166.72", "2026-11-17")
+    row = store.db["cost"].get(("000000000001", "Amazon EC2", "daily", "2026-11-15", "AmortizedCost"))
+    assert (row["amount"], row["estimated"]) == ("10.42", 0)
+
+
+WRITER = textwrap.dedent("""
+    import datetime as dt, sys
+    from exporter.reporter.store import Store
+    store = Store.open(sys.argv[1])
+    day = dt.date(2020, 1, 1)
+    for i in range(100000):
+        records = [{"kind": "cost", "service": f"svc-{s}", "granularity": "daily",
+                    "period_start": (day + dt.timedelta(days=i)).isoformat(),
+                    "period_end": (day + dt.timedelta(days=i + 1)).isoformat(), "amount": f"{i}.{s:02d}",
+                    "unit": "USD", "metric": "AmortizedCost", "estimated": False} for s in range(50)]
+        store.store_snapshot({"accounts": [{"id": "000000000001", "name": "a", "project": "p"}],
+                              "collectors": {"cost": {"accounts": {"000000000001": {"up": True, "records": records}}}}},
+                             "http://exporter:9780")
+        print(i, flush=True)
+""")
+
+
+def test_kill_9_during_writes_loses_no_committed_row(tmp_path):
+    path = tmp_path / "h.db"
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    committed = -1
+    for line in proc.stdout:  # type: ignore[union-attr]
+        committed = int(line)
+        if committed >= 40:
+            break
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    snapshots = conn.execute("SELECT count(*) FROM pulls").fetchone()[0]
+    rows = conn.execute("SELECT count(*) FROM cost").fetchone()[0]
+    assert snapshots >= committed + 1 and rows == snapshots * 50  # whole snapshots only, every committed one
+
+
+def test_migration_from_v1_keeps_the_history(tmp_path):
+    db = open_database(tmp_path / "old.db")
+    assert migrate(db, target=1) == 1
+    db["accounts"].insert({"id": "000000000001", "name": "acct-1", "project": "p"})
+    db["cost"].insert({"account_id": "000000000001", "service": "Amazon EC2", "granularity": "daily",
+                       "period_start": "2026-01-01", "metric": "AmortizedCost", "period_end": "2026-01-02",
+                       "amount": "12.3400000001", "unit": "USD", "estimated": 0})
+    db.conn.commit()
+    db.close()
+    store = Store.open(tmp_path / "old.db")
+    assert schema_version(store.db) == SCHEMA_VERSION == len(MIGRATIONS)
+    row = store.db["cost"].get(("000000000001", "Amazon EC2", "daily", "2026-01-01", "AmortizedCost"))
+    assert (row["amount"], row["source"]) == ("12.3400000001", "snapshot")
+    assert {"health_events", "cloudwatch_points", "posts", "backfill_windows"} <= set(store.db.table_names())
+    # A reporter older than the file refuses it rather than guessing.
+    store.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(RuntimeError, match="newer"):
+        migrate(store.db)
+
+
+def test_retention_bounds_every_table(tmp_path):
+    store = Store.open(tmp_path / "h.db")
+    old, new = "2020-01-01", "2026-11-01"
+    for start in (old, new):
+        store.store_snapshot({"accounts": [], "collectors": {"cost": {"accounts": {"000000000001": {
+            "up": True, "records": [{"kind": "cost", "service": "S", "granularity": "daily", "period_start": start,
+                                     "period_end": start, "amount": "1", "metric": "AmortizedCost"}]}}}}},
+            "http://exporter:9780", dt.datetime.fromisoformat(f"{start}T00:00:00+00:00"))
+    deleted = store.apply_retention(Retention(cost_days=30, pulls_days=30), dt.date(2026, 11, 16))
+    assert deleted["cost"] == 1 and deleted["pulls"] == 1
+    assert [r["period_start"] for r in store.db["cost"].rows] == [new]
