@@ -507,6 +507,7 @@ NAMESPACE_RE = re.compile(r"^[^:].{0,254}$")
 
 def _parse_cloudwatch_override(s: Section) -> CloudWatchOverride:
     """The keys ``collectors.cloudwatch`` and ``accounts[].cloudwatch`` share; absent keys stay None."""
+    s.seen.update(("enabled", "regions", "period_seconds", "delay_seconds", "queries"))  # known, for typo hints
     enabled = s.boolean("enabled", False) if s.has("enabled") else None
     regions = None
     if s.has("regions"):
