@@ -1,0 +1,143 @@
+"""Posting: local Slack / Teams / Google Chat / generic receivers over HTTP, exactly once per day and destination."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import parse_qs
+
+import pytest
+
+from exporter.reporter import chat
+from exporter.reporter.runner import Reporter
+from exporter.reporter.settings import load_settings
+from exporter.reporter.store import Store
+from tests.aws_helpers import account_doc
+from tests.conftest import ROOT, write_config
+from tests.test_reporter_fakes import KNOWN_DAY, chat_config, exporter_with_known_history, fake_llm, receivers
+
+NOW = dt.datetime(2026, 11, 16, 9, 0, tzinfo=dt.timezone.utc)
+MENTIONS = "Heads up @channel @here <!everyone> <!here> <@U123ABC> <at>Kim</at> <users/all> @everyone:"
+ANSWER = f"{MENTIONS} `acct-1` / `Amazon EC2` cost $50.00 on 2026-11-15; the fleet spent $69.35."
+
+
+def _reporter(tmp_path: Path, url: str, recv, llm_url: str | None = None) -> Reporter:
+    chat_list, env = chat_config(recv)
+    section = {"exporter_urls": [url], "database": str(tmp_path / "h.db"), "chat": chat_list}
+    if llm_url:
+        section["llm"] = {"base_url": f"{llm_url}/v1", "model": "m", "api_key_env": "AI_KEY", "max_attempts": 1}
+        env["AI_KEY"] = "sk-very-secret"
+    settings = load_settings(section, "<test>", env)
+    return Reporter(settings, Store.open(settings.database), now=lambda: NOW)
+
+
+def test_each_platform_gets_its_own_payload_once_per_day_without_mentions(aws, tmp_path):
+    with exporter_with_known_history(aws) as url, fake_llm(default=ANSWER) as gateway, \
+            receivers("slack", "teams", "google_chat", "webhook") as recv:
+        r = _reporter(tmp_path, url, recv, gateway.url)
+        assert r.once(KNOWN_DAY)
+        assert r.once(KNOWN_DAY)  # a second run posts nothing again
+        r2 = _reporter(tmp_path, url, recv, gateway.url)  # nor does a restarted reporter
+        assert r2.once(KNOWN_DAY)
+    assert {kind: len(rv.requests) for kind, rv in recv.items()} == {
+        "slack": 1, "teams": 1, "google_chat": 1, "webhook": 1}
+    assert len(gateway.requests) == 1  # no summary is composed when every destination has the day
+
+    slack = recv["slack"].bodies[0]
+    assert slack["blocks"][0] == {"type": "header", "text": {"type": "plain_text",
+                                                             "text": "AWS cost summary for 2026-11-15"}}
+    assert slack["blocks"][1]["type"] == "section" and slack["blocks"][1]["text"]["type"] == "mrkdwn"
+    assert "$69.35" in slack["text"]
+    card = recv["teams"].bodies[0]["attachments"][0]
+    assert card["contentType"] == "application/vnd.microsoft.card.adaptive"
+    assert card["content"]["type"] == "AdaptiveCard" and card["content"]["body"][0]["text"].startswith("AWS cost")
+    google = recv["google_chat"].requests[0]
+    assert parse_qs(google["query"])["messageId"][0].startswith("client-aws-ops-2026-11-15-")
+    assert "$50.00" in google["body"]["text"]
+    generic = recv["webhook"].requests[0]
+    assert generic["headers"]["Idempotency-Key"] == generic["body"]["idempotency_key"]
+    assert generic["body"]["date"] == "2026-11-15" and generic["body"]["deterministic"] is False
+
+    everything = json.dumps([rv.bodies for rv in recv.values()], ensure_ascii=False)
+    for mention in ("@channel", "@here", "@everyone", "<!everyone>", "<!here>", "<@U123ABC>", "<at>", "<users/"):
+        assert mention not in everything
+    assert "Heads up" in everything and "Kim" in everything  # only the pings go
+
+
+def test_a_failed_post_is_retried_on_the_next_cycle_and_only_there(aws, tmp_path):
+    with exporter_with_known_history(aws) as url, receivers("slack", "webhook") as recv:
+        recv["slack"].fail = [500]
+        r = _reporter(tmp_path, url, recv)
+        assert not r.once(KNOWN_DAY)
+        assert r.store.post_state(KNOWN_DAY, "slack-ops") is None  # not recorded: no 2xx
+        assert r.store.post_state(KNOWN_DAY, "webhook-ops")["state"] == "posted"
+        assert r.once(KNOWN_DAY)
+        assert r.once(KNOWN_DAY)
+    assert len(recv["slack"].requests) == 2 and len(recv["webhook"].requests) == 1
+    assert "Deterministic summary" in recv["slack"].bodies[1]["text"]  # no LLM configured: marked as such
+    m = r.metrics.registry.get_sample_value
+    assert m("aws_ops_reporter_posts_total", {"destination": "slack-ops", "result": "failed"}) == 1
+    assert m("aws_ops_reporter_posts_total", {"destination": "slack-ops", "result": "ok"}) == 1
+    assert m("aws_ops_reporter_last_post_timestamp_seconds", {"destination": "slack-ops"}) > 0
+
+
+def _cli_config(tmp_path: Path, url: str, recv) -> tuple[Path, dict[str, str]]:
+    chat_list, env = chat_config(recv)
+    path = write_config(tmp_path, {"accounts": [account_doc(1), account_doc(2)], "reporter": {
+        "exporter_urls": [url], "database": str(tmp_path / "h.db"), "chat": chat_list}})
+    return path, {**os.environ, **env}
+
+
+def _run_once(config: Path, env: dict[str, str], receiver_kill=None) -> subprocess.CompletedProcess:
+    proc = subprocess.Popen([sys.executable, "-m", "exporter.reporter.cli", "--config", str(config), "--once",
+                             "--date", KNOWN_DAY.isoformat()], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    if receiver_kill is not None:
+        receiver_kill.kill_pid = proc.pid
+    out, err = proc.communicate(timeout=120)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def test_a_crash_between_posting_and_recording_does_not_double_post(aws, tmp_path):
+    with exporter_with_known_history(aws) as url, receivers("slack", "webhook") as recv:
+        config, env = _cli_config(tmp_path, url, recv)
+        first = _run_once(config, env, receiver_kill=recv["slack"])  # killed while Slack holds the post
+        assert first.returncode == -9
+        second = _run_once(config, env, receiver_kill=recv["webhook"])  # killed while the webhook holds it
+        assert second.returncode == -9
+        third = _run_once(config, env)
+        assert third.returncode == 0, third.stderr
+    # Slack cannot deduplicate: at most once, the unknown outcome is logged, never posted twice.
+    assert len(recv["slack"].requests) == 1
+    assert "event=post_outcome_unknown" in second.stderr and "destination=slack-ops" in second.stderr
+    # The generic webhook got the same idempotency key again, for the receiver to deduplicate.
+    keys = [r["headers"]["Idempotency-Key"] for r in recv["webhook"].requests]
+    assert len(keys) == 2 and keys[0] == keys[1]
+    store = Store.open(tmp_path / "h.db")
+    assert store.post_state(KNOWN_DAY, "slack-ops")["state"] == "unknown"
+    assert store.post_state(KNOWN_DAY, "webhook-ops")["state"] == "posted"
+    # No secret anywhere: logs, SQLite.
+    dump = "\n".join(store.db.iterdump())
+    for secret in ("very-secret-token", "T000/B000"):
+        assert secret not in first.stderr + second.stderr + third.stderr + dump
+
+
+def test_google_chat_409_for_a_known_message_id_counts_as_posted(tmp_path):
+    with receivers("google_chat") as recv:
+        chat_list, env = chat_config(recv)
+        settings = load_settings({"chat": chat_list}, "<test>", env)
+        destination = settings.chat[0]
+        key = chat.idempotency_key("2026-11-15", destination.name)
+        body = chat.payload(destination, "t", "x", key, False, "2026-11-15")
+        assert chat.post(destination, body, key) == chat.PostResult(True, 200)
+        assert chat.post(destination, body, key) == chat.PostResult(True, 409, duplicate=True)
+
+
+@pytest.mark.parametrize("platform, limit", sorted(chat.LIMITS.items()))
+def test_text_is_cut_to_the_platform_limit(platform, limit):
+    cleaned = chat.clean("word " * 10000, platform)
+    assert len(cleaned) == limit and cleaned.endswith("…")
