@@ -79,9 +79,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         p.error(f"--web.listen-address: {exc}")
     logsetup.setup(args.log_level or config.log.level, args.log_format or config.log.format)
-    # httpx logs every request URL at INFO: webhook URLs are credentials.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
 
     from exporter.reporter.store import Store
 

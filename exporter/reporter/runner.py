@@ -71,6 +71,9 @@ class Reporter:
         self.trigger = CronTrigger(hour=settings.schedule_hour, minute=settings.schedule_minute,
                                    timezone=settings.tz)
         self._retention_day: dt.date | None = None
+        # httpx/httpcore log every request URL (INFO/DEBUG): webhook URLs are credentials, so never.
+        for name in ("httpx", "httpcore"):
+            logging.getLogger(name).setLevel(logging.WARNING)
 
     # ------------------------------------------------------------------------------------ history
 
