@@ -77,6 +77,9 @@ class CostSettings:
     baseline_days: int = 14
     # How far back a still-Estimated daily period is re-fetched on later refreshes.
     refetch_estimated_days: int = 62
+    # Days of DAILY history each refresh fetches (and /snapshot carries for the reporter); at least
+    # baseline_days + 1. More days cost no extra requests, only bigger (possibly more) pages.
+    history_days: int = 0  # 0 = baseline_days + 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -466,6 +469,7 @@ def _parse_collectors(s: Section) -> Collectors:
         metric=cost_s.string("metric", d.metric, choices=COST_METRICS),
         baseline_days=cost_s.integer("baseline_days", d.baseline_days, minimum=1, maximum=60),
         refetch_estimated_days=cost_s.integer("refetch_estimated_days", d.refetch_estimated_days, minimum=0, maximum=400),
+        history_days=cost_s.integer("history_days", d.history_days, minimum=0, maximum=400),
     )
     cost_s.close()
 

@@ -40,6 +40,12 @@ def test_baseline_days_are_configurable():
     assert windows(D(2026, 3, 1), baseline_days=7)[0] == ("DAILY", "2026-02-21", "2026-03-01")
 
 
+def test_history_days_lengthens_the_same_daily_request():
+    assert windows(D(2026, 11, 25), history_days=62) == [
+        ("DAILY", "2026-09-24", "2026-11-25"), ("MONTHLY", "2026-10-01", "2026-11-25")]
+    assert windows(D(2026, 11, 25), history_days=3)[0][1] == "2026-11-10"  # never shorter than the baseline
+
+
 def test_a_day_still_estimated_is_fetched_again_within_the_refetch_limit():
     assert windows(D(2026, 11, 25), oldest=D(2026, 11, 2))[0] == ("DAILY", "2026-11-02", "2026-11-25")
     # Older than refetch_estimated_days: not worth the bigger request any more.

@@ -80,6 +80,8 @@ def test_demo_endpoints(demo):
     assert len(snapshot["accounts"]) == 6
     some = next(iter(snapshot["collectors"]["cost"]["accounts"].values()))
     assert some["up"] and isinstance(some["records"][0]["amount"], str)
+    days = {r["period_start"] for r in some["records"] if r["granularity"] == "daily"}
+    assert len(days) >= 60  # 60+ days of daily history for the reporter
     assert httpx.get(f"{base}/healthz").text == "ok\n"
     assert "aws-ops-exporter" in httpx.get(f"{base}/").text
     zipped = httpx.get(f"{base}/metrics", headers={"Accept-Encoding": "gzip"})

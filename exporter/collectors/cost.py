@@ -3,7 +3,8 @@
 Every Cost Explorer request costs $0.01, so one refresh of one account makes exactly two requests
 (plus NextPageToken pages):
 
-* DAILY   [yesterday - baseline_days, as_of)  → yesterday's cost and the trailing baseline; the window
+* DAILY   [yesterday - baseline_days, as_of)  → yesterday's cost and the trailing baseline (longer with
+  ``history_days``, for the reporter's history: same request, bigger pages); the window
   reaches further back when an earlier refresh saw a day still marked ``Estimated``, so that day is
   fetched again (and replaces, never duplicates, the old value downstream).
 * MONTHLY [1st of last month, as_of)           → last month (complete) and month to date (partial; none
@@ -86,7 +87,7 @@ def previous_month_start(day: dt.date) -> dt.date:
 def plan_queries(as_of: dt.date, settings: CostSettings, oldest_estimated: dt.date | None = None) -> tuple[CostQuery, ...]:
     """The two requests one refresh needs, as of ``as_of`` (today, UTC)."""
     yesterday = as_of - dt.timedelta(days=1)
-    daily_start = yesterday - dt.timedelta(days=settings.baseline_days)
+    daily_start = yesterday - dt.timedelta(days=max(settings.baseline_days, settings.history_days - 1))
     refetch_limit = as_of - dt.timedelta(days=settings.refetch_estimated_days)
     if oldest_estimated is not None and refetch_limit <= oldest_estimated < daily_start:
         daily_start = oldest_estimated

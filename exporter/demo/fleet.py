@@ -109,7 +109,7 @@ def config_document(listen_address: str = ":9780") -> dict:
              **({"cloudwatch": CLOUDWATCH_OVERRIDES[a.name]} if a.name in CLOUDWATCH_OVERRIDES else {})}
             for a in ACCOUNTS
         ],
-        "collectors": {"cost": {"enabled": True, "interval": "1h"},
+        "collectors": {"cost": {"enabled": True, "interval": "1h", "history_days": 62},
                        "health": {"enabled": True, "interval": "5m"},
                        "cloudwatch": {"enabled": True, "interval": "5m", "period_seconds": 300,
                                       "delay_seconds": 600, "queries": QUERIES}},
