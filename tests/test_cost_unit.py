@@ -117,3 +117,27 @@ def test_view_on_the_first_of_a_month_has_no_month_to_date():
     records = [CostRecord("EC2", MONTHLY, D(2026, 11, 1), D(2026, 12, 1), Decimal("3000"), "USD", "AmortizedCost", True)]
     v = view(records, D(2026, 12, 1), 14)
     assert v.month_to_date == {} and v.monthly == {"EC2": Decimal("3000")}
+
+
+def test_a_refresh_after_one_that_saw_an_estimated_day_asks_for_that_day_again():
+    from exporter.collectors.cost import CostCollector
+    from exporter.snapshot import AccountResult
+    from tests.aws_helpers import config_for
+
+    account = config_for(1).accounts[0]
+    stale = CostRecord("EC2", DAILY, D(2026, 11, 2), D(2026, 11, 3), Decimal("9"), "USD", "AmortizedCost", True)
+    previous = AccountResult("cost", account.id, records=(stale,), up=True)
+    client = boto3.client("ce", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
+    collector = CostCollector(CostSettings(), client_for=lambda *_: client)
+    restated = {"ResultsByTime": [{"TimePeriod": {"Start": "2026-11-02", "End": "2026-11-03"}, "Total": {},
+                                   "Groups": [{"Keys": ["EC2"], "Metrics": {"AmortizedCost": {"Amount": "9.75", "Unit": "USD"}}}],
+                                   "Estimated": False}]}
+    with Stubber(client) as stub:
+        stub.add_response("get_cost_and_usage", restated,
+                          CostQuery("DAILY", D(2026, 11, 2), D(2026, 11, 25), "AmortizedCost").request())
+        stub.add_response("get_cost_and_usage", {"ResultsByTime": []},
+                          CostQuery("MONTHLY", D(2026, 10, 1), D(2026, 11, 25), "AmortizedCost").request())
+        collected = collector.collect_account(account, D(2026, 11, 25), previous)
+        stub.assert_no_pending_responses()
+    assert collected.records == (CostRecord("EC2", DAILY, D(2026, 11, 2), D(2026, 11, 3), Decimal("9.75"), "USD",
+                                            "AmortizedCost", False),)
