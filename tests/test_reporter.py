@@ -10,7 +10,6 @@ import sys
 from decimal import Decimal
 
 import httpx
-import pytest
 from apscheduler.triggers.cron import CronTrigger
 
 from exporter.aws import ApiStats, AwsClients

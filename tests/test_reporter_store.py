@@ -11,7 +11,6 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 
 import httpx
 import pytest

@@ -64,6 +64,19 @@ LABELS: Mapping[str, Mapping[str, str]] = {
 }
 
 
+REASONS: Mapping[str, Mapping[str, str]] = {
+    "en": {"llm_not_configured": "no LLM configured", "llm_failed": "the AI gateway gave no answer ({detail})",
+           "guard_rejected": "the AI text failed the fact check"},
+    "ko": {"llm_not_configured": "LLM이 설정되지 않음", "llm_failed": "AI 게이트웨이 응답 없음 ({detail})",
+           "guard_rejected": "AI 요약이 사실 검증을 통과하지 못함"},
+}
+
+
+def reason_text(key: str, language: str, detail: str = "") -> str:
+    """Why the deterministic text is posted. Never quotes the model's text (it may hold the invented figure)."""
+    return REASONS.get(language, REASONS["en"])[key].format(detail=detail)
+
+
 def usd(value: Decimal | None, signed: bool = False, na: str = "n/a") -> str:
     if value is None:
         return na

@@ -108,24 +108,24 @@ class Reporter:
         s = self.settings
         facts = build_facts(self.store, day, self.now(), s.summary, self.project_budgets, self.account_budgets)
         title = render.title(facts, s.language)
-        reason_key, reason = None, None
+        reason_key, detail = None, ""
         text = ""
         if self.llm is None:
-            reason_key, reason = "llm_not_configured", "no LLM configured"
+            reason_key = "llm_not_configured"
         else:
             try:
                 text = self.llm.summarize(facts, s.language)
             except LlmError as exc:
                 self.metrics.llm_failures.labels(exc.reason).inc()
                 log.warning("event=llm_failed reason=%s", exc.reason)
-                reason_key, reason = "llm_failed", f"the AI gateway gave no answer ({exc.reason})"
+                reason_key, detail = "llm_failed", exc.reason
             else:
                 verdict = guard.check(text, facts)
                 if not verdict.ok:
                     log.warning("event=guard_rejected problems=%d first=%r", len(verdict.problems),
                                 verdict.problems[0])
-                    # The problem itself stays in the log: quoting it would post the invented figure.
-                    reason_key, reason = "guard_rejected", "the AI text failed the fact check"
+                    reason_key = "guard_rejected"
+        reason = render.reason_text(reason_key, s.language, detail) if reason_key else None
         if reason_key:
             self.metrics.fallbacks.labels(reason_key).inc()
             text = render.deterministic_text(facts, s.language, reason or "")

@@ -28,7 +28,6 @@ CENT = Decimal("0.01")
 TENTH = Decimal("0.1")
 SPARK = "▁▂▃▄▅▆▇█"
 SPARK_DAYS = 14
-UTC = dt.timezone.utc
 
 
 def money(value: Decimal) -> Decimal:
