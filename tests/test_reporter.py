@@ -10,6 +10,7 @@ import sys
 from decimal import Decimal
 
 import httpx
+import yaml
 from apscheduler.triggers.cron import CronTrigger
 
 from exporter.aws import ApiStats, AwsClients
@@ -72,6 +73,9 @@ def test_bad_reporter_config_exits_2_listing_every_problem_with_its_path(tmp_pat
 def test_schedule_in_asia_seoul(tmp_path):
     settings = load_settings({"timezone": "Asia/Seoul", "database": str(tmp_path / "h.db")}, "<test>", {})
     assert (settings.schedule_hour, settings.schedule_minute) == (9, 0)  # the default: 09:00 local
+    unquoted = yaml.safe_load("schedule: 7:30")  # YAML 1.1: the number 450
+    assert load_settings(unquoted, "<test>", {}).schedule_hour == 7
+    assert load_settings(unquoted, "<test>", {}).schedule_minute == 30
     clock = {"now": dt.datetime(2026, 11, 16, 23, 59, tzinfo=UTC)}  # 08:59 on the 17th in Seoul
     r = Reporter(settings, Store.open(settings.database), now=lambda: clock["now"])
     assert r.due_day() is None

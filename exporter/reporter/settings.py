@@ -117,7 +117,12 @@ def parse_reporter(section: Section) -> ReporterSettings:
         timezone = "UTC"
 
     hour, minute = d.schedule_hour, d.schedule_minute
-    at = s.string("schedule", "09:00", pattern=HHMM_RE, explain="must be a time of day HH:MM")
+    raw_schedule = s.data.get("schedule")
+    if isinstance(raw_schedule, int) and not isinstance(raw_schedule, bool) and 0 <= raw_schedule < 24 * 60:
+        s.raw("schedule")  # YAML 1.1 reads an unquoted 9:30 as the base-60 number 570
+        at = f"{raw_schedule // 60:02d}:{raw_schedule % 60:02d}"
+    else:
+        at = s.string("schedule", "09:00", pattern=HHMM_RE, explain="must be a time of day HH:MM")
     if at and HHMM_RE.match(at):
         hour, minute = (int(part) for part in HHMM_RE.match(at).groups())  # type: ignore[union-attr]
 
