@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
 import signal
@@ -86,12 +87,22 @@ def test_schedule_in_asia_seoul(tmp_path):
     assert fire.astimezone(UTC) == dt.datetime(2026, 11, 18, 0, 0, tzinfo=UTC)
 
 
+def _zone_past_the_grace() -> str:
+    """A zone where today's 00:00 is more than the 6 h a post waits for the day's cost (the history here is old)."""
+    import zoneinfo
+
+    for name in ("Asia/Seoul", "Europe/London", "America/New_York", "America/Los_Angeles", "Pacific/Auckland"):
+        if dt.datetime.now(zoneinfo.ZoneInfo(name)).hour >= 7:
+            return name
+    raise AssertionError("no zone past 07:00")  # pragma: no cover - one of them always is
+
+
 def test_sidecar_with_only_the_exporter_url_logs_a_deterministic_summary_and_serves_metrics(aws, tmp_path):
     port = free_port()
     with exporter_with_known_history(aws) as url:
         path = write_config(tmp_path, {"accounts": [account_doc(1), account_doc(2)], "reporter": {
             "exporter_urls": [url], "database": str(tmp_path / "h.db"), "schedule": "00:00",
-            "timezone": "Asia/Seoul", "listen_address": f"127.0.0.1:{port}"}})
+            "timezone": _zone_past_the_grace(), "listen_address": f"127.0.0.1:{port}"}})
         proc = subprocess.Popen([sys.executable, "-m", "exporter.reporter.cli", "--config", str(path)], cwd=ROOT,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
@@ -188,3 +199,18 @@ def test_backfill_cli_refuses_more_than_14_months_and_goes_through_assume_role(a
     assert "Cost Explorer GetCostAndUsage request(s) to make" in result.stderr
     windows = len(backfill.month_windows(today - dt.timedelta(days=3), today))  # 1, or 2 across a month's end
     assert f"made {windows} Cost Explorer request(s) (${windows / 100:.2f})" in result.stderr
+
+
+def test_scheduled_post_waits_for_the_exporter_after_a_start(aws, tmp_path):
+    clock = {"now": dt.datetime(2026, 11, 16, 9, 30, tzinfo=UTC)}  # past the 09:00 UTC schedule
+    settings = load_settings({"exporter_urls": [f"http://127.0.0.1:{free_port()}"],
+                              "database": str(tmp_path / "h.db")}, "<test>", {})
+    r = Reporter(settings, Store.open(settings.database), now=lambda: clock["now"])
+    r.tick()  # the exporter does not answer yet: nothing is posted, nothing recorded
+    assert r.store.post_state(dt.date(2026, 11, 15), "log") is None
+    with exporter_with_known_history(aws) as url:
+        r.settings = dataclasses.replace(settings, exporter_urls=(url,))
+        r.tick()
+    assert r.store.post_state(dt.date(2026, 11, 15), "log")["state"] == "posted"
+    assert r.metrics.registry.get_sample_value("aws_ops_reporter_posts_total",
+                                               {"destination": "log", "result": "ok"}) == 1

@@ -37,6 +37,7 @@ from exporter.reporter.summary import Facts, build_facts
 log = logging.getLogger("exporter.reporter")
 UTC = dt.timezone.utc
 LOG_DESTINATION = ChatDestination(name="log", type="log", webhook_url_env="")
+POST_GRACE = dt.timedelta(hours=6)
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,13 +207,14 @@ class Reporter:
         now = self.now()
         return min(now.astimezone(self.settings.tz).date(), now.astimezone(UTC).date()) - dt.timedelta(days=1)
 
+    def _fire_today(self) -> dt.datetime | None:
+        local = self.now().astimezone(self.settings.tz)
+        return self.trigger.get_next_fire_time(None, local.replace(hour=0, minute=0, second=0, microsecond=0))
+
     def due_day(self) -> dt.date | None:
         """The day to report on if today's scheduled time has passed, else None."""
-        now = self.now()
-        local = now.astimezone(self.settings.tz)
-        midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
-        fire = self.trigger.get_next_fire_time(None, midnight)
-        return self.default_day() if fire is not None and fire <= now else None
+        fire = self._fire_today()
+        return self.default_day() if fire is not None and fire <= self.now() else None
 
     def once(self, day: dt.date | None = None, dry_run: bool = False, out: IO[str] | None = None) -> bool:
         with self.lock:
@@ -220,13 +222,24 @@ class Reporter:
             return self.post_day(day or self.default_day(), dry_run=dry_run, out=out)
 
     def tick(self) -> None:
-        """The scheduled job: pull; post the day if its time has come and a destination still lacks it."""
+        """The scheduled job: pull; post the day if its time has come and a destination still lacks it.
+
+        Right after a start the exporter may not answer yet, or not have collected: the post waits for a
+        pull that brings the day's cost, for up to ``POST_GRACE`` after the scheduled time; then it goes
+        out anyway, its freshness facts saying what is missing.
+        """
         with self.lock:
             try:
-                self.pull()
+                pulled = self.pull()
                 day = self.due_day()
-                if day is not None:
-                    self.post_day(day)
+                if day is not None and self.pending(day):
+                    fire = self._fire_today()
+                    waiting = not pulled or not self.store.daily_costs(day, day + dt.timedelta(days=1))
+                    if waiting and fire is not None and self.now() < fire + POST_GRACE:
+                        log.info("event=summary_deferred day=%s reason=%s", day,
+                                 "pull_failed" if not pulled else "no_cost_for_day")
+                    else:
+                        self.post_day(day)
                 self._retention()
             except Exception as exc:  # noqa: BLE001 - a scheduled job must survive to the next cycle
                 log.error("event=cycle_failed error=%s", type(exc).__name__, exc_info=True)
