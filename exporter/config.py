@@ -615,14 +615,10 @@ def _parse_budgets(s: Section) -> Budgets:
 # The reporter validates its own section (exporter.reporter.settings), imported lazily so the exporter's
 # --check-config reports reporter typos too without importing the reporter at start.
 def _validate_reporter(s: Section) -> Mapping[str, Any]:
-    raw = dict(s.data)
-    s.seen.update(raw)
-    try:
-        from exporter.reporter.settings import parse_reporter  # noqa: PLC0415
-    except ImportError:
-        return raw
+    from exporter.reporter.settings import parse_reporter  # noqa: PLC0415
+
     parse_reporter(s)
-    return raw
+    return dict(s.data)
 
 
 # ------------------------------------------------------------------------------------------ loading

@@ -91,8 +91,7 @@ class ReporterSettings:
 
 def parse_reporter(section: Section) -> ReporterSettings:
     """Validate ``reporter:``; problems go to ``section.problems`` with their paths."""
-    # A fresh view of the same data: the caller may have marked every key seen already.
-    s = Section(section.data, section.path, section.problems)
+    s = section
     d = ReporterSettings()
     urls = []
     for i, url in s.items("exporter_urls"):
