@@ -5,15 +5,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
+#   - Debian's `prometheus-alertmanager` package (amtool) for the Alertmanager config test
+if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1 || ! command -v amtool >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing Debian's prometheus package (prometheus, promtool)" >&2
+    echo "installing Debian's prometheus and prometheus-alertmanager packages (prometheus, promtool, amtool)" >&2
     apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
-    # The package starts a system Prometheus on :9090; the tests start their own on free ports.
-    (systemctl stop prometheus 2>/dev/null || service prometheus stop 2>/dev/null || pkill -x prometheus) >/dev/null 2>&1 || true
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager >/dev/null
+    # The packages start system services on :9090/:9093; the tests start their own on free ports.
+    for svc in prometheus prometheus-alertmanager; do
+      (systemctl stop "$svc" 2>/dev/null || service "$svc" stop 2>/dev/null) >/dev/null 2>&1 || true
+    done
+    pkill -x prometheus >/dev/null 2>&1 || true
+    pkill -x prometheus-alertmanager >/dev/null 2>&1 || true
   else
-    echo "warning: promtool/prometheus not found and cannot apt-get install them; Prometheus tests will fail in CI" >&2
+    echo "warning: prometheus/promtool/amtool not found and cannot apt-get install them; those tests fail in CI" >&2
   fi
 fi
 

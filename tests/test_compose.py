@@ -9,12 +9,13 @@ written down, and the demo reporter's inline config accepted by the real config 
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+
+from tests.test_prometheus_rules import require_tool
 import yaml
 
 from exporter.config import parse
@@ -208,9 +209,7 @@ def test_alertmanager_routes_every_alert_to_a_defined_receiver():
 
 
 def test_alertmanager_config_passes_amtool():
-    amtool = shutil.which("amtool")
-    if amtool is None:
-        pytest.skip("amtool not installed (Debian package prometheus-alertmanager)")
+    amtool = require_tool("amtool")
     result = subprocess.run([amtool, "check-config", str(ALERTMANAGER_YML)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     result = subprocess.run([amtool, "config", "routes", "test", f"--config.file={ALERTMANAGER_YML}",
