@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 
 from exporter.collectors.health import HealthCollector
 from exporter.config import HealthSettings
-from exporter.demo.health import HealthApi, HealthStandIn, demo_events
+from exporter.demo.health import INJECTED_INSTRUCTION, HealthApi, HealthStandIn, demo_events
 
 UTC = dt.timezone.utc
 NOW = dt.datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -75,3 +75,30 @@ def test_collector_reads_the_stand_in_like_the_real_api(stand_in):
     assert by_code["AWS_RDS_MAINTENANCE_SCHEDULED"].affected_entities == 3
     assert by_code["AWS_EC2_OPERATIONAL_ISSUE"].affected_entities is None  # public: no entities asked for
     assert by_code["AWS_RDS_MAINTENANCE_SCHEDULED"].start == NOW + dt.timedelta(days=3)
+
+
+def test_event_details_are_served_through_botocore(stand_in):
+    health = client(stand_in)
+    active = health.describe_events(filter={"eventStatusCodes": ["open", "upcoming"]})["events"]
+    unknown = "arn:aws:health:us-east-1::event/EC2/AWS_EC2_OPERATIONAL_ISSUE/AWS_EC2_OPERATIONAL_ISSUE_gone"
+    details = health.describe_event_details(eventArns=[e["arn"] for e in active] + [unknown])
+    described = {d["event"]["eventTypeCode"]: d["eventDescription"]["latestDescription"]
+                 for d in details["successfulSet"]}
+    assert set(described) == {e["eventTypeCode"] for e in active}
+    assert "scheduled for a required operating system update" in described["AWS_RDS_MAINTENANCE_SCHEDULED"]
+    assert INJECTED_INSTRUCTION in described["AWS_EC2_INSTANCE_STORE_DRIVE_PERFORMANCE_DEGRADED"]
+    assert [(f["eventArn"], f["errorName"]) for f in details["failedSet"]] == [(unknown, "UnsupportedEventException")]
+    with pytest.raises(ClientError) as err:  # botocore does not check the model's maximum of 10; AWS does
+        health.describe_event_details(eventArns=[unknown] * 11)
+    assert err.value.response["Error"]["Code"] == "ValidationException"
+
+
+def test_collector_fetches_descriptions_from_the_stand_in(stand_in):
+    collector = HealthCollector(HealthSettings(enabled=True), lambda account, region: client(stand_in),
+                                clock=lambda: NOW)
+    outcome = collector.collect_account(ACCOUNTS[0], NOW.date(), None)
+    described = {e.event_type_code: e.description for e in outcome.records}
+    assert described["AWS_EC2_OPERATIONAL_ISSUE"].startswith("Increased API Error Rates")
+    assert INJECTED_INSTRUCTION in described["AWS_EC2_INSTANCE_STORE_DRIVE_PERFORMANCE_DEGRADED"]
+    assert described["AWS_BILLING_NOTIFICATION"] is None  # closed: not asked for
+    assert stand_in.requests.count(("210987654321", "DescribeEventDetails")) == 1  # 3 active events, one request

@@ -5,12 +5,26 @@ active one errors):
 
 * DescribeEvents (paginator, maxResults 100) twice: status ``open``/``upcoming``, and status ``closed``
   with an end time inside ``closed_window`` (the API cannot OR the two filters);
-* DescribeEntityAggregates for the open/upcoming account-specific events, 50 event ARNs per request.
+* DescribeEntityAggregates for the open/upcoming account-specific events, 50 event ARNs per request;
+* DescribeEventDetails for the open/upcoming events whose description is not known yet, 10 event ARNs per
+  request (the API's limit). A description is known when the previous refresh fetched it for the same
+  event and the same ``lastUpdatedTime`` (AWS bumps it with every update), so once the events are
+  described a quiet refresh asks for none: the first refresh of 23 open events makes 3 requests, the
+  next ones only ask again for the events that changed. ``failedSet`` entries leave that event without
+  a description (logged, the account stays up); AccessDenied on DescribeEventDetails (a role that lacks
+  ``health:DescribeEventDetails``) leaves every event without one, logged, and the events still count.
+
+``latestDescription`` becomes ``HealthEvent.description``, cut to :data:`DESCRIPTION_MAX_CHARS`. It is
+kept for the ``/snapshot`` JSON (the reporter fences it as data in its LLM prompt) and never becomes a
+metric label.
 
 Organization mode (``collectors.health.organization: true``) replaces that with one set of calls from
 the main account: DescribeEventsForOrganization twice, DescribeAffectedAccountsForOrganization per
-account-specific event, DescribeEntityAggregatesForOrganization 25 events per request; events are
-mapped back to the configured accounts (public events belong to every account).
+account-specific event, DescribeEntityAggregatesForOrganization 25 events per request,
+DescribeEventDetailsForOrganization 10 filters per request (one filter per public event, without an
+account id as the API requires; one per configured affected account for an account-specific event),
+with the same reuse of known descriptions; events are mapped back to the configured accounts (public
+events belong to every account).
 
 An account without a Business/Enterprise support plan answers SubscriptionRequiredException: it is
 logged once, shown as ``aws_exporter_collector_up{collector="health"} 0`` and
@@ -51,6 +65,8 @@ T = TypeVar("T")
 PAGE_SIZE = 100  # DescribeEvents maxResults upper bound
 ENTITY_AGGREGATE_BATCH = 50  # DescribeEntityAggregates eventArns max
 ORG_ENTITY_AGGREGATE_BATCH = 25  # DescribeEntityAggregatesForOrganization eventArns max
+EVENT_DETAILS_BATCH = 10  # DescribeEventDetails eventArns max, and ...ForOrganization filters max
+DESCRIPTION_MAX_CHARS = 2000
 ACTIVE_STATUSES = ("open", "upcoming")
 SUBSCRIPTION_REQUIRED = "SubscriptionRequiredException"
 # Errors the passive endpoint would answer just the same: failing over only doubles the requests.
@@ -78,6 +94,7 @@ class HealthEvent:
     end: dt.datetime | None
     last_updated: dt.datetime | None
     affected_entities: int | None = None
+    description: str | None = None  # latestDescription (open/upcoming events only); snapshot JSON, never a label
 
     @property
     def active(self) -> bool:
@@ -125,6 +142,33 @@ def parse_org_entity_aggregates(response: Mapping[str, Any]) -> dict[tuple[str, 
     return counts
 
 
+# (event ARN, account id): the account id only for an account-specific event in organization mode.
+DescriptionKey = tuple[str, str | None]
+
+
+def bounded_description(text: str | None) -> str | None:
+    """The description as stored: stripped, empty as None, at most DESCRIPTION_MAX_CHARS characters."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    return text if len(text) <= DESCRIPTION_MAX_CHARS else text[:DESCRIPTION_MAX_CHARS - 1].rstrip() + "…"
+
+
+def parse_event_details(response: Mapping[str, Any],
+                        ) -> tuple[dict[DescriptionKey, str], tuple[tuple[DescriptionKey, str], ...]]:
+    """DescribeEventDetails / DescribeEventDetailsForOrganization → descriptions by (ARN, awsAccountId), and
+    the failedSet as ((ARN, awsAccountId), errorName) pairs."""
+    descriptions: dict[DescriptionKey, str] = {}
+    for item in response.get("successfulSet", ()):
+        arn = (item.get("event") or {}).get("arn")
+        text = bounded_description((item.get("eventDescription") or {}).get("latestDescription"))
+        if arn and text:
+            descriptions[(arn, item.get("awsAccountId"))] = text
+    failed = tuple(((f.get("eventArn", ""), f.get("awsAccountId")), f.get("errorName", ""))
+                   for f in response.get("failedSet", ()))
+    return descriptions, failed
+
+
 def parse_affected_accounts(pages: Iterable[Mapping[str, Any]]) -> tuple[str, tuple[str, ...]]:
     """DescribeAffectedAccountsForOrganization pages → (eventScopeCode, affected account ids)."""
     scope, accounts = "", []
@@ -149,7 +193,49 @@ def event_filters(now: dt.datetime, closed_window_seconds: float) -> tuple[dict[
             {"eventStatusCodes": ["closed"], "endTimes": [{"from": since}]})
 
 
-def fetch_account_events(client: Any, now: dt.datetime, settings: HealthSettings) -> tuple[HealthEvent, ...]:
+# Descriptions already fetched, by (key, lastUpdatedTime): reused while AWS has not updated the event.
+KnownDescriptions = Mapping[tuple[DescriptionKey, dt.datetime], str]
+DETAILS_DENIED = frozenset({"AccessDenied", "AccessDeniedException"})
+
+
+def known_descriptions(records_by_account: Mapping[str | None, Iterable[Any]],
+                       ) -> dict[tuple[DescriptionKey, dt.datetime], str]:
+    """From the previous refresh's records (``None``: account mode, where keys carry no account id)."""
+    known: dict[tuple[DescriptionKey, dt.datetime], str] = {}
+    for account_id, records in records_by_account.items():
+        for e in records:
+            if isinstance(e, HealthEvent) and e.description and e.last_updated is not None:
+                key = (e.arn, None if account_id is None or e.scope == "PUBLIC" else account_id)
+                known[(key, e.last_updated)] = e.description
+    return known
+
+
+def describe(wanted: Sequence[tuple[DescriptionKey, dt.datetime | None]], known: KnownDescriptions,
+             request: Callable[[list[DescriptionKey]], Mapping[str, Any]], who: str) -> dict[DescriptionKey, str]:
+    """Descriptions for ``wanted`` (key, lastUpdatedTime): the known ones reused, the rest requested in
+    batches of EVENT_DETAILS_BATCH through ``request``."""
+    found = {key: known[(key, updated)] for key, updated in wanted if updated is not None and (key, updated) in known}
+    missing = list(dict.fromkeys(key for key, _ in wanted if key not in found))
+    failed: list[tuple[DescriptionKey, str]] = []
+    for batch in _batches(missing, EVENT_DETAILS_BATCH):
+        try:
+            descriptions, not_found = parse_event_details(request(list(batch)))
+        except ClientError as exc:
+            if error_code(exc) not in DETAILS_DENIED:
+                raise
+            log.warning("event=health_event_details_denied account=%s reason=%r", who, error_message(exc))
+            break
+        # A response without awsAccountId still describes the event asked for.
+        found.update({key: text for key in batch
+                      if (text := descriptions.get(key) or descriptions.get((key[0], None))) is not None})
+        failed.extend(not_found)
+    if failed:
+        log.info("event=health_event_details_failed account=%s events=%d error=%s", who, len(failed), failed[0][1])
+    return found
+
+
+def fetch_account_events(client: Any, now: dt.datetime, settings: HealthSettings,
+                         known: KnownDescriptions | None = None, who: str = "") -> tuple[HealthEvent, ...]:
     paginator = client.get_paginator("describe_events")
     pages = [page for event_filter in event_filters(now, settings.closed_window_seconds)
              for page in paginator.paginate(filter=event_filter, PaginationConfig={"PageSize": PAGE_SIZE})]
@@ -158,11 +244,20 @@ def fetch_account_events(client: Any, now: dt.datetime, settings: HealthSettings
     counts: dict[str, int] = {}
     for batch in _batches(wanted, ENTITY_AGGREGATE_BATCH):
         counts.update(parse_entity_aggregates(client.describe_entity_aggregates(eventArns=list(batch))))
-    return tuple(replace(e, affected_entities=counts.get(e.arn, 0)) if e.arn in wanted else e for e in events)
+    descriptions = describe([((e.arn, None), e.last_updated) for e in events if e.active], known or {},
+                            lambda batch: client.describe_event_details(eventArns=[arn for arn, _ in batch]), who)
+    return tuple(replace(e, affected_entities=counts.get(e.arn, 0) if e.arn in wanted else e.affected_entities,
+                         description=descriptions.get((e.arn, None))) if e.active else e for e in events)
+
+
+def _org_detail_filter(key: DescriptionKey) -> dict[str, str]:
+    arn, account_id = key  # a public event must be asked for without an account id, others with one
+    return {"eventArn": arn, **({"awsAccountId": account_id} if account_id else {})}
 
 
 def fetch_organization_events(client: Any, now: dt.datetime, settings: HealthSettings,
-                              account_ids: Sequence[str]) -> dict[str, tuple[HealthEvent, ...]]:
+                              account_ids: Sequence[str], known: KnownDescriptions | None = None,
+                              ) -> dict[str, tuple[HealthEvent, ...]]:
     """Every configured account's events from the organizational view; public events go to every account."""
     active, closed = event_filters(now, settings.closed_window_seconds)
     closed = {"eventStatusCodes": closed["eventStatusCodes"], "endTime": closed["endTimes"][0]}
@@ -172,24 +267,35 @@ def fetch_organization_events(client: Any, now: dt.datetime, settings: HealthSet
     events = parse_events(pages)
     configured = set(account_ids)
     affected: dict[str, tuple[str, ...]] = {}
+    public = {e.arn for e in events if e.scope == "PUBLIC"}
     accounts_paginator = client.get_paginator("describe_affected_accounts_for_organization")
     for event in events:
-        if event.scope == "PUBLIC":
+        if event.arn in public:
             affected[event.arn] = tuple(account_ids)
             continue
         scope, accounts = parse_affected_accounts(
             accounts_paginator.paginate(eventArn=event.arn, PaginationConfig={"PageSize": PAGE_SIZE}))
+        if scope == "PUBLIC":
+            public.add(event.arn)
         affected[event.arn] = tuple(a for a in accounts if a in configured) if scope != "PUBLIC" else tuple(account_ids)
     wanted = [e.arn for e in events if e.active and e.scope != "PUBLIC" and affected[e.arn]]
     counts: dict[tuple[str, str], int] = {}
     for batch in _batches(wanted, ORG_ENTITY_AGGREGATE_BATCH):
         counts.update(parse_org_entity_aggregates(
             client.describe_entity_aggregates_for_organization(eventArns=list(batch))))
+    def key(arn: str, account_id: str) -> DescriptionKey:
+        return (arn, None if arn in public else account_id)
+
+    descriptions = describe(
+        list(dict.fromkeys((key(e.arn, a), e.last_updated) for e in events if e.active for a in affected[e.arn])),
+        known or {}, lambda batch: client.describe_event_details_for_organization(
+            organizationEventDetailFilters=[_org_detail_filter(k) for k in batch]), "*")
     per_account: dict[str, list[HealthEvent]] = {a: [] for a in account_ids}
     for event in events:
         for account_id in affected[event.arn]:
             count = counts.get((event.arn, account_id), 0) if event.arn in wanted else None
-            per_account[account_id].append(replace(event, affected_entities=count))
+            per_account[account_id].append(replace(event, affected_entities=count,
+                                                   description=descriptions.get(key(event.arn, account_id))))
     return {a: tuple(events) for a, events in per_account.items()}
 
 
@@ -263,7 +369,9 @@ class HealthCollector:
         if (skipped := self._backing_off(marker, now)) is not None:
             return skipped
         try:
-            events = self._with_failover(account, lambda c: fetch_account_events(c, now, self.settings))
+            known = known_descriptions({None: previous.records if previous is not None else ()})
+            events = self._with_failover(account, lambda c: fetch_account_events(c, now, self.settings, known,
+                                                                                 account.name))
         except ClientError as exc:
             if error_code(exc) != SUBSCRIPTION_REQUIRED:
                 raise
@@ -282,8 +390,10 @@ class HealthCollector:
         if all(s is not None for s in skipped.values()):
             return skipped  # type: ignore[return-value]
         ids = [a.id for a in accounts]
+        known = known_descriptions({a: r.records for a, r in previous.items()})
         try:
-            per_account = self._with_failover(None, lambda c: fetch_organization_events(c, now, self.settings, ids))
+            per_account = self._with_failover(None, lambda c: fetch_organization_events(c, now, self.settings, ids,
+                                                                                        known))
         except ClientError as exc:
             if error_code(exc) != SUBSCRIPTION_REQUIRED:
                 raise
