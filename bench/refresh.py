@@ -53,7 +53,7 @@ def start_moto() -> tuple[subprocess.Popen, str]:
     raise RuntimeError("moto server did not start")
 
 
-def run(endpoint: str, accounts: int, concurrency: int) -> dict:
+def run(endpoint: str, accounts: int, concurrency: int, client_cache_size: int = 1000) -> dict:
     httpx.post(f"{endpoint}/moto-api/reset").raise_for_status()
     base = 100_000_000_000
     ids = [f"{base + n:012d}" for n in range(accounts)]
@@ -64,7 +64,7 @@ def run(endpoint: str, accounts: int, concurrency: int) -> dict:
                       json={"account_id": account_id, "results": seed}).raise_for_status()
     config = parse({"accounts": [{"id": a, "name": f"acct-{a}", "project": "bench",
                                   "role_arn": f"arn:aws:iam::{a}:role/ops-exporter"} for a in ids],
-                    "aws": {"concurrency": concurrency}})
+                    "aws": {"concurrency": concurrency, "client_cache_size": client_cache_size}})
     app = App.build(config, process_metrics=False)
     start = time.perf_counter()
     app.collect_once(AS_OF)
@@ -72,7 +72,7 @@ def run(endpoint: str, accounts: int, concurrency: int) -> dict:
     snapshot = app.holder.current
     ok = sum(1 for r in snapshot.for_collector("cost") if r.up)
     requests = sum(app.clients.stats.view()[0].values())
-    return {"accounts": accounts, "concurrency": concurrency, "ok": ok, "refresh_seconds": round(seconds, 2),
+    return {"accounts": accounts, "concurrency": concurrency, "client_cache_size": client_cache_size, "ok": ok, "refresh_seconds": round(seconds, 2),
             "ms_per_account": round(seconds / accounts * 1000, 1), "aws_requests": requests,
             "ce_requests": app.clients.stats.requests_for("ce"),
             "max_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
@@ -82,6 +82,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--accounts", type=int, nargs="+", default=[10, 100, 300])
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--client-cache-size", type=int, default=1000)
     args = parser.parse_args()
     proc, endpoint = start_moto()
     os.environ.update({"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
@@ -91,7 +92,7 @@ def main() -> None:
     try:
         for accounts in args.accounts:
             for concurrency in args.concurrency:
-                print(run(endpoint, accounts, concurrency), flush=True)
+                print(run(endpoint, accounts, concurrency, args.client_cache_size), flush=True)
     finally:
         proc.terminate()
         proc.wait(10)

@@ -19,9 +19,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -141,11 +140,6 @@ class _FixedCredentialProvider(CredentialProvider):
         return self._credentials
 
 
-@dataclass(frozen=True, slots=True)
-class _RoleSession:
-    session: boto3.Session
-
-
 class AwsClients:
     """Hands out cached, instrumented boto3 clients for the main account and each configured account."""
 
@@ -166,8 +160,12 @@ class AwsClients:
             max_pool_connections=max(10, settings.concurrency * 2),
         )
         self._lock = threading.RLock()
-        self._clients: dict[tuple[str, str, str], Any] = {}
-        self._role_sessions: dict[str, _RoleSession] = {}
+        # Clients cost ~0.3 MiB each (botocore builds a class per client), so at most client_cache_size are
+        # kept, least recently used first out; a fleet larger than that re-creates clients (~20 ms each)
+        # on each pass. Credentials are tiny and kept per role for the process's life, so an evicted
+        # client never costs an extra AssumeRole.
+        self._clients: OrderedDict[tuple[str, str, str], Any] = OrderedDict()
+        self._credentials: dict[str, DeferredRefreshableCredentials] = {}
 
     # -------------------------------------------------------------------------------------- clients
 
@@ -178,19 +176,20 @@ class AwsClients:
     def for_account(self, account: Account, service: str, region: str | None = None) -> Any:
         """A client in ``account``, through its role (AssumeRole happens lazily, once per lifetime)."""
         return self._cached(service, account.role_arn, region or self.settings.region,
-                            lambda: self._role_session(account).session)
+                            lambda: self._role_session(account))
 
     def _cached(self, service: str, role_arn: str, region: str, session: Callable[[], boto3.Session]) -> Any:
         key = (service, role_arn, region)
-        client = self._clients.get(key)
-        if client is not None:
-            return client
         with self._lock:
             client = self._clients.get(key)
-            if client is None:
-                client = session().client(service, region_name=region, config=self._config)
-                self._instrument(client)
-                self._clients[key] = client
+            if client is not None:
+                self._clients.move_to_end(key)
+                return client
+            client = session().client(service, region_name=region, config=self._config)
+            self._instrument(client)
+            self._clients[key] = client
+            while len(self._clients) > self.settings.client_cache_size:
+                self._clients.popitem(last=False)
         return client
 
     def _instrument(self, client: Any) -> None:
@@ -213,22 +212,19 @@ class AwsClients:
 
     # -------------------------------------------------------------------------------- role sessions
 
-    def _role_session(self, account: Account) -> _RoleSession:
-        with self._lock:
-            existing = self._role_sessions.get(account.role_arn)
-            if existing is not None:
-                return existing
+    def _role_session(self, account: Account) -> boto3.Session:
+        """A session in ``account`` for creating a client (called under the lock, only on a cache miss)."""
+        credentials = self._credentials.get(account.role_arn)
+        if credentials is None:
             credentials = DeferredRefreshableCredentials(
                 refresh_using=lambda: self._assume_role(account), method="assume-role",
                 **({"time_fetcher": self._clock} if self._clock else {}))
-            core = botocore.session.Session()
-            # Share the parsed service models instead of loading them again for every account.
-            core.register_component("data_loader", self._loader)
-            core.register_component("credential_provider",
-                                    CredentialResolver([_FixedCredentialProvider(credentials)]))
-            role_session = _RoleSession(boto3.Session(botocore_session=core, region_name=self.settings.region))
-            self._role_sessions[account.role_arn] = role_session
-            return role_session
+            self._credentials[account.role_arn] = credentials
+        core = botocore.session.Session()
+        # Share the parsed service models instead of loading them again for every account.
+        core.register_component("data_loader", self._loader)
+        core.register_component("credential_provider", CredentialResolver([_FixedCredentialProvider(credentials)]))
+        return boto3.Session(botocore_session=core, region_name=self.settings.region)
 
     def _assume_role(self, account: Account) -> dict[str, str]:
         kwargs: dict[str, Any] = {

@@ -67,6 +67,8 @@ class AwsSettings:
     max_requests_per_second: float = 0.0
     # Accounts collected at the same time per collector; 1 = one after another (AWS rate limits).
     concurrency: int = 1
+    # boto3 clients kept (one per service × account × region; ~0.3 MiB each); more are re-created as needed.
+    client_cache_size: int = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -388,6 +390,7 @@ def _parse_aws(s: Section) -> AwsSettings:
         read_timeout_seconds=s.duration("read_timeout", d.read_timeout_seconds, minimum=0.1),
         max_requests_per_second=s.number("max_requests_per_second", d.max_requests_per_second),
         concurrency=s.integer("concurrency", d.concurrency, minimum=1, maximum=64),
+        client_cache_size=s.integer("client_cache_size", d.client_cache_size, minimum=1, maximum=1_000_000),
     )
     s.close()
     return settings

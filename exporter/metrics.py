@@ -15,6 +15,7 @@ client reads the body as an ordinary single-member gzip stream.
 
 from __future__ import annotations
 
+import gzip
 import struct
 import threading
 import zlib
@@ -32,7 +33,7 @@ from exporter import __version__
 from exporter.aws import ApiStats, is_throttle
 from exporter.collectors.base import Collector
 from exporter.config import Account
-from exporter.snapshot import Snapshot, utcnow
+from exporter.snapshot import Snapshot, snapshot_to_json, utcnow
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -193,11 +194,12 @@ class GzipPrefix:
         return self.data + body + trailer
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Rendered:
     text: bytes
     gzipped: GzipPrefix
     snapshot_json: bytes
+    snapshot_gzipped: bytes | None = None  # compressed on the first request that asks for gzip
 
 
 class Exposition:
@@ -205,9 +207,6 @@ class Exposition:
 
     def __init__(self, accounts: Sequence[Account], collectors: Sequence[Collector], stats: ApiStats,
                  process_metrics: bool = True):
-        from exporter.snapshot import snapshot_to_json
-
-        self._to_json = snapshot_to_json
         self.accounts = tuple(accounts)
         self.collectors = tuple(collectors)
         self.live = CollectorRegistry(auto_describe=False)
@@ -222,7 +221,7 @@ class Exposition:
 
     def on_snapshot(self, snapshot: Snapshot) -> None:
         text = render(snapshot_families(snapshot, self.accounts, self.collectors))
-        rendered = _Rendered(text, GzipPrefix.of(text), self._to_json(snapshot, self.accounts, __version__))
+        rendered = _Rendered(text, GzipPrefix.of(text), snapshot_to_json(snapshot, self.accounts, __version__))
         with self._lock:
             self._rendered = rendered
             self.renders += 1
@@ -234,6 +233,14 @@ class Exposition:
             return rendered.gzipped.finish(live)
         return rendered.text + live
 
-    def snapshot_json(self) -> bytes:
-        return self._rendered.snapshot_json
+    def snapshot_json(self, gzipped: bool = False) -> bytes:
+        """The snapshot as JSON; gzip is made once per snapshot (it is large: every record of every account)."""
+        rendered = self._rendered
+        if not gzipped:
+            return rendered.snapshot_json
+        if rendered.snapshot_gzipped is None:
+            with self._lock:
+                if rendered.snapshot_gzipped is None:
+                    rendered.snapshot_gzipped = gzip.compress(rendered.snapshot_json, compresslevel=5)
+        return rendered.snapshot_gzipped
 

@@ -40,11 +40,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         path = self.path.split("?", 1)[0]
+        gz = "gzip" in self.headers.get("Accept-Encoding", "")
         if path == "/metrics":
-            gz = "gzip" in self.headers.get("Accept-Encoding", "")
             self._send(200, CONTENT_TYPE, self.server.exposition.metrics(gzipped=gz), gzipped=gz)
         elif path == "/snapshot":
-            self._send(200, "application/json", self.server.exposition.snapshot_json())
+            self._send(200, "application/json", self.server.exposition.snapshot_json(gzipped=gz), gzipped=gz)
         elif path == "/healthz":
             self._send(200, "text/plain; charset=utf-8", b"ok\n")
         elif path == "/":

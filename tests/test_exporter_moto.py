@@ -223,7 +223,8 @@ def test_scrapes_never_call_aws_and_reuse_the_rendered_snapshot(aws):
             plain = http.get(f"{base}/metrics", headers={"Accept-Encoding": "identity"})
             for _ in range(25):
                 zipped = http.get(f"{base}/metrics", headers={"Accept-Encoding": "gzip"})
-            snapshot = http.get(f"{base}/snapshot").json()
+            snapshot = http.get(f"{base}/snapshot", headers={"Accept-Encoding": "identity"}).json()
+            snapshot_gz = http.get(f"{base}/snapshot", headers={"Accept-Encoding": "gzip"})
             assert http.get(f"{base}/healthz").status_code == 200
             landing = http.get(f"{base}/")
             assert http.get(f"{base}/nope").status_code == 404
@@ -240,6 +241,7 @@ def test_scrapes_never_call_aws_and_reuse_the_rendered_snapshot(aws):
     assert gzip.decompress(body) == app.exposition.metrics()
     assert zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(body) == app.exposition.metrics()  # single member
     assert snapshot["collectors"]["cost"]["accounts"]["000000000001"]["up"] is True
+    assert snapshot_gz.headers["Content-Encoding"] == "gzip" and snapshot_gz.json() == snapshot
     assert "/metrics" in landing.text and "000000000001" in landing.text
 
 
@@ -288,3 +290,16 @@ def test_cli_bad_config_exits_2_before_calling_aws(aws, tmp_path):
     assert proc.returncode == 2
     assert "accounts[0].role_arn: not an IAM role ARN: 'nope'" in proc.stderr
     assert proc.stdout == ""
+
+
+def test_evicted_clients_do_not_cost_another_assume_role(aws):
+    numbers = (1, 2, 3)
+    for n in numbers:
+        aws.seed_cost(f"{n:012d}", standard_seed(AS_OF, {"Amazon EC2": str(n)}))
+    app = build(config_for(*numbers, aws={"client_cache_size": 1}))
+    app.collect_once(AS_OF)
+    app.collect_once(AS_OF)
+    assert len(app.clients._clients) == 1  # memory stays bounded …
+    assert app.clients.stats.requests_for("sts", "AssumeRole") == 3  # … and credentials are still reused
+    up = samples(app.exposition.metrics(), "aws_exporter_collector_up")
+    assert list(up.values()) == [1.0, 1.0, 1.0]
