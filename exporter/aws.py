@@ -81,12 +81,12 @@ class ApiStats:
         self.cost_explorer_spend_usd = Decimal(0)
         self.extra_spend_usd = Decimal(0)
 
-    def record(self, service: str, operation: str, error: str | None, billable: bool) -> None:
+    def record(self, service: str, operation: str, error: str | None) -> None:
         with self._lock:
             self.requests[(service, operation)] += 1
             if error:
                 self.errors[(service, operation, error)] += 1
-            if billable and service == "ce" and not error:
+            if service == "ce" and not error:
                 self.cost_explorer_spend_usd += COST_EXPLORER_PRICE_PER_REQUEST_USD
 
     def add_spend(self, amount: Decimal) -> None:
@@ -206,7 +206,7 @@ class AwsClients:
                 error = type(exception).__name__
             elif response_dict is not None and response_dict.get("status_code", 200) >= 300:
                 error = (parsed_response or {}).get("Error", {}).get("Code") or f"HTTP{response_dict['status_code']}"
-            self.stats.record(service, operation, error, billable=True)
+            self.stats.record(service, operation, error)
 
         events.register("response-received", on_response)
 

@@ -1,0 +1,45 @@
+"""AssumeRole requests as AWS's model defines them (botocore's Stubber validates the parameters)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from botocore.stub import Stubber
+
+from exporter.aws import AwsClients, error_message
+from exporter.config import AwsSettings, parse
+
+
+def _account(**extra):
+    return parse({"accounts": [{"id": "111111111111", "name": "prod-web", "project": "web",
+                                "role_arn": "arn:aws:iam::111111111111:role/ops-exporter", **extra}]}).accounts[0]
+
+
+def _response(expires: dt.datetime) -> dict:
+    return {"Credentials": {"AccessKeyId": "ASIAEXAMPLEEXAMPLE", "SecretAccessKey": "s" * 40,
+                            "SessionToken": "t" * 64, "Expiration": expires},
+            "AssumedRoleUser": {"AssumedRoleId": "AROAEXAMPLE:aws-ops-exporter-111111111111",
+                                "Arn": "arn:aws:sts::111111111111:assumed-role/ops-exporter/aws-ops-exporter-111111111111"}}
+
+
+def test_assume_role_sends_the_external_id_and_a_session_name_naming_the_account(monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    clients = AwsClients(AwsSettings(role_session_name="finops-exporter"))
+    expires = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
+    with Stubber(clients.main("sts")) as stub:
+        stub.add_response("assume_role", _response(expires), {
+            "RoleArn": "arn:aws:iam::111111111111:role/ops-exporter",
+            "RoleSessionName": "finops-exporter-111111111111", "ExternalId": "shared-secret-42"})
+        stub.add_response("assume_role", _response(expires), {
+            "RoleArn": "arn:aws:iam::111111111111:role/ops-exporter", "RoleSessionName": "finops-exporter-111111111111"})
+        creds = clients._assume_role(_account(external_id="shared-secret-42"))
+        clients._assume_role(_account())  # no ExternalId configured: none sent
+        stub.assert_no_pending_responses()
+    assert creds["access_key"] == "ASIAEXAMPLEEXAMPLE" and creds["expiry_time"] == expires.isoformat()
+
+
+def test_error_messages_are_one_bounded_line():
+    exc = RuntimeError("line one\nline two " + "x" * 1000)
+    message = error_message(exc)
+    assert "\n" not in message and len(message) <= 400 and message.startswith("RuntimeError: line one line two")
