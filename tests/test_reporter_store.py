@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import signal
 import sqlite3
@@ -16,12 +17,15 @@ import httpx
 import pytest
 
 from exporter.app import App
+from exporter.demo.health import INJECTED_INSTRUCTION
+from exporter.reporter.llm import LlmClient
 from exporter.reporter.runner import Reporter
-from exporter.reporter.settings import ReporterSettings, Retention
+from exporter.reporter.settings import LlmSettings, ReporterSettings, Retention
 from exporter.reporter.store import MIGRATIONS, SCHEMA_VERSION, Store, migrate, open_database, schema_version
 from exporter.server import WebServer
 from tests.aws_helpers import config_for, daily_response, monthly_response, wait_for
 from tests.conftest import ROOT, free_port
+from tests.test_reporter_fakes import fake_llm
 
 DATA_TABLES = ("cost", "health_events", "cloudwatch_points", "accounts", "collector_status")
 
@@ -175,6 +179,7 @@ def test_migration_from_v1_keeps_the_history(tmp_path):
     row = store.db["cost"].get(("000000000001", "Amazon EC2", "daily", "2026-01-01", "AmortizedCost"))
     assert (row["amount"], row["source"]) == ("12.3400000001", "snapshot")
     assert {"health_events", "cloudwatch_points", "posts", "backfill_windows"} <= set(store.db.table_names())
+    assert "description" in store.db["health_events"].columns_dict  # where Health descriptions are kept
     # A reporter older than the file refuses it rather than guessing.
     store.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     with pytest.raises(RuntimeError, match="newer"):
@@ -192,3 +197,39 @@ def test_retention_bounds_every_table(tmp_path):
     deleted = store.apply_retention(Retention(cost_days=30, pulls_days=30), dt.date(2026, 11, 16))
     assert deleted["cost"] == 1 and deleted["pulls"] == 1
     assert [r["period_start"] for r in store.db["cost"].rows] == [new]
+
+
+def test_demo_health_descriptions_are_stored_kept_and_reach_the_prompt_only_fenced(demo_exporter, tmp_path):
+    store = Store.open(tmp_path / "h.db")
+    r = Reporter(ReporterSettings(exporter_urls=(demo_exporter,)), store)
+    assert r.pull()
+    rows = list(store.db.query("SELECT h.*, a.name FROM health_events h JOIN accounts a ON a.id = h.account_id"))
+    active = [row for row in rows if row["status_code"] in ("open", "upcoming")]
+    assert active and all(row["description"] for row in active)
+    assert all(row["description"] is None for row in rows if row["status_code"] == "closed")  # never fetched
+    (drive,) = [row for row in rows if row["event_type_code"] == "AWS_EC2_INSTANCE_STORE_DRIVE_PERFORMANCE_DEGRADED"]
+    assert drive["name"] == "web-prod" and INJECTED_INSTRUCTION in drive["description"]
+    assert "description" not in json.loads(drive["data"])  # the text is stored once, in its column
+    before = dump(store)
+    assert r.pull() and dump(store) == before  # descriptions included, a re-pull changes nothing
+
+    # The event closes: the exporter no longer describes it, the stored description stays.
+    document = httpx.get(f"{demo_exporter}/snapshot").json()
+    for rec in document["collectors"]["health"]["accounts"][drive["account_id"]]["records"]:
+        if rec["arn"] == drive["event_arn"]:
+            rec.update(status="closed", description=None, last_updated="2030-01-01T00:00:00Z")
+    store.store_snapshot(document, demo_exporter)
+    row = store.db["health_events"].get((drive["account_id"], drive["event_arn"]))
+    assert (row["status_code"], row["description"]) == ("closed", drive["description"])
+
+    # The summary's prompt, as the gateway receives it: every description fenced, the instruction only inside.
+    assert r.pull()
+    with fake_llm(default="Nothing unusual.") as gateway:
+        llm = LlmClient(LlmSettings(base_url=f"{gateway.url}/v1", model="ops-summary"), sleep=lambda s: None)
+        Reporter(ReporterSettings(exporter_urls=(demo_exporter,)), store, llm=llm).compose(
+            dt.date.today() - dt.timedelta(days=1))
+    prompt = gateway.requests[0]["body"]["messages"][1]["content"]
+    fenced = [part.split("</aws_data>", 1)[0] for part in prompt.split("<aws_data>")[1:]]
+    assert any(INJECTED_INSTRUCTION in text for text in fenced)
+    assert all(f"\n{row['description']}\n" in fenced for row in active)
+    assert INJECTED_INSTRUCTION not in "".join(part.split("</aws_data>", 1)[-1] for part in prompt.split("<aws_data>"))

@@ -2,13 +2,20 @@
 
 * Every number must equal a number in the facts after rounding to the decimals the text shows
   (``$412`` matches 412.07, ``1.2k`` matches 1,203.55; signs are ignored so "down 12.5%" matches
-  -12.5). Dates and times count as the numbers they are made of.
+  -12.5). The year, month and day of a date in the facts count as numbers; a time of day (``09:00``,
+  or inside an ISO timestamp) must be the hour and minute of a timestamp in the facts. Hours, minutes
+  and seconds are not figures on their own: with timestamps in the facts they would make almost every
+  number from 0 to 59 look grounded.
 * Every name in `backticks` must be an account, project, service, region or event code in the facts.
 * Outside backticks, ``Amazon X`` / ``AWS X`` phrases must name a service in the facts, and a
   kebab-case word that looks like a known account or project (``data-staging`` beside ``data-prod``)
   must be one.
 
 Numbers glued to a letter before them belong to a name (``EC2``, ``S3``, ``gp3``) and are not figures.
+
+AWS-originated text (Health descriptions, collector errors: ``Facts.aws_text``, fenced in the prompt)
+gives no numbers and no names: a figure the model copies from a description ("error rates of 61.7%")
+is rejected like an invented one, so an instruction hidden in that text cannot put a figure in chat.
 """
 
 from __future__ import annotations
@@ -22,7 +29,9 @@ from typing import Any
 from exporter.reporter.summary import Facts
 
 BACKTICKS_RE = re.compile(r"`([^`\n]+)`")
-ISO_DATE_RE = re.compile(r"\b(\d{4})-(\d{2})(?:-(\d{2}))?(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?Z?)?")
+ISO_DATE_RE = re.compile(r"\b(\d{4})-(\d{2})(?:-(\d{2}))?"
+                         r"(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?")
+TIME_RE = re.compile(r"(?<![\d:.])(\d{1,2}):(\d{2})(?::\d{2})?(?![\d:])")
 NUMBER_RE = re.compile(r"(?<![A-Za-z0-9_.,])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(?:\s?([kKmMbB])(?![A-Za-z]))?")
 AWS_PHRASE_RE = re.compile(r"\b(?:Amazon|AWS)(?:\s+[A-Z][\w-]*)+")
 KEBAB_RE = re.compile(r"(?<![\w-])[a-z][a-z0-9]*(?:-[a-z0-9]+)+(?![\w-])")
@@ -56,11 +65,17 @@ def fact_numbers(facts: Facts) -> set[Decimal]:
             numbers.add(abs(Decimal(value)))
         elif isinstance(value, str):
             for match in ISO_DATE_RE.finditer(value):
-                numbers.update(Decimal(int(part)) for part in match.groups() if part)
+                numbers.update(Decimal(int(part)) for part in match.groups()[:3] if part)
     for name in facts.names:
         if name.isdigit():
             numbers.add(Decimal(name))
     return numbers
+
+
+def fact_times(facts: Facts) -> set[tuple[int, int]]:
+    """(hour, minute) of every timestamp in the facts."""
+    return {(int(m.group(4)), int(m.group(5))) for value in _walk(facts.data) if isinstance(value, str)
+            for m in ISO_DATE_RE.finditer(value) if m.group(4)}
 
 
 def _matches(number: Decimal, places: int, scale: Decimal, known: Iterable[Decimal]) -> bool:
@@ -114,14 +129,21 @@ def check(text: str, facts: Facts) -> Verdict:
     outside.append(text[last:])
     rest = " ".join(outside)
 
+    known_times = fact_times(facts)
+
     def date_ok(match: re.Match[str]) -> str:
-        for part in match.groups():
-            if part and not _matches(Decimal(int(part)), 0, Decimal(1), known_numbers):
-                problems.append(f"date {match.group(0)!r} is not in the facts")
-                break
+        parts = [int(p) for p in match.groups()[:3] if p]
+        time_ok = not match.group(4) or (int(match.group(4)), int(match.group(5))) in known_times
+        if not time_ok or not all(_matches(Decimal(p), 0, Decimal(1), known_numbers) for p in parts):
+            problems.append(f"date {match.group(0)!r} is not in the facts")
         return " "
 
-    rest = ISO_DATE_RE.sub(date_ok, rest)
+    def time_ok(match: re.Match[str]) -> str:
+        if (int(match.group(1)), int(match.group(2))) not in known_times:
+            problems.append(f"time {match.group(0)!r} is not in the facts")
+        return " "
+
+    rest = TIME_RE.sub(time_ok, ISO_DATE_RE.sub(date_ok, rest))
     number_problems(rest)
     _names_ok(rest, facts, problems)
     return Verdict(not problems, tuple(dict.fromkeys(problems)))

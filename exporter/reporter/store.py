@@ -5,7 +5,9 @@ the old one):
 
 * ``cost``              account_id + service + granularity + period_start + metric (amount as the exact
                         decimal string Cost Explorer sent)
-* ``health_events``     account_id + event_arn (status and last update kept current)
+* ``health_events``     account_id + event_arn (status and last update kept current; the description,
+                        AWS text for the LLM prompt's fenced data, kept when a later pull has none:
+                        closed events are not described)
 * ``cloudwatch_points`` account_id + region + series + timestamp
 * ``accounts``          id → name, project (from the snapshot's account list)
 * ``collector_status``  collector + account_id → up, last success, error (data freshness)
@@ -165,7 +167,9 @@ def health_row(account_id: str, record: Mapping[str, Any]) -> dict[str, Any] | N
         "end_time": _text(record.get("end_time") or record.get("end")),
         "last_updated_time": _text(record.get("last_updated_time") or record.get("last_updated")),
         "description": _text(record.get("description")),
-        "data": json.dumps(dict(record), sort_keys=True, ensure_ascii=False, default=str),
+        # The description has its own column; kept once, not twice.
+        "data": json.dumps({k: v for k, v in record.items() if k != "description"}, sort_keys=True,
+                           ensure_ascii=False, default=str),
     }
 
 
@@ -199,6 +203,17 @@ def _route(collector: str, record: Mapping[str, Any]) -> str | None:
 _ROW_BUILDERS = {"cost": cost_row, "health_events": health_row, "cloudwatch_points": cloudwatch_row}
 _PKS = {"cost": list(COST_PK), "health_events": ["account_id", "event_arn"],
         "cloudwatch_points": ["account_id", "region", "series", "timestamp"]}
+# Columns a row without a value leaves as stored (an upsert would write NULL over them).
+_KEPT_WHEN_ABSENT = {"health_events": "description"}
+
+
+def _upsert_groups(table: str, rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """``rows`` split so that each upsert writes only the columns its rows have values for."""
+    column = _KEPT_WHEN_ABSENT.get(table)
+    if column is None:
+        return [rows]
+    return [[r for r in rows if r[column] is not None],
+            [{k: v for k, v in r.items() if k != column} for r in rows if r[column] is None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,8 +266,9 @@ class Store:
             if accounts:
                 self.db["accounts"].upsert_all(accounts, pk="id")
             for table, table_rows in rows.items():
-                if table_rows:
-                    self.db[table].upsert_all(table_rows, pk=_PKS[table])
+                for group in _upsert_groups(table, table_rows):
+                    if group:
+                        self.db[table].upsert_all(group, pk=_PKS[table])
             if status:
                 self.db["collector_status"].upsert_all(status, pk=["collector", "account_id"])
             self.db["pulls"].insert({

@@ -8,7 +8,9 @@ baseline; budget projections; open and upcoming Health events; data freshness an
 to cents only at the end (percentages to one decimal).
 
 AWS-originated text (Health descriptions, collector errors) is kept apart in ``aws_text`` so the LLM
-prompt can fence it as data. :func:`deterministic_text` renders the same facts without a model.
+prompt can fence it as data; the facts refer to it by id (``description_ref``, ``error_ref``), and one
+text shared by many events (a public event seen by every account) is given once. None of its numbers
+or names become facts. :func:`render.deterministic_text` renders the same facts without a model.
 """
 
 from __future__ import annotations
@@ -208,27 +210,33 @@ def build_facts(store: Store, day: dt.date, now: dt.datetime, settings: SummaryS
                             "over_budget": projected > budget})
 
     aws_text: dict[str, str] = {}
+    refs: dict[str, str] = {}  # text → its id
+
+    def text_ref(prefix: str, text: str | None) -> str | None:
+        if not text:
+            return None
+        if text not in refs:
+            refs[text] = f"{prefix}-{len(aws_text) + 1}"
+            aws_text[refs[text]] = text
+        return refs[text]
+
     health_open, health_upcoming = [], []
     for event in sorted(store.health_events(), key=lambda e: (e.get("start_time") or "", e["event_arn"])):
         status = (event.get("status_code") or "").lower()
         if status not in ("open", "upcoming"):
             continue
-        text_id = f"health-{len(aws_text) + 1}"
-        if event.get("description"):
-            aws_text[text_id] = event["description"]
         entry = {"account": event["account"], "service": event.get("service"),
                  "event_type_code": event.get("event_type_code"), "category": event.get("event_type_category"),
                  "region": event.get("region"), "start_time": event.get("start_time"),
-                 "end_time": event.get("end_time"), "description_ref": text_id if event.get("description") else None}
+                 "end_time": event.get("end_time"), "description_ref": text_ref("health", event.get("description"))}
         (health_open if status == "open" else health_upcoming).append(entry)
 
     failing = []
     for status in store.collector_status():
         if not status["up"]:
-            text_id = f"error-{len(aws_text) + 1}"
-            aws_text[text_id] = status.get("error") or ""
             failing.append({"collector": status["collector"], "account": status["account"],
-                            "last_success": status.get("last_success"), "error_ref": text_id})
+                            "last_success": status.get("last_success"),
+                            "error_ref": text_ref("error", status.get("error"))})
     last_pull = store.last_pull()
     pulled_at = dt.datetime.fromisoformat(last_pull["pulled_at"]) if last_pull else None
 
