@@ -86,3 +86,31 @@ def test_demo_endpoints(demo):
     assert "aws-ops-exporter" in httpx.get(f"{base}/").text
     zipped = httpx.get(f"{base}/metrics", headers={"Accept-Encoding": "gzip"})
     assert zipped.headers["Content-Encoding"] == "gzip" and "aws_cost_usd{" in zipped.text
+
+
+def test_the_demo_keeps_answering_cost_queries_day_after_day(aws):
+    """A long-running demo: each day's refresh finds its answers queued, in order, after the first week."""
+    import datetime as dt
+
+    from exporter.app import App
+    from exporter.config import parse
+    from exporter.demo import cost as demo_cost
+    from exporter.demo.fleet import config_document
+
+    config = parse(config_document())
+    first = dt.date(2026, 11, 25)
+    today = [first]
+    demo_cost.seed(aws.endpoint, first, config.collectors.cost, days_ahead=1)  # the demo starts with 1 day ahead
+    top_up = demo_cost.DailyTopUp(aws.endpoint, config.collectors.cost, first, days_ahead=1, today=lambda: today[0])
+    assert top_up.tick() == 0  # nothing to add on the first day
+    app = App.build(config, only=["cost"], process_metrics=False)
+    for day in range(4):
+        as_of = today[0] = first + dt.timedelta(days=day)
+        assert top_up.tick() == (1 if day else 0)
+        app.collect_once(as_of)
+        text = app.exposition.metrics().decode()
+        daily = samples(text, "aws_cost_usd")
+        assert len({dict(k)["account"] for k in daily}) == 6, as_of
+        period = samples(text, "aws_cost_period_start_timestamp_seconds")
+        expected = dt.datetime.combine(as_of - dt.timedelta(days=1), dt.time(), tzinfo=dt.timezone.utc).timestamp()
+        assert {v for k, v in period.items() if ("granularity", "daily") in k} == {expected}

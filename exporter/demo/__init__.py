@@ -40,8 +40,11 @@ class Demo:
     saved_env: dict[str, str | None]
     health: Any = None  # the AWS Health stand-in (moto has no Health)
     cloudwatch: Any = None  # the CloudWatch seeder (keeps datapoints current)
+    cost_top_up: Any = None  # queues one more day of Cost Explorer answers after each UTC midnight
 
     def stop(self) -> None:
+        if self.cost_top_up is not None:
+            self.cost_top_up.stop()
         if self.cloudwatch is not None:
             self.cloudwatch.stop()
         if self.health is not None:
@@ -75,6 +78,10 @@ def start(as_of: dt.date | None = None, listen_address: str = ":9780") -> Demo:
     config = parse(config_document(listen_address), source="<demo>")
     today = as_of or dt.datetime.now(dt.timezone.utc).date()
     queued = demo_cost.seed(endpoint, today, config.collectors.cost)
+    cost_top_up = None
+    if as_of is None:  # a replay (--as-of) is one fixed day; a served demo runs for days
+        cost_top_up = demo_cost.DailyTopUp(endpoint, config.collectors.cost, today)
+        cost_top_up.start()
     # AWS Health: a local stand-in that boto3 reaches through the standard per-service endpoint variable.
     now = dt.datetime.now(dt.timezone.utc)
     health = demo_health.start(endpoint, config.accounts, now)
@@ -84,4 +91,4 @@ def start(as_of: dt.date | None = None, listen_address: str = ":9780") -> Demo:
     cloudwatch.start_ticking()
     log.info("event=demo_started endpoint=%s health_endpoint=%s accounts=%d cost_results_queued=%d "
              "cloudwatch_datapoints=%d", endpoint, health.endpoint, len(config.accounts), queued, datapoints)
-    return Demo(config, endpoint, server, saved, health, cloudwatch)
+    return Demo(config, endpoint, server, saved, health, cloudwatch, cost_top_up)

@@ -10,7 +10,9 @@ response answers exactly the window and granularity asked for. The DAILY answer 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+import logging
+import threading
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -21,6 +23,7 @@ from exporter.config import CostSettings
 from exporter.demo.fleet import ACCOUNTS, DemoAccount, daily_cost
 
 SEED_PATH = "/moto-api/static/ce/cost-and-usage-results"
+log = logging.getLogger(__name__)
 
 
 def _days(start: dt.date, end: dt.date) -> Iterator[dt.date]:
@@ -69,9 +72,13 @@ def responses(account: DemoAccount, query: CostQuery, as_of: dt.date, spike_day:
     return [{"ResultsByTime": periods, "DimensionValueAttributes": []}]
 
 
-def seed(endpoint: str, as_of: dt.date, settings: CostSettings, days_ahead: int = 7) -> int:
-    """Queue the answers for ``as_of`` and the ``days_ahead`` days after it; returns how many were queued."""
-    spike_day = as_of - dt.timedelta(days=1)
+def seed(endpoint: str, as_of: dt.date, settings: CostSettings, days_ahead: int = 7,
+         spike_day: dt.date | None = None) -> int:
+    """Queue the answers for ``as_of`` and the ``days_ahead`` days after it; returns how many were queued.
+
+    The spike stays on ``spike_day`` (default: the day before ``as_of``), so later days see it in their
+    baseline window like a real past incident."""
+    spike_day = spike_day or as_of - dt.timedelta(days=1)
     queued = 0
     with httpx.Client(base_url=endpoint, timeout=30) as http:
         for account in ACCOUNTS:
@@ -83,3 +90,39 @@ def seed(endpoint: str, as_of: dt.date, settings: CostSettings, days_ahead: int 
             http.post(SEED_PATH, json={"account_id": account.id, "results": results}).raise_for_status()
             queued += len(results)
     return queued
+
+
+class DailyTopUp:
+    """Keeps a long-running demo (e.g. the compose demo profile) answering: moto's queue holds answers
+    for a fixed number of days, so one more day is queued after every UTC midnight."""
+
+    def __init__(self, endpoint: str, settings: CostSettings, first_day: dt.date, days_ahead: int = 7,
+                 today: Callable[[], dt.date] = lambda: dt.datetime.now(dt.timezone.utc).date()):
+        self.endpoint, self.settings, self.today = endpoint, settings, today
+        self.spike_day = first_day - dt.timedelta(days=1)
+        self.next_day = first_day + dt.timedelta(days=days_ahead + 1)
+        self.days_ahead = days_ahead
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="demo-cost-top-up", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def tick(self) -> int:
+        """Queue every day that is now within ``days_ahead`` of today; returns how many days were queued."""
+        queued = 0
+        while self.next_day - dt.timedelta(days=self.days_ahead) <= self.today():
+            seed(self.endpoint, self.next_day, self.settings, days_ahead=0, spike_day=self.spike_day)
+            self.next_day += dt.timedelta(days=1)
+            queued += 1
+        return queued
+
+    def _run(self) -> None:
+        while not self._stop.wait(300):
+            try:
+                self.tick()
+            except httpx.HTTPError as exc:
+                log.warning("event=demo_cost_top_up_failed day=%s error=%r", self.next_day, str(exc))
