@@ -17,12 +17,13 @@ from botocore.stub import Stubber
 
 from exporter.aws import ApiStats, AwsClients
 from exporter.collectors.cloudwatch import (
-    CloudWatchCollector, DiscoveryCache, dimension_label, metric_name, parse_list_metrics, plan_window,
+    CloudWatchCollector, CloudWatchRecord, DiscoveryCache, cloudwatch_families, dimension_label, metric_name,
+    parse_list_metrics, plan_window,
 )
 from exporter.config import CloudWatchQuery, ConfigError, parse
 from exporter.metrics import render
 from exporter.scheduler import Runner
-from exporter.snapshot import SnapshotHolder
+from exporter.snapshot import AccountResult, SnapshotHolder
 from tests.conftest import aws_response
 from tests.test_exporter_moto import samples
 
@@ -249,6 +250,21 @@ def test_every_series_of_a_family_has_the_same_label_keys_and_accounts_override(
     assert holder.current.result("cloudwatch", "000000000002").up
     windows = {(dict(k)["account"], dict(k)["region"]) for k in samples(text, "aws_cloudwatch_window_end_timestamp_seconds")}
     assert windows == {("acct-1", "us-east-1"), ("acct-3", "eu-west-1")}
+
+
+def test_dimension_names_that_become_one_label_give_one_label(now):
+    """Two dimension names YACE writes as the same label ("." and "-" both become "_"): each series keeps
+    its own dimension value under that one label."""
+    cfg = config([account(1)], queries=[{"namespace": "Custom/Q", "metric": "Depth", "dimensions": ["Queue.Name"],
+                                         "stats": ["Maximum"]}])
+    records = tuple(CloudWatchRecord("us-east-1", "Custom/Q", "Depth", "Maximum", dims, value, now)
+                    for dims, value in (((("Queue.Name", "a"),), 1.0), ((("Queue-Name", "b"),), 2.0)))
+    result = AccountResult("cloudwatch", "000000000001", records, up=True, last_success=now)
+    text = render(cloudwatch_families([result], {a.id: a for a in cfg.accounts}, cfg.collectors.cloudwatch)).decode()
+    lines = [line for line in text.splitlines() if line.startswith("aws_custom_q_depth_maximum{")]
+    assert len(lines) == 2 and all(line.count("dimension_Queue_Name=") == 1 for line in lines)
+    assert {dict(k)["dimension_Queue_Name"]: v for k, v in samples(text, "aws_custom_q_depth_maximum").items()} == {
+        "a": 1.0, "b": 2.0}
 
 
 def test_a_failing_account_keeps_its_last_values_and_others_go_on(aws, now):

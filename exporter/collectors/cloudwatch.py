@@ -342,18 +342,23 @@ def cloudwatch_families(results: Sequence[AccountResult], accounts: Mapping[str,
     for name in sorted(by_name):
         series = by_name[name]
         first = series[0][1]
-        dimension_names = sorted({n for _, r in series for n, _ in r.dimensions})
-        label_names = [dimension_label(n) for n in dimension_names]
-        keep = [i for i, label in enumerate(label_names) if _VALID_LABEL.match(label)]
+        # Label → the dimension names it stands for: "Queue.Name" and "Queue-Name" are both
+        # dimension_Queue_Name. Listed twice, the label kept only one position's value (a series lost its
+        # dimension value and could collide with another).
+        dimensions_of: dict[str, list[str]] = defaultdict(list)
+        for dimension in sorted({n for _, r in series for n, _ in r.dimensions}):
+            if _VALID_LABEL.match(label := dimension_label(dimension)):
+                dimensions_of[label].append(dimension)
         family = GaugeMetricFamily(
             name,
             f"CloudWatch {first.namespace} {first.metric} {first.stat}, from GetMetricData: the newest datapoint "
             "in a window that ended delay_seconds ago (named as YACE names it). Cached.",
-            labels=ACCOUNT_LABELS + ["region"] + [label_names[i] for i in keep])
+            labels=ACCOUNT_LABELS + ["region"] + list(dimensions_of))
         seen: set[tuple[str, ...]] = set()
         for account, record in sorted(series, key=lambda ar: (ar[0].name, ar[1].region, ar[1].dimensions)):
             dims = dict(record.dimensions)
-            values = account_labels(account) + [record.region] + [dims.get(dimension_names[i], "") for i in keep]
+            values = account_labels(account) + [record.region] + [
+                next((dims[d] for d in names if d in dims), "") for names in dimensions_of.values()]
             if tuple(values) in seen:
                 continue
             seen.add(tuple(values))
