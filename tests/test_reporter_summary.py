@@ -207,3 +207,25 @@ def test_health_descriptions_are_fenced_once_and_their_figures_are_not_facts(his
     assert message.deterministic and message.reason == "the AI text failed the fact check"
     assert "`AWS_EC2_OPERATIONAL_ISSUE`" in message.text and "`EC2`" in message.text
     assert "61.7" not in message.text and "investigating" not in message.text and INJECTION not in message.text
+
+
+def _daily_costs(store: Store, amounts: dict[str, list[str]], first: dt.date) -> None:
+    """Daily EC2 cost per account id from ``first`` on, as the exporter's /snapshot carries it."""
+    records = {acct: [{"kind": "cost", "service": EC2, "granularity": "daily", "metric": "AmortizedCost",
+                       "period_start": (first + dt.timedelta(days=i)).isoformat(),
+                       "period_end": (first + dt.timedelta(days=i + 1)).isoformat(), "amount": amount}
+                      for i, amount in enumerate(values)] for acct, values in amounts.items()}
+    store.store_snapshot({"accounts": [{"id": a, "name": f"new-{a[-1]}", "project": "p"} for a in amounts],
+                          "collectors": {"cost": {"accounts": {a: {"up": True, "records": r}
+                                                               for a, r in records.items()}}}},
+                         "http://exporter:9780", NOW)
+
+
+def test_a_history_shorter_than_the_baseline_is_averaged_over_its_own_days():
+    store = Store(open_database(":memory:"))
+    # Two days of history before the day, against a 14-day baseline: the mean is 10.00, not 20.00 / 14.
+    _daily_costs(store, {"000000000001": ["10.00", "10.00", "12.00"], "000000000002": ["10.00", "10.00", "25.00"]},
+                 KNOWN_DAY - dt.timedelta(days=2))
+    facts = build_facts(store, KNOWN_DAY, NOW, ReporterSettings().summary)
+    assert facts.data["spikes"] == [{"account": "new-2", "project": "p", "service": EC2, "usd": D("25.00"),
+                                     "baseline_mean_usd": D("10.00"), "times_baseline": D("2.5")}]

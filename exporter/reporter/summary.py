@@ -182,12 +182,16 @@ def build_facts(store: Store, day: dt.date, now: dt.datetime, settings: SummaryS
             wow.append(_mover(s, current, s.by_day.get(week_ago, Decimal(0))))
         if day in acct_days and any(last_month_start <= d < same_days_end for d in acct_days):
             mom.append(_mover(s, s.total(month_start, next_day), s.total(last_month_start, same_days_end)))
-        if day in acct_days and any(baseline_start <= d < day for d in acct_days):
-            mean = s.total(baseline_start, day) / settings.baseline_days
+        # The mean over the baseline days the account has data for: a history shorter than the baseline
+        # (a new account, a fresh database) must not look like a spike.
+        baseline_days = sum(1 for d in acct_days if baseline_start <= d < day)
+        if day in acct_days and baseline_days:
+            mean = s.total(baseline_start, day) / baseline_days
             if current - mean >= settings.spike_min_usd and current >= mean * settings.spike_ratio:
                 spikes.append({"account": s.account, "project": s.project, "service": s.service,
                                "usd": money(current), "baseline_mean_usd": money(mean),
-                               "times_baseline": (current / mean).quantize(TENTH) if mean else None})
+                               "times_baseline": (current / mean).quantize(TENTH, rounding=ROUND_HALF_UP)
+                               if mean else None})
     spikes.sort(key=lambda x: (-(x["usd"] - x["baseline_mean_usd"]), x["account"], x["service"]))
 
     top_dod = _top_movers(dod, settings.top_movers)
