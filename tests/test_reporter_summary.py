@@ -229,3 +229,4 @@ def test_a_history_shorter_than_the_baseline_is_averaged_over_its_own_days():
     facts = build_facts(store, KNOWN_DAY, NOW, ReporterSettings().summary)
     assert facts.data["spikes"] == [{"account": "new-2", "project": "p", "service": EC2, "usd": D("25.00"),
                                      "baseline_mean_usd": D("10.00"), "times_baseline": D("2.5")}]
+    assert facts.data["freshness"]["estimated_on_day"] is False  # the known history's day is estimated

@@ -71,10 +71,6 @@ class Facts:
     aws_text: Mapping[str, str] = field(default_factory=dict)  # id → AWS-originated text, fenced in prompts
     names: frozenset[str] = frozenset()  # every account, project, service, region, event code it knows
 
-    @property
-    def has_cost(self) -> bool:
-        return bool(self.data["totals"]["fleet"]["day"] is not None)
-
 
 @dataclass
 class _Series:
@@ -116,6 +112,7 @@ def build_facts(store: Store, day: dt.date, now: dt.datetime, settings: SummaryS
 
     series: dict[tuple[str, str], _Series] = {}
     days_with_data: dict[str, set[dt.date]] = defaultdict(set)
+    estimated_days: set[dt.date] = set()
     for row in store.daily_costs(first, next_day):
         key = (row["account_id"], row["service"])
         s = series.get(key) or series.setdefault(key, _Series(row["account_id"], row["account"], row["project"],
@@ -123,6 +120,8 @@ def build_facts(store: Store, day: dt.date, now: dt.datetime, settings: SummaryS
         d = dt.date.fromisoformat(row["period_start"])
         s.by_day[d] = Decimal(row["amount"])
         days_with_data[row["account_id"]].add(d)
+        if row["estimated"]:
+            estimated_days.add(d)
 
     accounts = {a["id"]: a for a in store.accounts()}
     # Last complete month: Cost Explorer's MONTHLY figure where the exporter stored one, else the daily sum.
@@ -265,7 +264,7 @@ def build_facts(store: Store, day: dt.date, now: dt.datetime, settings: SummaryS
             "last_pull_age_hours": (Decimal((now - pulled_at).total_seconds()) / 3600).quantize(TENTH)
             if pulled_at else None,
             "snapshot_taken_at": last_pull.get("taken_at") if last_pull else None,
-            "estimated_on_day": any(day in s.by_day for s in day_rows) and _any_estimated(store, day),
+            "estimated_on_day": day in estimated_days,
             "failing_collectors": failing,
         },
         "counts": {"accounts": len(account_totals), "projects": len(project_totals),
@@ -280,7 +279,3 @@ def build_facts(store: Store, day: dt.date, now: dt.datetime, settings: SummaryS
               for v in (e["service"], e["event_type_code"], e["region"], e["category"]) if v}
     names |= {f["collector"] for f in failing} | {b["name"] for b in budgets}
     return Facts(day=day, data=data, aws_text=aws_text, names=frozenset(names))
-
-
-def _any_estimated(store: Store, day: dt.date) -> bool:
-    return any(r["estimated"] for r in store.daily_costs(day, day + dt.timedelta(days=1)))
