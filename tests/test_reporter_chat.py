@@ -141,3 +141,23 @@ def test_google_chat_409_for_a_known_message_id_counts_as_posted(tmp_path):
 def test_text_is_cut_to_the_platform_limit(platform, limit):
     cleaned = chat.clean("word " * 10000, platform)
     assert len(cleaned) == limit and cleaned.endswith("…")
+
+
+def test_no_answer_after_sending_is_not_sent_again_where_the_platform_cannot_deduplicate(tmp_path):
+    """Slack took the post but answered after the timeout: it may be in the channel, so it is not sent again."""
+    with receivers("slack", "webhook") as recv:
+        recv["slack"].delay, recv["webhook"].delay = [1.5], [1.5]
+        chat_list, env = chat_config(recv)
+        for destination in chat_list:
+            destination["timeout"] = 0.3  # seconds
+        settings = load_settings({"database": str(tmp_path / "h.db"), "chat": chat_list}, "<test>", env)
+        r = Reporter(settings, Store.open(settings.database), now=lambda: NOW)
+        assert not r.post_day(KNOWN_DAY)
+        assert r.post_day(KNOWN_DAY)
+    assert len(recv["slack"].requests) == 1  # at most once
+    assert r.store.post_state(KNOWN_DAY, "slack-ops")["state"] == "unknown"
+    keys = [q["headers"]["Idempotency-Key"] for q in recv["webhook"].requests]  # sent again, the same key
+    assert len(keys) == 2 and keys[0] == keys[1] and r.store.post_state(KNOWN_DAY, "webhook-ops")["state"] == "posted"
+    m = r.metrics.registry.get_sample_value
+    assert m("aws_ops_reporter_posts_total", {"destination": "slack-ops", "result": "unknown"}) == 1
+    assert m("aws_ops_reporter_posts_total", {"destination": "webhook-ops", "result": "failed"}) == 1

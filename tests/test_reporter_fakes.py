@@ -97,11 +97,13 @@ def fake_llm(script: list[Any] | None = None, default: str | None = None) -> Ite
 class Receiver:
     """A chat webhook that records what it got. ``fail`` holds statuses for the next requests; ``kill_pid``
     makes the first request SIGKILL that process before answering (a crash between post and record).
+    ``delay`` holds seconds to wait before answering the next requests (a platform slower than the timeout).
     Google Chat semantics: a repeated ``messageId`` answers 409, as the Chat API does."""
 
     kind: str
     fail: list[int] = field(default_factory=list)
     kill_pid: int | None = None
+    delay: list[float] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
     url: str = ""
     path: str = "/hooks/T000/B000/very-secret-token"
@@ -125,6 +127,8 @@ class Receiver:
                     os.kill(pid, signal.SIGKILL)
                     time.sleep(0.5)
                     return
+                if receiver.delay:
+                    time.sleep(receiver.delay.pop(0))
                 if receiver.fail:
                     return _reply(self, receiver.fail.pop(0), {"error": "failing on demand"})
                 if receiver.kind == "google_chat" and parse_qs(parts.query).get("messageId") in seen_ids:

@@ -8,7 +8,8 @@ Idempotency: each (day, destination) carries a stable key. Google Chat takes it 
 (``messageId=client-…``; a second post with the same id answers 409, read here as "already posted");
 the generic webhook sends it in the body and an ``Idempotency-Key`` header for the receiver to
 deduplicate. Slack incoming webhooks and Teams workflows have no such field, so for them the reporter
-chooses at most once: a post whose outcome a crash left unknown is not sent again (see runner).
+chooses at most once: a post whose outcome a crash or a missing answer left unknown is not sent again
+(see runner).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ LIMITS = {"slack": 12000, "teams": 20000, "google_chat": 4000, "webhook": 20000}
 SLACK_BLOCK_LIMIT = 3000  # characters per section block's text
 SLACK_FALLBACK_LIMIT = 3000
 DEDUPLICATING = frozenset({"google_chat", "webhook"})
+# Errors raised before any byte of the request reached the platform: retrying cannot post twice.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 
 _BROADCAST_RE = re.compile(r"<[!@][^>\n]*>")  # Slack <!channel> <!here> <!everyone> <!subteam^…> <@U123>
 _GOOGLE_USER_RE = re.compile(r"<users/[^>\n]*>")
@@ -106,6 +109,7 @@ class PostResult:
     status: int | None
     error: str | None = None
     duplicate: bool = False  # the platform says this idempotency key was already posted
+    maybe_delivered: bool = False  # no answer after the request went out: the platform may have posted it
 
 
 def post(destination: ChatDestination, body: dict[str, Any], key: str,
@@ -122,10 +126,12 @@ def post(destination: ChatDestination, body: dict[str, Any], key: str,
     try:
         with httpx.Client(timeout=destination.timeout_seconds, transport=transport) as http:
             response = http.post(destination.webhook_url, json=body, headers=headers, params=params or None)
-    except httpx.TimeoutException:
-        return PostResult(False, None, "timeout")
-    except httpx.TransportError as exc:
+    except _NOT_SENT as exc:
         return PostResult(False, None, type(exc).__name__)  # the message could carry the URL: class only
+    except httpx.TimeoutException:  # a read or write timeout: the request may have been posted already
+        return PostResult(False, None, "timeout", maybe_delivered=True)
+    except httpx.TransportError as exc:
+        return PostResult(False, None, type(exc).__name__, maybe_delivered=True)
     if 200 <= response.status_code < 300:
         return PostResult(True, response.status_code)
     if response.status_code == 409 and destination.type == "google_chat":

@@ -8,7 +8,10 @@ Posting is exactly once per (day, destination):
 3. a ``sending`` mark found at the start of a cycle means the process died mid-post: destinations
    that deduplicate (Google Chat message id, generic webhook ``Idempotency-Key``) are sent again with
    the same key; Slack and Teams cannot deduplicate, so they are *not* sent again (at most once) and
-   the unknown outcome is logged and counted (``aws_ops_reporter_posts_total{result="unknown"}``).
+   the unknown outcome is logged and counted (``aws_ops_reporter_posts_total{result="unknown"}``);
+4. a request that went out but got no answer (read timeout, dropped connection) is the same unknown
+   outcome: sent again with its key where the platform deduplicates, marked ``unknown`` for Slack and Teams.
+   Only a request that never left (connection refused, connect timeout) or a non-2xx answer is a failure.
 
 With no chat destination configured the summary goes to the log, once per day, the same way.
 """
@@ -151,12 +154,15 @@ class Reporter:
                 if destination.type in chat.DEDUPLICATING:
                     out.append(destination)  # same idempotency key: the platform or receiver deduplicates
                 else:
-                    log.warning("event=post_outcome_unknown day=%s destination=%s action=not_reposted "
-                                "why=\"the process stopped mid-post and %s cannot deduplicate\"",
-                                day, destination.name, destination.type)
-                    self.metrics.posted(destination.name, "unknown")
-                    self.store.mark_unknown(day, destination.name)
+                    self._outcome_unknown(day, destination, "the process stopped mid-post")
         return out
+
+    def _outcome_unknown(self, day: dt.date, destination: ChatDestination, what: str) -> None:
+        """At most once for a platform that cannot deduplicate: a post that may have gone out is not sent again."""
+        log.warning("event=post_outcome_unknown day=%s destination=%s action=not_reposted "
+                    "why=\"%s and %s cannot deduplicate\"", day, destination.name, what, destination.type)
+        self.metrics.posted(destination.name, "unknown")
+        self.store.mark_unknown(day, destination.name)
 
     def post_day(self, day: dt.date, dry_run: bool = False, out: IO[str] | None = None) -> bool:
         """Summarize ``day`` and post it where it is not posted yet; True when nothing failed."""
@@ -182,23 +188,25 @@ class Reporter:
         if destination.type == "log":
             log.info("event=summary day=%s deterministic=%s text=%r", day, message.deterministic,
                      f"{message.title}\n{message.text}")
-            ok, status, error, duplicate = True, None, None, False
+            result = chat.PostResult(True, None)
         else:
             body = chat.payload(destination, message.title, message.text, key, message.deterministic,
                                 day.isoformat())
             result = chat.post(destination, body, key, transport=self.transport)
-            ok, status, error, duplicate = result.ok, result.status, result.error, result.duplicate
-        if ok:
+        if result.ok:
             self.store.mark_posted(day, destination.name, key, message.deterministic)
             self.metrics.posted(destination.name, "ok")
             log.info("event=posted day=%s destination=%s type=%s status=%s deterministic=%s duplicate=%s",
-                     day, destination.name, destination.type, status, message.deterministic, duplicate)
+                     day, destination.name, destination.type, result.status, message.deterministic,
+                     result.duplicate)
+        elif result.maybe_delivered and destination.type not in chat.DEDUPLICATING:
+            self._outcome_unknown(day, destination, f"the platform did not answer ({result.error})")
         else:
             self.store.clear_sending(day, destination.name)
             self.metrics.posted(destination.name, "failed")
             log.warning("event=post_failed day=%s destination=%s type=%s error=%r action=retry_next_cycle",
-                        day, destination.name, destination.type, error)
-        return ok
+                        day, destination.name, destination.type, result.error)
+        return result.ok
 
     # ------------------------------------------------------------------------------------ cycles
 
