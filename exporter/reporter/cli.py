@@ -138,7 +138,6 @@ def _backfill(args: argparse.Namespace, config: Config, store) -> int:  # noqa: 
 
 def _serve(reporter, settings: ReporterSettings, host: str, port: int) -> int:  # noqa: ANN001
     from apscheduler.schedulers.background import BackgroundScheduler
-    from apscheduler.triggers.cron import CronTrigger
     from apscheduler.triggers.interval import IntervalTrigger
 
     try:
@@ -150,8 +149,8 @@ def _serve(reporter, settings: ReporterSettings, host: str, port: int) -> int:  
     job = {"max_instances": 1, "coalesce": True, "misfire_grace_time": 3600}
     scheduler.add_job(reporter.tick, IntervalTrigger(seconds=settings.pull_interval_seconds, timezone=settings.tz),
                       next_run_time=dt.datetime.now(settings.tz), id="pull", **job)
-    scheduler.add_job(reporter.tick, CronTrigger(hour=settings.schedule_hour, minute=settings.schedule_minute,
-                                                 timezone=settings.tz), id="daily_summary", **job)
+    # The trigger due_day() reads, so the job fires exactly when a post becomes due.
+    scheduler.add_job(reporter.tick, reporter.trigger, id="daily_summary", **job)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
