@@ -105,9 +105,9 @@ class LlmClient:
                         raise last  # 4xx other than 429: retrying cannot help
                     told = retry_after_seconds(response.headers.get("Retry-After"))
                     wait = min(MAX_BACKOFF_SECONDS, told) if told is not None else wait
-                log.warning("event=llm_retry attempt=%d max_attempts=%d reason=%s wait_seconds=%.1f",
-                            attempt, s.max_attempts, last.reason, wait)
-                if attempt < s.max_attempts:
+                if attempt < s.max_attempts:  # the last failure is logged once, by the caller
+                    log.warning("event=llm_retry attempt=%d max_attempts=%d reason=%s wait_seconds=%.1f",
+                                attempt, s.max_attempts, last.reason, wait)
                     self.sleep(wait)
         raise last
 
