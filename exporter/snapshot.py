@@ -142,33 +142,48 @@ def record_to_dict(record: Any) -> dict[str, Any]:
     return data
 
 
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, default=_json_default, ensure_ascii=False, separators=(",", ":")).encode()
+
+
 def snapshot_to_json(snapshot: Snapshot, accounts: Iterable[Any], version: str) -> bytes:
     """The ``/snapshot`` document: exact decimal strings, ISO dates, one entry per collector × account.
 
     ``{"taken_at", "generation", "exporter_version", "accounts": [{id, name, project}],
       "collectors": {name: {"run": {...}, "accounts": {account_id: {up, last_success, last_attempt,
       error, as_of, extra, records: [{kind, ...}]}}}}}``
+
+    Written as a list of encoded parts joined once: a large fleet holds hundreds of thousands of
+    records, and a document of dicts (or repeated concatenation) would cost several times the JSON's
+    size at its peak.
     """
-    collectors: dict[str, Any] = {}
+    by_collector: dict[str, list[tuple[str, AccountResult]]] = {}
     for (collector, account_id), result in sorted(snapshot.results.items()):
-        entry = collectors.setdefault(collector, {"run": None, "accounts": {}})
-        entry["accounts"][account_id] = {
-            "up": result.up,
-            "last_attempt": result.last_attempt,
-            "last_success": result.last_success,
-            "duration_seconds": round(result.duration_seconds, 6),
-            "error": result.error,
-            "as_of": result.as_of,
-            "extra": dict(result.extra),
-            "records": [record_to_dict(r) for r in result.records],
-        }
-    for name, run in snapshot.runs.items():
-        collectors.setdefault(name, {"run": None, "accounts": {}})["run"] = dataclasses.asdict(run)
-    document = {
+        by_collector.setdefault(collector, []).append((account_id, result))
+    names = list(by_collector) + [name for name in snapshot.runs if name not in by_collector]
+
+    head = _dumps({
         "taken_at": snapshot.taken_at,
         "generation": snapshot.generation,
         "exporter_version": version,
         "accounts": [{"id": a.id, "name": a.name, "project": a.project} for a in accounts],
-        "collectors": collectors,
-    }
-    return json.dumps(document, default=_json_default, ensure_ascii=False, separators=(",", ":")).encode()
+    })
+    parts = [head[:-1], b',"collectors":{']
+    for i, name in enumerate(names):
+        run = snapshot.runs.get(name)
+        parts += [b"," if i else b"", _dumps(name), b':{"run":', _dumps(dataclasses.asdict(run)) if run else b"null",
+                  b',"accounts":{']
+        for j, (account_id, result) in enumerate(by_collector.get(name, [])):
+            parts += [b"," if j else b"", _dumps(account_id), b":", _dumps({
+                "up": result.up,
+                "last_attempt": result.last_attempt,
+                "last_success": result.last_success,
+                "duration_seconds": round(result.duration_seconds, 6),
+                "error": result.error,
+                "as_of": result.as_of,
+                "extra": dict(result.extra),
+                "records": [record_to_dict(r) for r in result.records],
+            })]
+        parts.append(b"}}")
+    parts.append(b"}}")
+    return b"".join(parts)

@@ -22,6 +22,7 @@ Exposition (values are floats of the exact API decimals)::
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -122,12 +123,13 @@ def parse_page(page: Mapping[str, Any], metric: str) -> tuple[CostRecord, ...]:
             if value is None:
                 continue
             records.append(CostRecord(
-                service=group["Keys"][0],
+                # Interned: the same few dozen names recur in every period of every account.
+                service=sys.intern(group["Keys"][0]),
                 granularity=granularity,
                 period_start=start,
                 period_end=end,
                 amount=Decimal(value["Amount"]),
-                unit=value.get("Unit", "USD"),
+                unit=sys.intern(value.get("Unit", "USD")),
                 metric=metric,
                 estimated=estimated,
             ))
