@@ -209,9 +209,9 @@ def test_health_descriptions_are_fenced_once_and_their_figures_are_not_facts(his
     assert "61.7" not in message.text and "investigating" not in message.text and INJECTION not in message.text
 
 
-def _daily_costs(store: Store, amounts: dict[str, list[str]], first: dt.date) -> None:
+def _daily_costs(store: Store, amounts: dict[str, list[str]], first: dt.date, metric: str = "AmortizedCost") -> None:
     """Daily EC2 cost per account id from ``first`` on, as the exporter's /snapshot carries it."""
-    records = {acct: [{"kind": "cost", "service": EC2, "granularity": "daily", "metric": "AmortizedCost",
+    records = {acct: [{"kind": "cost", "service": EC2, "granularity": "daily", "metric": metric,
                        "period_start": (first + dt.timedelta(days=i)).isoformat(),
                        "period_end": (first + dt.timedelta(days=i + 1)).isoformat(), "amount": amount}
                       for i, amount in enumerate(values)] for acct, values in amounts.items()}
@@ -230,3 +230,17 @@ def test_a_history_shorter_than_the_baseline_is_averaged_over_its_own_days():
     assert facts.data["spikes"] == [{"account": "new-2", "project": "p", "service": EC2, "usd": D("25.00"),
                                      "baseline_mean_usd": D("10.00"), "times_baseline": D("2.5")}]
     assert facts.data["freshness"]["estimated_on_day"] is False  # the known history's day is estimated
+
+
+def test_facts_read_the_one_cost_metric_the_exporter_collects():
+    """After collectors.cost.metric changed, the history holds both metrics for the older days: never added up."""
+    store = Store(open_database(":memory:"))
+    first = KNOWN_DAY - dt.timedelta(days=1)
+    _daily_costs(store, {"000000000001": ["10.00", "30.00"]}, first, metric="UnblendedCost")
+    _daily_costs(store, {"000000000001": ["7.00", "9.00"]}, first)
+    amortized = build_facts(store, KNOWN_DAY, NOW, ReporterSettings().summary)
+    assert amortized.data["totals"]["fleet"]["day"] == D("9.00")
+    assert amortized.data["totals"]["fleet"]["month_to_date"] == D("16.00")
+    unblended = build_facts(store, KNOWN_DAY, NOW, ReporterSettings().summary, metric="UnblendedCost")
+    assert unblended.data["totals"]["fleet"]["day"] == D("30.00")
+    assert [m["change_usd"] for m in unblended.data["movers"]["day_over_day"]] == [D("20.00")]

@@ -102,7 +102,8 @@ def _reporter(config: Config, settings: ReporterSettings, store):  # noqa: ANN00
     from exporter.reporter.runner import Reporter
 
     account_budgets = {a.name: a.budget_usd for a in config.accounts if a.budget_usd is not None}
-    reporter = Reporter(settings, store, project_budgets=config.budgets.projects, account_budgets=account_budgets)
+    reporter = Reporter(settings, store, project_budgets=config.budgets.projects, account_budgets=account_budgets,
+                        cost_metric=config.collectors.cost.metric)
     store.upsert_accounts((a.id, a.name, a.project) for a in config.accounts)
     if settings.llm is None:
         log.info("event=llm_not_configured summary=deterministic")

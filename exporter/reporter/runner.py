@@ -34,7 +34,7 @@ from exporter.reporter import chat, guard, render
 from exporter.reporter.llm import LlmClient, LlmError
 from exporter.reporter.selfmetrics import SelfMetrics
 from exporter.reporter.settings import ChatDestination, ReporterSettings
-from exporter.reporter.store import Store, public_url
+from exporter.reporter.store import DEFAULT_COST_METRIC, Store, public_url
 from exporter.reporter.summary import Facts, build_facts
 
 log = logging.getLogger("exporter.reporter")
@@ -60,7 +60,7 @@ def snapshot_url(base: str) -> str:
 class Reporter:
     def __init__(self, settings: ReporterSettings, store: Store, metrics: SelfMetrics | None = None,
                  llm: LlmClient | None = None, project_budgets: Mapping[str, Decimal] | None = None,
-                 account_budgets: Mapping[str, Decimal] | None = None,
+                 account_budgets: Mapping[str, Decimal] | None = None, cost_metric: str = DEFAULT_COST_METRIC,
                  now: Callable[[], dt.datetime] = lambda: dt.datetime.now(UTC),
                  transport: httpx.BaseTransport | None = None):
         self.settings = settings
@@ -69,6 +69,7 @@ class Reporter:
         self.llm = llm if llm is not None else (LlmClient(settings.llm) if settings.llm else None)
         self.project_budgets = dict(project_budgets or {})
         self.account_budgets = dict(account_budgets or {})
+        self.cost_metric = cost_metric  # collectors.cost.metric: the one the summary reads
         self.now = now
         self.transport = transport
         self.lock = threading.Lock()
@@ -110,7 +111,8 @@ class Reporter:
 
     def compose(self, day: dt.date) -> Message:
         s = self.settings
-        facts = build_facts(self.store, day, self.now(), s.summary, self.project_budgets, self.account_budgets)
+        facts = build_facts(self.store, day, self.now(), s.summary, self.project_budgets, self.account_budgets,
+                            self.cost_metric)
         title = render.title(facts, s.language)
         reason_key, detail = None, ""
         text = ""
@@ -242,7 +244,8 @@ class Reporter:
                 day = self.due_day()
                 if day is not None and self.pending(day):
                     fire = self._fire_today()
-                    waiting = not pulled or not self.store.daily_costs(day, day + dt.timedelta(days=1))
+                    next_day = day + dt.timedelta(days=1)
+                    waiting = not pulled or not self.store.daily_costs(day, next_day, self.cost_metric)
                     if waiting and fire is not None and self.now() < fire + POST_GRACE:
                         log.info("event=summary_deferred day=%s reason=%s", day,
                                  "pull_failed" if not pulled else "no_cost_for_day")

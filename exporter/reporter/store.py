@@ -35,11 +35,13 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from exporter.config import CostSettings
 from exporter.reporter.settings import Retention
 
 log = logging.getLogger(__name__)
 UTC = dt.timezone.utc
 COST_PK = ("account_id", "service", "granularity", "period_start", "metric")
+DEFAULT_COST_METRIC = CostSettings().metric
 
 
 def _v1(db: Database) -> None:
@@ -342,20 +344,23 @@ class Store:
 
     # ------------------------------------------------------------------------------------- reads
 
-    def daily_costs(self, start: dt.date, end: dt.date) -> list[dict[str, Any]]:
-        """Daily cost rows with period_start in [start, end), joined with account names."""
-        return list(self.db.query(
-            "SELECT c.account_id, coalesce(a.name, c.account_id) AS account, coalesce(a.project, '') AS project, "
-            "c.service, c.period_start, c.amount, c.estimated FROM cost c LEFT JOIN accounts a ON a.id = c.account_id "
-            "WHERE c.granularity = 'daily' AND c.period_start >= ? AND c.period_start < ?",
-            [start.isoformat(), end.isoformat()]))
-
-    def monthly_costs(self, month_start: dt.date) -> list[dict[str, Any]]:
+    def _costs(self, metric: str, granularity: str, start: dt.date, end: dt.date) -> list[dict[str, Any]]:
+        # One cost metric only: after a change of collectors.cost.metric the history holds both for old days,
+        # and adding AmortizedCost to UnblendedCost would count the same spend twice.
         return list(self.db.query(
             "SELECT c.account_id, coalesce(a.name, c.account_id) AS account, coalesce(a.project, '') AS project, "
             "c.service, c.period_start, c.period_end, c.amount, c.estimated FROM cost c "
-            "LEFT JOIN accounts a ON a.id = c.account_id WHERE c.granularity = 'monthly' AND c.period_start = ?",
-            [month_start.isoformat()]))
+            "LEFT JOIN accounts a ON a.id = c.account_id "
+            "WHERE c.metric = ? AND c.granularity = ? AND c.period_start >= ? AND c.period_start < ?",
+            [metric, granularity, start.isoformat(), end.isoformat()]))
+
+    def daily_costs(self, start: dt.date, end: dt.date, metric: str = DEFAULT_COST_METRIC) -> list[dict[str, Any]]:
+        """Daily cost rows of ``metric`` with period_start in [start, end), joined with account names."""
+        return self._costs(metric, "daily", start, end)
+
+    def monthly_costs(self, month_start: dt.date, metric: str = DEFAULT_COST_METRIC) -> list[dict[str, Any]]:
+        """Monthly cost rows of ``metric`` for the month starting ``month_start``."""
+        return self._costs(metric, "monthly", month_start, month_start + dt.timedelta(days=1))
 
     def accounts(self) -> list[dict[str, Any]]:
         return list(self.db["accounts"].rows)

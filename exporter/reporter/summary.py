@@ -24,7 +24,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from exporter.reporter.settings import SummarySettings
-from exporter.reporter.store import Store
+from exporter.reporter.store import DEFAULT_COST_METRIC, Store
 
 CENT = Decimal("0.01")
 TENTH = Decimal("0.1")
@@ -98,8 +98,8 @@ def _top_movers(items: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]
 
 def build_facts(store: Store, day: dt.date, now: dt.datetime, settings: SummarySettings,
                 project_budgets: Mapping[str, Decimal] | None = None,
-                account_budgets: Mapping[str, Decimal] | None = None) -> Facts:
-    """The facts for cost day ``day`` (UTC), as known at ``now``.
+                account_budgets: Mapping[str, Decimal] | None = None, metric: str = DEFAULT_COST_METRIC) -> Facts:
+    """The facts for cost day ``day`` (UTC), as known at ``now``, in the Cost Explorer ``metric`` the exporter collects.
 
     ``account_budgets`` is keyed by account name; budgets are monthly USD, from the config file.
     """
@@ -113,7 +113,7 @@ def build_facts(store: Store, day: dt.date, now: dt.datetime, settings: SummaryS
     series: dict[tuple[str, str], _Series] = {}
     days_with_data: dict[str, set[dt.date]] = defaultdict(set)
     estimated_days: set[dt.date] = set()
-    for row in store.daily_costs(first, next_day):
+    for row in store.daily_costs(first, next_day, metric):
         key = (row["account_id"], row["service"])
         s = series.get(key) or series.setdefault(key, _Series(row["account_id"], row["account"], row["project"],
                                                                row["service"]))
@@ -127,7 +127,7 @@ def build_facts(store: Store, day: dt.date, now: dt.datetime, settings: SummaryS
     # Last complete month: Cost Explorer's MONTHLY figure where the exporter stored one, else the daily sum.
     monthly_last: dict[str, Decimal] = defaultdict(Decimal)
     monthly_accounts: set[str] = set()
-    for row in store.monthly_costs(last_month_start):
+    for row in store.monthly_costs(last_month_start, metric):
         if row["period_end"] == month_start.isoformat():
             monthly_last[row["account_id"]] += Decimal(row["amount"])
             monthly_accounts.add(row["account_id"])
