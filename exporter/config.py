@@ -82,6 +82,8 @@ class CostSettings:
     # Days of DAILY history each refresh fetches (and /snapshot carries for the reporter); at least
     # baseline_days + 1. More days cost no extra requests, only bigger (possibly more) pages.
     history_days: int = 0  # 0 = baseline_days + 1
+    # Accounts that failed are tried again this long after, instead of waiting a whole interval.
+    retry_interval_seconds: float = 15 * 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -473,6 +475,7 @@ def _parse_collectors(s: Section) -> Collectors:
         baseline_days=cost_s.integer("baseline_days", d.baseline_days, minimum=1, maximum=60),
         refetch_estimated_days=cost_s.integer("refetch_estimated_days", d.refetch_estimated_days, minimum=0, maximum=400),
         history_days=cost_s.integer("history_days", d.history_days, minimum=0, maximum=400),
+        retry_interval_seconds=cost_s.duration("retry_interval", d.retry_interval_seconds, minimum=60),
     )
     cost_s.close()
 

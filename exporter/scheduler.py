@@ -36,55 +36,60 @@ class Runner:
         self.today = today
         self._running: dict[str, threading.Lock] = {}
 
-    def run(self, collector: Collector, as_of: dt.date | None = None) -> Snapshot | None:
-        """One pass over the fleet; returns the published snapshot (None if a pass was already running)."""
+    def run(self, collector: Collector, as_of: dt.date | None = None,
+            accounts: Sequence[Account] | None = None) -> Snapshot | None:
+        """One pass over the fleet, or over ``accounts`` only (a retry of the ones that failed); returns the
+        published snapshot (None if a pass was already running)."""
         lock = self._running.setdefault(collector.name, threading.Lock())
         if not lock.acquire(blocking=False):
             log.warning("event=collect_skipped collector=%s reason=previous_run_still_running", collector.name)
             return None
         try:
-            return self._run(collector, as_of or self.today())
+            return self._run(collector, as_of or self.today(), tuple(accounts) if accounts else self.accounts)
         finally:
             lock.release()
 
-    def _run(self, collector: Collector, as_of: dt.date) -> Snapshot:
+    def _run(self, collector: Collector, as_of: dt.date, targets: tuple[Account, ...]) -> Snapshot:
         started, t0 = utcnow(), time.monotonic()
         snapshot = self.holder.current
-        previous = {a.id: r for a in self.accounts if (r := snapshot.result(collector.name, a.id)) is not None}
-        log.info("event=collect_start collector=%s accounts=%d as_of=%s", collector.name, len(self.accounts), as_of)
+        partial = targets != self.accounts
+        previous = {a.id: r for a in targets if (r := snapshot.result(collector.name, a.id)) is not None}
+        log.info("event=collect_start collector=%s accounts=%d as_of=%s retry=%s", collector.name, len(targets),
+                 as_of, str(partial).lower())
 
         outcomes: dict[str, tuple[Outcome, float]] = {}
-        fleet = self._safe_fleet(collector, as_of, previous, t0)
+        fleet = self._safe_fleet(collector, targets, as_of, previous, t0)
         if fleet is not None:
             outcomes = fleet
         elif self.concurrency == 1:
-            for account in self.accounts:
+            for account in targets:
                 outcomes[account.id] = self._collect_one(collector, account, as_of, previous.get(account.id))
         else:
             with ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"collect-{collector.name}") as pool:
                 futures = {a.id: pool.submit(self._collect_one, collector, a, as_of, previous.get(a.id))
-                           for a in self.accounts}
+                           for a in targets}
                 outcomes = {account_id: f.result() for account_id, f in futures.items()}
 
         finished = utcnow()
         results = []
-        for account in self.accounts:
+        for account in targets:
             outcome, duration = outcomes.get(account.id, (Failed("NotCollected: no outcome for account"), 0.0))
             results.append(self._result(collector.name, account, outcome, duration, as_of, finished,
                                         previous.get(account.id)))
         ok = sum(1 for r in results if r.up)
         run = CollectorRun(collector.name, started, time.monotonic() - t0, ok, len(results) - ok)
-        log.info("event=collect_done collector=%s ok=%d failed=%d duration_seconds=%.3f",
-                 collector.name, run.accounts_ok, run.accounts_failed, run.duration_seconds)
-        return self.holder.publish(run, results)
+        log.info("event=collect_done collector=%s ok=%d failed=%d duration_seconds=%.3f retry=%s",
+                 collector.name, run.accounts_ok, run.accounts_failed, run.duration_seconds, str(partial).lower())
+        # A retry updates its accounts; the collector's pass figures stay those of the last full pass.
+        return self.holder.publish(None if partial else run, results)
 
-    def _safe_fleet(self, collector: Collector, as_of: dt.date, previous: Mapping[str, AccountResult],
-                    t0: float) -> dict[str, tuple[Outcome, float]] | None:
+    def _safe_fleet(self, collector: Collector, targets: tuple[Account, ...], as_of: dt.date,
+                    previous: Mapping[str, AccountResult], t0: float) -> dict[str, tuple[Outcome, float]] | None:
         try:
-            fleet = collector.collect_fleet(self.accounts, as_of, previous)
+            fleet = collector.collect_fleet(targets, as_of, previous)
         except Exception as exc:  # noqa: BLE001 - a failed fleet call fails every account, as values
             failure = self._failure(collector.name, None, exc)
-            return {a.id: (failure, time.monotonic() - t0) for a in self.accounts}
+            return {a.id: (failure, time.monotonic() - t0) for a in targets}
         if fleet is None:
             return None
         duration = time.monotonic() - t0
@@ -123,7 +128,11 @@ class Runner:
 
 
 class Schedule:
-    """Each collector on its own interval; first run at start; a run never overlaps itself."""
+    """Each collector on its own interval; first run at start; a run never overlaps itself.
+
+    A collector with ``retry_interval_seconds`` shorter than its interval (cost: 6 h vs 15 min) gets
+    its failed accounts collected again that much later, instead of staying down until the next pass.
+    """
 
     def __init__(self, runner: Runner, collectors: Sequence[Collector]):
         self.runner = runner
@@ -137,10 +146,28 @@ class Schedule:
     def start(self) -> None:
         now = dt.datetime.now(dt.timezone.utc)
         for collector in self.collectors:
-            self.scheduler.add_job(self.runner.run, "interval", args=[collector], id=collector.name,
+            self.scheduler.add_job(self._pass, "interval", args=[collector], id=collector.name,
                                    name=f"collect-{collector.name}", seconds=collector.interval_seconds,
                                    next_run_time=now)
         self.scheduler.start()
 
     def shutdown(self) -> None:
         self.scheduler.shutdown(wait=False)
+
+    def _pass(self, collector: Collector, accounts: Sequence[Account] | None = None) -> None:
+        snapshot = self.runner.run(collector, accounts=accounts)
+        retry = getattr(collector, "retry_interval_seconds", None)
+        if snapshot is None or not retry or retry >= collector.interval_seconds:
+            return
+        failed = [a for a in (accounts or self.runner.accounts)
+                  if (r := snapshot.result(collector.name, a.id)) is not None and not r.up]
+        if not failed:
+            return
+        run_at = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=retry)
+        regular = self.scheduler.get_job(collector.name)
+        if regular is not None and regular.next_run_time is not None and run_at >= regular.next_run_time:
+            return  # the next full pass comes first
+        log.info("event=collect_retry_scheduled collector=%s accounts=%d at=%s", collector.name, len(failed),
+                 run_at.isoformat(timespec="seconds"))
+        self.scheduler.add_job(self._pass, "date", run_date=run_at, args=[collector, failed],
+                               id=f"{collector.name}-retry", name=f"retry-{collector.name}", replace_existing=True)

@@ -76,12 +76,13 @@ class Snapshot:
     def for_collector(self, collector: str) -> list[AccountResult]:
         return [r for (c, _), r in self.results.items() if c == collector]
 
-    def with_run(self, run: CollectorRun, results: Iterable[AccountResult]) -> Snapshot:
+    def with_run(self, run: CollectorRun | None, results: Iterable[AccountResult]) -> Snapshot:
         merged = dict(self.results)
         for result in results:
             merged[(result.collector, result.account_id)] = result
         runs = dict(self.runs)
-        runs[run.collector] = run
+        if run is not None:  # None: a partial pass (a retry) that is not a pass over the fleet
+            runs[run.collector] = run
         return Snapshot(taken_at=utcnow(), results=MappingProxyType(merged), runs=MappingProxyType(runs),
                         generation=self.generation + 1)
 
@@ -106,7 +107,7 @@ class SnapshotHolder:
         self._subscribers.append(callback)
         callback(self._current)
 
-    def publish(self, run: CollectorRun, results: Iterable[AccountResult]) -> Snapshot:
+    def publish(self, run: CollectorRun | None, results: Iterable[AccountResult]) -> Snapshot:
         results = tuple(results)
         with self._write_lock:
             snapshot = self._current.with_run(run, results)

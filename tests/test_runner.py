@@ -143,3 +143,23 @@ def test_rate_limiter_spaces_requests_across_threads():
         limiter.acquire()
     # A burst of 2, then one every half second.
     assert now[0] == 2.0 and all(abs(s - 0.5) < 1e-9 for s in slept)
+
+
+def test_failed_accounts_are_retried_before_the_next_pass_and_only_they():
+    collector = GateCollector()
+    collector.retry_interval_seconds = 0.3  # the next full pass is an hour away
+    collector.fail.add("000000000002")
+    holder = SnapshotHolder()
+    schedule = Schedule(Runner(ACCOUNTS, holder), [collector])
+    schedule.start()
+    try:
+        wait_for(lambda: holder.current.generation >= 1, timeout=10)
+        first_pass = holder.current.runs["gate"]
+        assert first_pass.accounts_failed == 1
+        collector.fail.clear()  # the throttling is over
+        wait_for(lambda: (r := holder.current.result("gate", "000000000002")) is not None and r.up, timeout=10)
+    finally:
+        schedule.shutdown()
+    assert collector.calls == 4  # three in the pass, then only the failed account
+    assert holder.current.runs["gate"] == first_pass  # a retry is not a pass over the fleet
+    assert all(holder.current.result("gate", a.id).up for a in ACCOUNTS)

@@ -40,6 +40,8 @@ Outcome = Collected | Failed
 class Collector(Protocol):
     name: str
     interval_seconds: float
+    # Failed accounts are collected again this long after a pass (None: wait for the next pass).
+    retry_interval_seconds: float | None
 
     def collect_account(self, account: Account, as_of: dt.date, previous: AccountResult | None) -> Collected:
         """Collect one account; raise on failure (the runner turns it into a ``Failed``)."""
@@ -58,6 +60,7 @@ class PerAccountCollector:
 
     name = ""
     interval_seconds = 300.0
+    retry_interval_seconds: float | None = None
 
     def collect_fleet(self, accounts: Sequence[Account], as_of: dt.date,
                       previous: Mapping[str, AccountResult]) -> Mapping[str, Outcome] | None:

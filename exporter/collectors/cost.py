@@ -160,6 +160,7 @@ class CostCollector(PerAccountCollector):
         """``client_for(account, service)`` returns a boto3 client in that account (Cost Explorer is global)."""
         self.settings = settings
         self.interval_seconds = settings.interval_seconds
+        self.retry_interval_seconds = settings.retry_interval_seconds
         self.client_for = client_for
         self.project_budgets = dict(project_budgets or {})
 

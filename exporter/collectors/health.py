@@ -320,6 +320,7 @@ class SubscriptionMarker:
 
 class HealthCollector:
     name = "health"
+    retry_interval_seconds = None  # its interval is short already; SubscriptionRequired has its own back-off
 
     def __init__(self, settings: HealthSettings, client_for: Callable[[Account | None, str], Any],
                  clock: Callable[[], dt.datetime] = utcnow):
