@@ -134,6 +134,7 @@ def _serve(app: App, listen_address: str) -> int:
     schedule = app.schedule()
     stop.wait()
     log.info("event=shutdown")
+    app.runner.stop()
     schedule.shutdown()
     server.stop()
     return 0

@@ -35,11 +35,16 @@ class Runner:
         self.concurrency = max(1, concurrency)
         self.today = today
         self._running: dict[str, threading.Lock] = {}
+        self._stopping = threading.Event()
+
+    def stop(self) -> None:
+        """Finish the account in progress, start no other, publish nothing more (the process is exiting)."""
+        self._stopping.set()
 
     def run(self, collector: Collector, as_of: dt.date | None = None,
             accounts: Sequence[Account] | None = None) -> Snapshot | None:
         """One pass over the fleet, or over ``accounts`` only (a retry of the ones that failed); returns the
-        published snapshot (None if a pass was already running)."""
+        published snapshot (None if a pass was already running, or cut short by :meth:`stop`)."""
         lock = self._running.setdefault(collector.name, threading.Lock())
         if not lock.acquire(blocking=False):
             log.warning("event=collect_skipped collector=%s reason=previous_run_still_running", collector.name)
@@ -49,7 +54,7 @@ class Runner:
         finally:
             lock.release()
 
-    def _run(self, collector: Collector, as_of: dt.date, targets: tuple[Account, ...]) -> Snapshot:
+    def _run(self, collector: Collector, as_of: dt.date, targets: tuple[Account, ...]) -> Snapshot | None:
         started, t0 = utcnow(), time.monotonic()
         snapshot = self.holder.current
         partial = targets != self.accounts
@@ -63,6 +68,8 @@ class Runner:
             outcomes = fleet
         elif self.concurrency == 1:
             for account in targets:
+                if self._stopping.is_set():
+                    break
                 outcomes[account.id] = self._collect_one(collector, account, as_of, previous.get(account.id))
         else:
             with ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"collect-{collector.name}") as pool:
@@ -70,6 +77,10 @@ class Runner:
                            for a in targets}
                 outcomes = {account_id: f.result() for account_id, f in futures.items()}
 
+        if self._stopping.is_set():
+            log.info("event=collect_abandoned collector=%s reason=shutdown collected=%d of=%d", collector.name,
+                     len(outcomes), len(targets))
+            return None
         finished = utcnow()
         results = []
         for account in targets:
@@ -98,6 +109,8 @@ class Runner:
     def _collect_one(self, collector: Collector, account: Account, as_of: dt.date,
                      previous: AccountResult | None) -> tuple[Outcome, float]:
         t0 = time.monotonic()
+        if self._stopping.is_set():  # queued in the pool when shutdown began
+            return Failed("NotCollected: shutting down"), 0.0
         try:
             outcome: Outcome = collector.collect_account(account, as_of, previous)
         except Exception as exc:  # noqa: BLE001 - one account's failure must not stop the others

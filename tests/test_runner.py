@@ -163,3 +163,19 @@ def test_failed_accounts_are_retried_before_the_next_pass_and_only_they():
     assert collector.calls == 4  # three in the pass, then only the failed account
     assert holder.current.runs["gate"] == first_pass  # a retry is not a pass over the fleet
     assert all(holder.current.result("gate", a.id).up for a in ACCOUNTS)
+
+
+def test_stop_finishes_the_account_in_progress_and_publishes_nothing_more():
+    collector = GateCollector()
+    collector.gates["000000000001"] = threading.Event()
+    holder = SnapshotHolder()
+    runner = Runner(ACCOUNTS, holder)
+    result = []
+    worker = threading.Thread(target=lambda: result.append(runner.run(collector)))
+    worker.start()
+    collector.entered["000000000001"].wait(5)
+    runner.stop()
+    collector.gates["000000000001"].set()
+    worker.join(10)
+    assert result == [None] and collector.calls == 1  # accounts 2 and 3 were never started
+    assert holder.current.generation == 0  # a pass cut short is not published as if it were whole
