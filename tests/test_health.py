@@ -411,3 +411,25 @@ def test_organization_mode_maps_organization_events_to_configured_accounts(clien
     again = {(r.account_id, e.event_type_code): e.description for r in holder.current.for_collector("health")
              for e in r.records}
     assert again == described
+
+
+def test_organization_event_the_affected_accounts_call_reveals_as_public_gets_no_entity_counts(clients):
+    """The event list left the scope out; DescribeAffectedAccountsForOrganization says PUBLIC: the event is
+    every account's, and public events have no account entities to count (no aggregates request)."""
+    cfg = config(111111111111, 222222222222, organization=True)
+    main = clients.stub(None)
+    unscoped = {k: v for k, v in event_wire(RDS_ORG_ARN).items() if k != "eventScopeCode"}
+    main.add_response("describe_events_for_organization", {"events": [unscoped]},
+                      {"filter": {"eventStatusCodes": ["open", "upcoming"]}, "maxResults": 100})
+    main.add_response("describe_events_for_organization", {"events": []},
+                      {"filter": {"eventStatusCodes": ["closed"], "endTime": {"from": NOW - dt.timedelta(days=7)}},
+                       "maxResults": 100})
+    main.add_response("describe_affected_accounts_for_organization",
+                      {"affectedAccounts": [], "eventScopeCode": "PUBLIC"}, {"eventArn": RDS_ORG_ARN, "maxResults": 100})
+    main.add_response("describe_event_details_for_organization", {"successfulSet": [], "failedSet": []},
+                      {"organizationEventDetailFilters": [{"eventArn": RDS_ORG_ARN}]})
+    holder, text = run(cfg, clients)
+    assert all(r.up for r in holder.current.for_collector("health"))
+    assert {dict(k)["account"] for k in samples(text, "aws_health_event_info")} == {
+        "acct-111111111111", "acct-222222222222"}
+    assert samples(text, "aws_health_affected_entities") == {}

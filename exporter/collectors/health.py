@@ -278,7 +278,9 @@ def fetch_organization_events(client: Any, now: dt.datetime, settings: HealthSet
         if scope == "PUBLIC":
             public.add(event.arn)
         affected[event.arn] = tuple(a for a in accounts if a in configured) if scope != "PUBLIC" else tuple(account_ids)
-    wanted = [e.arn for e in events if e.active and e.scope != "PUBLIC" and affected[e.arn]]
+    # `public` also holds events the affected-accounts call revealed as PUBLIC: they have no entities to count.
+    wanted = [e.arn for e in events if e.active and e.arn not in public and affected[e.arn]]
+    counted = set(wanted)
     counts: dict[tuple[str, str], int] = {}
     for batch in _batches(wanted, ORG_ENTITY_AGGREGATE_BATCH):
         counts.update(parse_org_entity_aggregates(
@@ -293,7 +295,7 @@ def fetch_organization_events(client: Any, now: dt.datetime, settings: HealthSet
     per_account: dict[str, list[HealthEvent]] = {a: [] for a in account_ids}
     for event in events:
         for account_id in affected[event.arn]:
-            count = counts.get((event.arn, account_id), 0) if event.arn in wanted else None
+            count = counts.get((event.arn, account_id), 0) if event.arn in counted else None
             per_account[account_id].append(replace(event, affected_entities=count,
                                                    description=descriptions.get(key(event.arn, account_id))))
     return {a: tuple(events) for a, events in per_account.items()}
