@@ -1,6 +1,8 @@
 """Writes grafana/dashboards/*.json: the four aws-ops dashboards, built from one set of helpers.
 
     python grafana/generate.py        # after editing this file; tests fail if the JSON is out of date
+    python grafana/generate.py --config config.yaml --out /var/lib/grafana/dashboards/aws-ops
+                                      # CloudWatch rows for your own queries (one per namespace)
 
 Every panel queries the datasource chosen in the ``datasource`` variable (no hard-coded uid), has a unit,
 and every dashboard links to the others (tag ``aws-ops``) keeping the time range and the variables.
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 OUT = Path(__file__).resolve().parent / "dashboards"
+sys.path.insert(0, str(OUT.parent.parent))  # the exporter's own naming functions, run from a checkout
 DS = {"type": "prometheus", "uid": "${datasource}"}
 TAG = "aws-ops"
 JOB = 'job="aws-ops-exporter"'
@@ -321,42 +324,53 @@ def health() -> dict:
                      [PROJECT, ACCOUNT, service, region], panels, time_from="now-7d")
 
 
-# CloudWatch families as configured in the demo and config.yaml: (namespace row, [(title, metric, unit, legend)]).
+# CloudWatch: one row per configured namespace, one panel per metric and statistic, named as the
+# exporter names them. Units CloudWatch reports for common metrics (the config does not carry them).
 CW_LEGEND = "{{account}} {{region}} "
-CLOUDWATCH_ROWS = [
-    ("EC2 (AWS/EC2)", [
-        ("CPU utilization, average", "aws_ec2_cpuutilization_average", "percent", "{{dimension_InstanceId}}"),
-        ("CPU utilization, maximum", "aws_ec2_cpuutilization_maximum", "percent", "{{dimension_InstanceId}}"),
-        ("Status check failed, maximum", "aws_ec2_status_check_failed_maximum", "none", "{{dimension_InstanceId}}"),
-    ]),
-    ("RDS (AWS/RDS)", [
-        ("Free storage space, minimum", "aws_rds_free_storage_space_minimum", "bytes",
-         "{{dimension_DBInstanceIdentifier}}"),
-        ("Database connections, average", "aws_rds_database_connections_average", "none",
-         "{{dimension_DBInstanceIdentifier}}"),
-    ]),
-    ("Lambda (AWS/Lambda)", [
-        ("Invocations per period", "aws_lambda_invocations_sum", "none", "{{dimension_FunctionName}}"),
-        ("Errors per period", "aws_lambda_errors_sum", "none", "{{dimension_FunctionName}}"),
-        ("Duration, average", "aws_lambda_duration_average", "ms", "{{dimension_FunctionName}}"),
-    ]),
-    ("Application Load Balancer (AWS/ApplicationELB)", [
-        ("Requests per period", "aws_applicationelb_request_count_sum", "none", "{{dimension_LoadBalancer}}"),
-    ]),
-]
+CW_UNITS = {"CPUUtilization": "percent", "FreeStorageSpace": "bytes", "FreeableMemory": "bytes",
+            "Duration": "ms", "Latency": "s", "TargetResponseTime": "s", "NetworkIn": "bytes",
+            "NetworkOut": "bytes", "ReadLatency": "s", "WriteLatency": "s", "DiskReadBytes": "bytes",
+            "DiskWriteBytes": "bytes", "BucketSizeBytes": "bytes"}
+
+
+def cloudwatch_rows(queries) -> list[tuple[str, list[tuple[str, str, str, str]]]]:
+    """(namespace row title, [(panel title, metric family, unit, legend)]) for the configured queries."""
+    from exporter.collectors.cloudwatch import dimension_label, metric_name
+
+    rows: dict[str, dict[str, tuple[str, str, str, str]]] = {}
+    for q in queries:
+        legend = " ".join("{{%s}}" % dimension_label(name) for name, _ in q.dimensions)
+        for stat in q.stats:
+            family = metric_name(q.namespace, q.metric, stat)
+            rows.setdefault(q.namespace, {})[family] = (f"{q.metric}, {stat}", family,
+                                                        CW_UNITS.get(q.metric, "short"), legend)
+    return [(namespace, list(charts.values())) for namespace, charts in rows.items()]
+
+
+def configured_queries(config) -> list:
+    """Every CloudWatch query of a config: the collector's and those of per-account overrides, in order."""
+    queries = list(config.collectors.cloudwatch.queries)
+    for account in config.accounts:
+        override = account.cloudwatch
+        for q in (override.queries if override is not None and override.queries else ()):
+            if q not in queries:
+                queries.append(q)
+    return queries
+
+
 # YACE-style names: aws_<namespace>_<metric>_<stat>.
 CLOUDWATCH_FAMILIES = r"^aws_[a-z0-9]+_[a-z0-9_]+_(average|sum|maximum|minimum|sample_count|p[0-9_]+)$"
 
 
-def cloudwatch() -> dict:
+def cloudwatch(queries) -> dict:
     region = query_var("region", "Region",
                        'label_values(aws_cloudwatch_window_end_timestamp_seconds{project=~"$project", '
                        'account=~"$account"}, region)')
     metric = query_var("metric", "Any CloudWatch metric", f"metrics({CLOUDWATCH_FAMILIES})", multi=False)
     panels: list[dict] = []
-    for title, charts in CLOUDWATCH_ROWS:
+    for title, charts in cloudwatch_rows(queries):
         panels.append(row(title))
-        width = 24 // len(charts)
+        width = max(6, 24 // len(charts))
         for chart_title, name, unit, legend in charts:
             panels.append(timeseries(chart_title, [target(f"{name}{{{F_PAR}}}", CW_LEGEND + legend)], unit, w=width,
                                      description=f"{name} (GetMetricData; the newest datapoint in the window)."))
@@ -434,19 +448,41 @@ def exporter() -> dict:
                      [PROJECT, ACCOUNT, collector], panels, time_from="now-24h", refresh="1m")
 
 
+def demo_queries() -> list:
+    """The demo fleet's CloudWatch queries: what the committed dashboard is generated from."""
+    from exporter.config import parse
+    from exporter.demo.fleet import config_document
+
+    return configured_queries(parse(config_document(), source="<demo>"))
+
+
 DASHBOARDS = {"aws-ops-cost.json": cost_overview, "aws-ops-health.json": health,
-              "aws-ops-cloudwatch.json": cloudwatch, "aws-ops-exporter.json": exporter}
+              "aws-ops-cloudwatch.json": lambda: cloudwatch(demo_queries()), "aws-ops-exporter.json": exporter}
 
 
 def render(build) -> str:
     return json.dumps(build(), indent=2, ensure_ascii=False) + "\n"
 
 
-def main() -> int:
-    OUT.mkdir(parents=True, exist_ok=True)
-    for name, build in DASHBOARDS.items():
-        (OUT / name).write_text(render(build))
-        print(f"wrote {OUT / name}")
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Write the aws-ops Grafana dashboards.")
+    parser.add_argument("--config", help="build the CloudWatch dashboard from this config's queries "
+                                         "(default: the demo fleet's, as committed)")
+    parser.add_argument("--out", default=str(OUT), help=f"folder to write to (default {OUT})")
+    args = parser.parse_args(argv)
+    builders = dict(DASHBOARDS)
+    if args.config:
+        from exporter.config import load
+
+        queries = configured_queries(load(args.config))
+        builders["aws-ops-cloudwatch.json"] = lambda: cloudwatch(queries)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, build in builders.items():
+        (out / name).write_text(render(build))
+        print(f"wrote {out / name}")
     return 0
 
 

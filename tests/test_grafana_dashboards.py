@@ -147,3 +147,25 @@ def test_provisioning_loads_the_dashboards_and_a_prometheus_datasource():
     providers = yaml.safe_load((GRAFANA / "provisioning" / "dashboards" / "aws-ops.yml").read_text())
     [provider] = providers["providers"]
     assert provider["type"] == "file" and provider["options"]["path"].startswith("/var/lib/grafana/dashboards")
+
+
+def test_cloudwatch_dashboard_gets_a_row_per_namespace_of_your_own_config(tmp_path):
+    generator = _generator()
+    from tests.conftest import write_config
+
+    path = write_config(tmp_path, {
+        "accounts": [{"id": "111111111111", "name": "a", "project": "p", "role_arn": "arn:aws:iam::111111111111:role/r"}],
+        "collectors": {"cloudwatch": {"enabled": True, "queries": [
+            {"namespace": "AWS/SQS", "metric": "ApproximateNumberOfMessagesVisible", "dimensions": ["QueueName"],
+             "stats": ["Maximum"]},
+            {"namespace": "AWS/EC2", "metric": "CPUUtilization", "dimensions": {"InstanceId": "i-0abc"},
+             "stats": ["Average"]}]}}})
+    assert generator.main(["--config", str(path), "--out", str(tmp_path / "out")]) == 0
+    board = json.loads((tmp_path / "out" / "aws-ops-cloudwatch.json").read_text())
+    rows = [p["title"] for p in board["panels"] if p["type"] == "row"]
+    assert rows[:2] == ["AWS/SQS", "AWS/EC2"]
+    exprs = [t["expr"] for p in board["panels"] for t in p.get("targets", [])]
+    assert any(e.startswith("aws_sqs_approximate_number_of_messages_visible_maximum{") for e in exprs)
+    cpu = next(p for p in board["panels"] if p["title"] == "CPUUtilization, Average")
+    assert cpu["fieldConfig"]["defaults"]["unit"] == "percent"
+    assert "{{dimension_InstanceId}}" in cpu["targets"][0]["legendFormat"]
