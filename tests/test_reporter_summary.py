@@ -244,3 +244,23 @@ def test_facts_read_the_one_cost_metric_the_exporter_collects():
     unblended = build_facts(store, KNOWN_DAY, NOW, ReporterSettings().summary, metric="UnblendedCost")
     assert unblended.data["totals"]["fleet"]["day"] == D("30.00")
     assert [m["change_usd"] for m in unblended.data["movers"]["day_over_day"]] == [D("20.00")]
+
+
+def test_aws_text_in_the_prompt_is_bounded_however_many_events_are_open(tmp_path):
+    from exporter.reporter.summary import MAX_AWS_TEXT_CHARS
+
+    store = Store.open(tmp_path / "h.db")
+    events = [{"kind": "health_event", "arn": f"arn:aws:health:us-east-1::event/EC2/X/{i}", "service": "EC2",
+               "event_type_code": "AWS_EC2_OPERATIONAL_ISSUE", "category": "issue", "region": "us-east-1",
+               "status": "open", "start": "2026-11-14T00:00:00Z", "last_updated": "2026-11-14T00:00:00Z",
+               "description": f"event {i}: " + "x" * 1990} for i in range(40)]
+    document = {"taken_at": "2026-11-16T00:00:00Z", "accounts": [{"id": "111111111111", "name": "a", "project": "p"}],
+                "collectors": {"health": {"run": None, "accounts": {"111111111111": {
+                    "up": True, "last_success": "2026-11-16T00:00:00Z", "records": events}}}}}
+    store.store_snapshot(document, "http://exporter:9780")
+    facts = build_facts(store, KNOWN_DAY, NOW, ReporterSettings().summary)
+    listed = facts.data["health"]["open"]
+    assert len(listed) == 40  # every event is still listed …
+    assert 0 < sum(map(len, facts.aws_text.values())) <= MAX_AWS_TEXT_CHARS  # … but its text only up to the cap
+    described = [e for e in listed if e["description_ref"]]
+    assert 0 < len(described) < 40

@@ -29,6 +29,8 @@ from exporter.reporter.store import DEFAULT_COST_METRIC, Store
 CENT = Decimal("0.01")
 TENTH = Decimal("0.1")
 SPARK = "▁▂▃▄▅▆▇█"
+# All AWS-originated text in one prompt (each Health description is already capped at 2,000 characters).
+MAX_AWS_TEXT_CHARS = 12_000
 SPARK_DAYS = 14
 
 
@@ -219,6 +221,8 @@ def build_facts(store: Store, day: dt.date, now: dt.datetime, settings: SummaryS
         if not text:
             return None
         if text not in refs:
+            if sum(map(len, aws_text.values())) + len(text) > MAX_AWS_TEXT_CHARS:
+                return None  # the prompt stays bounded; the event is still listed, without its text
             refs[text] = f"{prefix}-{len(aws_text) + 1}"
             aws_text[refs[text]] = text
         return refs[text]
