@@ -28,7 +28,7 @@ import boto3
 import botocore.session
 from botocore.config import Config as BotoConfig
 from botocore.credentials import CredentialProvider, CredentialResolver, DeferredRefreshableCredentials
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from exporter.config import Account, AwsSettings
 
@@ -243,9 +243,3 @@ class AwsClients:
             "token": creds["SessionToken"],
             "expiry_time": creds["Expiration"].isoformat(),
         }
-
-
-__all__ = [
-    "ApiStats", "AwsClients", "BotoCoreError", "ClientError", "COST_EXPLORER_PRICE_PER_REQUEST_USD",
-    "RateLimiter", "error_code", "error_message", "is_throttle",
-]
