@@ -25,7 +25,7 @@ def require_tool(name: str) -> str:
     """The tool's path; fail under CI (where scripts/test.sh installs it), skip on a bare dev machine."""
     path = shutil.which(name)
     if path is None:
-        message = f"{name} not found (Debian package 'prometheus'; scripts/test.sh installs it)"
+        message = f"{name} not found (Debian packages prometheus, prometheus-alertmanager; scripts/test.sh installs them)"
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message)
         pytest.skip(message)

@@ -379,9 +379,6 @@ class Store:
         rows = list(self.db.query("SELECT * FROM pulls WHERE error IS NULL ORDER BY pulled_at DESC LIMIT 1"))
         return rows[0] if rows else None
 
-    def counts(self) -> dict[str, int]:
-        return {name: self.db[name].count for name in self.db.table_names()}
-
     # ------------------------------------------------------------------------------------- retention
 
     def apply_retention(self, retention: Retention, today: dt.date) -> dict[str, int]:
