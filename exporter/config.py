@@ -146,6 +146,7 @@ class CloudWatchSettings:
     delay_seconds: int = 600
     queries: tuple[CloudWatchQuery, ...] = ()
     discovery_cache_seconds: float = 3600  # ListMetrics results reused this long
+    labels_snake_case: bool = False  # YACE's -labels-snake-case: dimension_instance_id, not dimension_InstanceId
 
     def scope(self, account: Account) -> CloudWatchScope | None:
         """The account's effective settings, or None when the account opts out."""
@@ -504,6 +505,7 @@ def _parse_collectors(s: Section) -> Collectors:
         delay_seconds=cd.delay_seconds if cw.delay_seconds is None else cw.delay_seconds,
         queries=cw.queries or (),
         discovery_cache_seconds=cw_s.duration("discovery_cache", cd.discovery_cache_seconds, minimum=0.001),
+        labels_snake_case=cw_s.boolean("labels_snake_case", cd.labels_snake_case),
     )
     cw_s.close()
     s.close()

@@ -333,13 +333,14 @@ CW_UNITS = {"CPUUtilization": "percent", "FreeStorageSpace": "bytes", "FreeableM
             "DiskWriteBytes": "bytes", "BucketSizeBytes": "bytes"}
 
 
-def cloudwatch_rows(queries) -> list[tuple[str, list[tuple[str, str, str, str]]]]:
-    """(namespace row title, [(panel title, metric family, unit, legend)]) for the configured queries."""
+def cloudwatch_rows(config) -> list[tuple[str, list[tuple[str, str, str, str]]]]:
+    """(namespace row title, [(panel title, metric family, unit, legend)]) for the config's queries."""
     from exporter.collectors.cloudwatch import dimension_label, metric_name
 
+    snake_case = config.collectors.cloudwatch.labels_snake_case
     rows: dict[str, dict[str, tuple[str, str, str, str]]] = {}
-    for q in queries:
-        legend = " ".join("{{%s}}" % dimension_label(name) for name, _ in q.dimensions)
+    for q in configured_queries(config):
+        legend = " ".join("{{%s}}" % dimension_label(name, snake_case) for name, _ in q.dimensions)
         for stat in q.stats:
             family = metric_name(q.namespace, q.metric, stat)
             rows.setdefault(q.namespace, {})[family] = (f"{q.metric}, {stat}", family,
@@ -362,13 +363,13 @@ def configured_queries(config) -> list:
 CLOUDWATCH_FAMILIES = r"^aws_[a-z0-9]+_[a-z0-9_]+_(average|sum|maximum|minimum|sample_count|p[0-9_]+)$"
 
 
-def cloudwatch(queries) -> dict:
+def cloudwatch(config) -> dict:
     region = query_var("region", "Region",
                        'label_values(aws_cloudwatch_window_end_timestamp_seconds{project=~"$project", '
                        'account=~"$account"}, region)')
     metric = query_var("metric", "Any CloudWatch metric", f"metrics({CLOUDWATCH_FAMILIES})", multi=False)
     panels: list[dict] = []
-    for title, charts in cloudwatch_rows(queries):
+    for title, charts in cloudwatch_rows(config):
         panels.append(row(title))
         width = max(6, 24 // len(charts))
         for chart_title, name, unit, legend in charts:
@@ -448,16 +449,16 @@ def exporter() -> dict:
                      [PROJECT, ACCOUNT, collector], panels, time_from="now-24h", refresh="1m")
 
 
-def demo_queries() -> list:
-    """The demo fleet's CloudWatch queries: what the committed dashboard is generated from."""
+def demo_config():
+    """The demo fleet's config: what the committed CloudWatch dashboard is generated from."""
     from exporter.config import parse
     from exporter.demo.fleet import config_document
 
-    return configured_queries(parse(config_document(), source="<demo>"))
+    return parse(config_document(), source="<demo>")
 
 
 DASHBOARDS = {"aws-ops-cost.json": cost_overview, "aws-ops-health.json": health,
-              "aws-ops-cloudwatch.json": lambda: cloudwatch(demo_queries()), "aws-ops-exporter.json": exporter}
+              "aws-ops-cloudwatch.json": lambda: cloudwatch(demo_config()), "aws-ops-exporter.json": exporter}
 
 
 def render(build) -> str:
@@ -476,8 +477,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.config:
         from exporter.config import load
 
-        queries = configured_queries(load(args.config))
-        builders["aws-ops-cloudwatch.json"] = lambda: cloudwatch(queries)
+        config = load(args.config)
+        builders["aws-ops-cloudwatch.json"] = lambda: cloudwatch(config)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for name, build in builders.items():

@@ -36,16 +36,6 @@ STARTUP_TIMEOUT = 90.0
 # Grafana's built-in interval variables, at values that suit 1s scrapes over a short run.
 BUILTINS = {"__rate_interval": "30s", "__interval": "5s", "__range": "5m"}
 
-# What `promtool check metrics` says about YACE's naming, which issue 3 requires for CloudWatch families
-# (aws_<namespace>_<metric>_<stat>, dimension_<Name> labels as CloudWatch spells them) so existing YACE
-# dashboards keep working. Tolerated for those families only; any other problem fails the test.
-YACE_NAMING_LINTS = (
-    "label names should be written in 'snake_case' not 'camelCase'",
-    'non-histogram and non-summary metrics should not have "_sum" suffix',
-)
-NOT_CLOUDWATCH = re.compile(r"^aws_(cost|health|exporter|account|cloudwatch_window)_")
-
-
 @dataclass
 class Stack:
     exporter_url: str
@@ -286,10 +276,7 @@ def test_health_and_collector_alerts_follow_the_demo(stack: Stack):
 
 def test_promtool_check_metrics_accepts_the_exposition(stack: Stack):
     body = stack.client.get(f"{stack.exporter_url}/metrics").content
+    assert b"aws_ec2_cpuutilization_average{" in body and b"_sum{" in body  # CloudWatch families are checked too
     result = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True, timeout=60)
-    problems = [line for line in (result.stdout + result.stderr).decode().splitlines() if line.strip()]
-    unexpected = [line for line in problems
-                  if NOT_CLOUDWATCH.match(line) or not line.split(" ", 1)[1:]
-                  or line.split(" ", 1)[1] not in YACE_NAMING_LINTS]
-    assert unexpected == [], "\n".join(unexpected)
-    assert result.returncode in (0, 3), problems  # 3: lint findings only (all of them tolerated above)
+    problems = (result.stdout + result.stderr).decode().strip()
+    assert (result.returncode, problems) == (0, "")

@@ -169,3 +169,17 @@ def test_cloudwatch_dashboard_gets_a_row_per_namespace_of_your_own_config(tmp_pa
     cpu = next(p for p in board["panels"] if p["title"] == "CPUUtilization, Average")
     assert cpu["fieldConfig"]["defaults"]["unit"] == "percent"
     assert "{{dimension_InstanceId}}" in cpu["targets"][0]["legendFormat"]
+
+
+def test_cloudwatch_dashboard_legends_follow_labels_snake_case(tmp_path):
+    from tests.conftest import write_config
+
+    path = write_config(tmp_path, {
+        "accounts": [{"id": "111111111111", "name": "a", "project": "p", "role_arn": "arn:aws:iam::111111111111:role/r"}],
+        "collectors": {"cloudwatch": {"enabled": True, "labels_snake_case": True, "queries": [
+            {"namespace": "AWS/RDS", "metric": "FreeStorageSpace", "dimensions": ["DBInstanceIdentifier"],
+             "stats": ["Minimum"]}]}}})
+    assert _generator().main(["--config", str(path), "--out", str(tmp_path / "out")]) == 0
+    board = json.loads((tmp_path / "out" / "aws-ops-cloudwatch.json").read_text())
+    panel = next(p for p in board["panels"] if p["title"] == "FreeStorageSpace, Minimum")
+    assert panel["targets"][0]["legendFormat"].endswith("{{dimension_dbinstance_identifier}}")

@@ -10,8 +10,14 @@ AWS bills GetMetricData per metric requested ($0.01 per 1,000): every query sent
 ``aws_exporter_cloudwatch_metrics_requested_total{account}`` and its dollars in
 ``aws_exporter_api_spend_usd_total{service="cloudwatch"}``.
 
-Names and labels are YACE's (BuildMetricName, PromString; ``dimension_<Name>``), so YACE dashboards
-carry over; every series of a family has the same label keys (a dimension a series lacks is "")::
+Names and labels are YACE's (BuildMetricName, PromString; ``dimension_<Name>``, or with
+``labels_snake_case`` ``dimension_<name in snake_case>``), so YACE dashboards carry over; every series of
+a family has the same label keys (a dimension a series lacks is "").
+
+The families are exposed as ``untyped``, the type Prometheus gives values translated from another
+monitoring system under that system's names: a CloudWatch statistic is a per-period aggregate, not a
+Prometheus gauge, and YACE's names end in ``_sum``/``_sample_count``, suffixes Prometheus reserves for
+summaries and histograms on typed metrics. Queries use them exactly as gauges::
 
     aws_ec2_cpuutilization_average{account="web-prod",account_id="210987654321",project="web",region="ap-northeast-2",dimension_InstanceId="i-0abc1234"} 37.5
     aws_rds_free_storage_space_minimum{account="data-prod",...,region="us-east-1",dimension_DBInstanceIdentifier="orders"} 1.2e+10
@@ -31,7 +37,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, UnknownMetricFamily
 from prometheus_client.metrics_core import Metric
 
 from exporter.aws import ApiStats
@@ -81,8 +87,11 @@ def metric_name(namespace: str, metric: str, stat: str) -> str:
     return f"{name}_{metric_part}_{prom_string(stat)}" if stat else f"{name}_{metric_part}"
 
 
-def dimension_label(name: str) -> str:
-    """YACE's label for a dimension (labelsSnakeCase false): ``dimension_`` + the name, separators → "_"."""
+def dimension_label(name: str, snake_case: bool = False) -> str:
+    """YACE's label for a dimension (its PromStringTag): ``dimension_`` + the name with separators → "_",
+    or, with ``labels_snake_case`` (YACE's -labels-snake-case), + PromString(name): dimension_instance_id."""
+    if snake_case:
+        return "dimension_" + prom_string(name)
     return "dimension_" + "".join("_" if c in _TO_UNDERSCORE else c for c in name).replace("%", "_percent")
 
 
@@ -347,9 +356,9 @@ def cloudwatch_families(results: Sequence[AccountResult], accounts: Mapping[str,
         # dimension value and could collide with another).
         dimensions_of: dict[str, list[str]] = defaultdict(list)
         for dimension in sorted({n for _, r in series for n, _ in r.dimensions}):
-            if _VALID_LABEL.match(label := dimension_label(dimension)):
+            if _VALID_LABEL.match(label := dimension_label(dimension, settings.labels_snake_case)):
                 dimensions_of[label].append(dimension)
-        family = GaugeMetricFamily(
+        family = UnknownMetricFamily(
             name,
             f"CloudWatch {first.namespace} {first.metric} {first.stat}, from GetMetricData: the newest datapoint "
             "in a window that ended delay_seconds ago (named as YACE names it). Cached.",

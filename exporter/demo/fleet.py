@@ -112,7 +112,7 @@ def config_document(listen_address: str = ":9780") -> dict:
         "collectors": {"cost": {"enabled": True, "interval": "1h", "history_days": 62},
                        "health": {"enabled": True, "interval": "5m"},
                        "cloudwatch": {"enabled": True, "interval": "5m", "period_seconds": 300,
-                                      "delay_seconds": 600, "queries": QUERIES}},
+                                      "delay_seconds": 600, "labels_snake_case": True, "queries": QUERIES}},
         "budgets": {"projects": {k: str(v) for k, v in PROJECT_BUDGETS_USD.items()}},
         "web": {"listen_address": listen_address},
     }
