@@ -13,7 +13,8 @@ RUN useradd --uid 10001 --user-group --create-home --home-dir /home/app app \
  && mkdir -p /home/app/data /etc/aws-ops \
  && chown app:app /home/app/data
 COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir --no-index --find-links=/wheels 'aws-ops-exporter[demo]' && rm -rf /wheels
+# Exactly the wheels the build stage resolved for '.[demo]': no index, nothing resolved twice.
+RUN pip install --no-cache-dir --no-index /wheels/*.whl && rm -rf /wheels
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1
 USER 10001:10001

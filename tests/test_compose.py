@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -144,6 +145,31 @@ def test_credentials_are_passed_through_never_written_down():
     assert any(target == "/home/app/.aws" and source.endswith(".aws")
                for source, target in _mounts(SERVICES["exporter"]))
     assert any(v.endswith("/home/app/.aws:ro") for v in SERVICES["exporter"]["volumes"])
+
+
+def _check_compose_spec(path: Path) -> subprocess.CompletedProcess:
+    """check-jsonschema against the Compose Specification's JSON schema, which it vendors."""
+    return subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.compose-spec",
+                           str(path)], capture_output=True, text=True, timeout=120)
+
+
+def test_compose_file_is_valid_against_the_compose_specification():
+    result = _check_compose_spec(ROOT / "docker-compose.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_compose_specification_check_catches_a_misspelt_key(tmp_path):
+    broken = tmp_path / "docker-compose.yml"
+    broken.write_text((ROOT / "docker-compose.yml").read_text().replace("\n    content: |", "\n    contents: |", 1))
+    result = _check_compose_spec(broken)
+    assert result.returncode == 1 and "'contents' does not match" in result.stdout, result.stdout + result.stderr
+
+
+def test_dockerfile_passes_hadolint():
+    hadolint = Path(sys.executable).parent / "hadolint"
+    result = subprocess.run([str(hadolint), "--no-color", str(ROOT / "Dockerfile")], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_dockerfile_runs_as_non_root_and_bakes_in_no_credentials():
