@@ -11,7 +11,7 @@ import pytest
 from botocore.stub import Stubber
 
 from exporter.collectors.cost import (
-    DAILY, MONTHLY, CostQuery, CostRecord, fetch_pages, parse_page, plan_queries, view,
+    DAILY, MONTHLY, CostQuery, CostRecord, fetch_pages, months_from_days, parse_page, plan_queries, view,
 )
 from exporter.config import CostSettings
 from tests.conftest import load_fixture
@@ -41,9 +41,53 @@ def test_baseline_days_are_configurable():
 
 
 def test_history_days_lengthens_the_same_daily_request():
-    assert windows(D(2026, 11, 25), history_days=62) == [
-        ("DAILY", "2026-09-24", "2026-11-25"), ("MONTHLY", "2026-10-01", "2026-11-25")]
+    assert windows(D(2026, 11, 25), history_days=45) == [
+        ("DAILY", "2026-10-11", "2026-11-25"), ("MONTHLY", "2026-10-01", "2026-11-25")]
     assert windows(D(2026, 11, 25), history_days=3)[0][1] == "2026-11-10"  # never shorter than the baseline
+
+
+def test_a_daily_window_that_holds_last_month_makes_the_monthly_request_unnecessary():
+    assert windows(D(2026, 11, 25), history_days=55) == [("DAILY", "2026-10-01", "2026-11-25")]
+    assert windows(D(2026, 11, 25), history_days=54)[1][0] == "MONTHLY"  # one day short of October 1st
+    # 62 days of history always reach the 1st of last month (at most 61 days before): one request a refresh.
+    day = D(2026, 1, 1)
+    while day < D(2028, 1, 1):
+        assert len(windows(day, history_days=62)) == 1, day
+        day += dt.timedelta(days=1)
+
+
+def _day(service: str, day: dt.date, amount: str, estimated: bool = False) -> CostRecord:
+    return CostRecord(service, DAILY, day, day + dt.timedelta(days=1), Decimal(amount), "USD", "AmortizedCost",
+                      estimated)
+
+
+def test_last_month_and_month_to_date_are_the_sums_of_the_days_when_only_daily_is_asked_for():
+    as_of = D(2026, 11, 25)
+    days = [_day("EC2", D(2026, 10, 1) + dt.timedelta(days=i), "10.01") for i in range(55)]
+    days += [_day("S3", D(2026, 10, 31), "0.0000001"), _day("S3", D(2026, 11, 24), "2", estimated=True)]
+    months = {(r.service, r.period_start): r for r in months_from_days(days, as_of)}
+    assert months[("EC2", D(2026, 10, 1))].amount == Decimal("310.31")  # 31 × 10.01, exact
+    assert months[("EC2", D(2026, 11, 1))].amount == Decimal("240.24")  # the 1st to the 24th
+    assert months[("S3", D(2026, 10, 1))].amount == Decimal("0.0000001")
+    assert months[("S3", D(2026, 11, 1))].estimated and not months[("EC2", D(2026, 10, 1))].estimated
+    got = view(days + list(months_from_days(days, as_of)), as_of, 14)
+    assert got.monthly == {"EC2": Decimal("310.31"), "S3": Decimal("0.0000001")}
+    assert got.month_to_date == {"EC2": Decimal("240.24"), "S3": Decimal("2")}
+    assert got.periods["month_to_date"] == (D(2026, 11, 1), True)
+
+
+def test_month_to_date_on_the_2nd_is_not_mistaken_for_a_day():
+    """On the 2nd, MONTHLY's month to date is [1st, 2nd): one day long, like a DAILY period."""
+    as_of = D(2026, 3, 2)
+    monthly = {"ResultsByTime": [
+        {"TimePeriod": {"Start": "2026-02-01", "End": "2026-03-01"}, "Estimated": False,
+         "Groups": [{"Keys": ["EC2"], "Metrics": {"AmortizedCost": {"Amount": "280", "Unit": "USD"}}}]},
+        {"TimePeriod": {"Start": "2026-03-01", "End": "2026-03-02"}, "Estimated": True,
+         "Groups": [{"Keys": ["EC2"], "Metrics": {"AmortizedCost": {"Amount": "11", "Unit": "USD"}}}]}]}
+    records = parse_page(monthly, "AmortizedCost", MONTHLY) + (_day("EC2", D(2026, 3, 1), "10.5"),)
+    got = view(records, as_of, 14)
+    assert got.daily == {"EC2": Decimal("10.5")} and got.month_to_date == {"EC2": Decimal("11")}
+    assert got.monthly == {"EC2": Decimal("280")}
 
 
 def test_a_day_still_estimated_is_fetched_again_within_the_refetch_limit():
@@ -65,6 +109,20 @@ def test_request_is_valid_for_the_real_service_model_and_follows_pages():
     assert query.request()["GroupBy"] == [{"Type": "DIMENSION", "Key": "SERVICE"}]
 
 
+def test_each_request_is_filtered_to_its_account():
+    """From an Organizations management account Cost Explorer answers for every member account; the
+    LINKED_ACCOUNT filter keeps each configured account's figures its own (the real model validates it)."""
+    client = boto3.client("ce", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
+    queries = plan_queries(D(2026, 11, 25), CostSettings(), account_id="123456789012")
+    with Stubber(client) as stub:
+        for query in queries:
+            stub.add_response("get_cost_and_usage", {"ResultsByTime": []}, query.request())
+            list(fetch_pages(client, query))
+        stub.assert_no_pending_responses()
+    assert [q.request()["Filter"] for q in queries] == [
+        {"Dimensions": {"Key": "LINKED_ACCOUNT", "Values": ["123456789012"]}}] * 2
+
+
 def test_runaway_pagination_stops_before_spending_more():
     client = boto3.client("ce", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
     query = CostQuery("DAILY", D(2026, 11, 23), D(2026, 11, 25), "AmortizedCost")
@@ -76,7 +134,7 @@ def test_runaway_pagination_stops_before_spending_more():
 
 
 def test_amounts_stay_exact_decimals():
-    records = parse_page(load_fixture("ce", "GetCostAndUsage.daily.page1.json"), "AmortizedCost")
+    records = parse_page(load_fixture("ce", "GetCostAndUsage.daily.page1.json"), "AmortizedCost", DAILY)
     kms = next(r for r in records if r.service == "AWS Key Management Service")
     assert kms.amount == Decimal("0.0000001234") and str(kms.amount) == "1.234E-7"
     assert format(kms.amount, "f") == "0.0000001234"
@@ -85,13 +143,13 @@ def test_amounts_stay_exact_decimals():
 
 
 def test_monthly_periods_and_estimated_flags_are_parsed():
-    records = parse_page(load_fixture("ce", "GetCostAndUsage.monthly.json"), "AmortizedCost")
+    records = parse_page(load_fixture("ce", "GetCostAndUsage.monthly.json"), "AmortizedCost", MONTHLY)
     assert {(r.granularity, r.period_start, r.period_end, r.estimated) for r in records} == {
         (MONTHLY, D(2026, 10, 1), D(2026, 11, 1), False), (MONTHLY, D(2026, 11, 1), D(2026, 11, 25), True)}
 
 
 def test_a_different_metric_is_ignored_rather_than_misread():
-    assert parse_page(load_fixture("ce", "GetCostAndUsage.monthly.json"), "UnblendedCost") == ()
+    assert parse_page(load_fixture("ce", "GetCostAndUsage.monthly.json"), "UnblendedCost", MONTHLY) == ()
 
 
 def _daily(service: str, day: dt.date, amount: str) -> CostRecord:
@@ -134,9 +192,9 @@ def test_a_refresh_after_one_that_saw_an_estimated_day_asks_for_that_day_again()
                                    "Estimated": False}]}
     with Stubber(client) as stub:
         stub.add_response("get_cost_and_usage", restated,
-                          CostQuery("DAILY", D(2026, 11, 2), D(2026, 11, 25), "AmortizedCost").request())
+                          CostQuery("DAILY", D(2026, 11, 2), D(2026, 11, 25), "AmortizedCost", "000000000001").request())
         stub.add_response("get_cost_and_usage", {"ResultsByTime": []},
-                          CostQuery("MONTHLY", D(2026, 10, 1), D(2026, 11, 25), "AmortizedCost").request())
+                          CostQuery("MONTHLY", D(2026, 10, 1), D(2026, 11, 25), "AmortizedCost", "000000000001").request())
         collected = collector.collect_account(account, D(2026, 11, 25), previous)
         stub.assert_no_pending_responses()
     assert collected.records == (CostRecord("EC2", DAILY, D(2026, 11, 2), D(2026, 11, 3), Decimal("9.75"), "USD",

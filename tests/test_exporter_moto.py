@@ -80,6 +80,19 @@ def test_pagination_and_exact_decimals_end_to_end(aws):
     assert Decimal(kms[0]["amount"]) == Decimal("0.0000001234")
 
 
+def test_with_62_days_of_history_one_request_a_refresh_gives_last_month_and_month_to_date(aws):
+    """The DAILY window then holds every day of last month: MONTHLY would cost another cent for nothing."""
+    aws.seed_cost("000000000001", [daily_response(AS_OF - dt.timedelta(days=62), 62, {"Amazon EC2": "1.25"})])
+    app = build(config_for(1, collectors={"cost": {"enabled": True, "history_days": 62}}))
+    app.collect_once(AS_OF)
+    text = app.exposition.metrics().decode()
+    assert app.clients.stats.requests_for("ce", "GetCostAndUsage") == 1
+    assert samples(text, "aws_exporter_cost_explorer_spend_usd_total") == {(): 0.01}
+    ec2 = {dict(k)["granularity"]: v for k, v in samples(text, "aws_cost_usd").items()}
+    assert ec2 == {"daily": 1.25, "monthly": 31 * 1.25}  # October 2026
+    assert list(samples(text, "aws_cost_month_to_date_usd").values()) == [24 * 1.25]  # November 1st-24th
+
+
 def test_assume_role_once_per_credential_lifetime_and_refreshed_before_expiry(aws):
     offset = [dt.timedelta(0)]
 

@@ -1,14 +1,17 @@
 """Cost Explorer: GetCostAndUsage grouped by SERVICE, the fewest requests that do the job.
 
-Every Cost Explorer request costs $0.01, so one refresh of one account makes exactly two requests
-(plus NextPageToken pages):
+Every Cost Explorer request costs $0.01, so one refresh of one account makes at most two requests
+(plus NextPageToken pages), each filtered to the account (LINKED_ACCOUNT: from an Organizations
+management account, Cost Explorer would otherwise answer for the whole organization):
 
 * DAILY   [yesterday - baseline_days, as_of)  → yesterday's cost and the trailing baseline (longer with
   ``history_days``, for the reporter's history: same request, bigger pages); the window
   reaches further back when an earlier refresh saw a day still marked ``Estimated``, so that day is
   fetched again (and replaces, never duplicates, the old value downstream).
 * MONTHLY [1st of last month, as_of)           → last month (complete) and month to date (partial; none
-  on the 1st of a month, when the window holds last month only).
+  on the 1st of a month, when the window holds last month only). Not sent when the DAILY window
+  already starts on or before the 1st of last month (``history_days`` of about 62 or more): both are
+  then the sums of its days, one request instead of two.
 
 Exposition (values are floats of the exact API decimals)::
 
@@ -64,6 +67,11 @@ class CostQuery:
     start: dt.date
     end: dt.date  # exclusive
     metric: str
+    account_id: str | None = None  # LINKED_ACCOUNT filter
+
+    @property
+    def record_granularity(self) -> str:
+        return DAILY if self.granularity == "DAILY" else MONTHLY
 
     def request(self, next_page_token: str | None = None) -> dict[str, Any]:
         request: dict[str, Any] = {
@@ -72,6 +80,8 @@ class CostQuery:
             "Metrics": [self.metric],
             "GroupBy": [{"Type": "DIMENSION", "Key": "SERVICE"}],
         }
+        if self.account_id is not None:
+            request["Filter"] = {"Dimensions": {"Key": "LINKED_ACCOUNT", "Values": [self.account_id]}}
         if next_page_token:
             request["NextPageToken"] = next_page_token
         return request
@@ -85,17 +95,19 @@ def previous_month_start(day: dt.date) -> dt.date:
     return first_of_month(first_of_month(day) - dt.timedelta(days=1))
 
 
-def plan_queries(as_of: dt.date, settings: CostSettings, oldest_estimated: dt.date | None = None) -> tuple[CostQuery, ...]:
-    """The two requests one refresh needs, as of ``as_of`` (today, UTC)."""
+def plan_queries(as_of: dt.date, settings: CostSettings, oldest_estimated: dt.date | None = None,
+                 account_id: str | None = None) -> tuple[CostQuery, ...]:
+    """The requests one refresh needs, as of ``as_of`` (today, UTC): DAILY, and MONTHLY unless the DAILY
+    window already holds every day of last month and this month."""
     yesterday = as_of - dt.timedelta(days=1)
     daily_start = yesterday - dt.timedelta(days=max(settings.baseline_days, settings.history_days - 1))
     refetch_limit = as_of - dt.timedelta(days=settings.refetch_estimated_days)
     if oldest_estimated is not None and refetch_limit <= oldest_estimated < daily_start:
         daily_start = oldest_estimated
-    return (
-        CostQuery("DAILY", daily_start, as_of, settings.metric),
-        CostQuery("MONTHLY", previous_month_start(as_of), as_of, settings.metric),
-    )
+    daily = CostQuery("DAILY", daily_start, as_of, settings.metric, account_id)
+    if daily_start <= previous_month_start(as_of):
+        return (daily,)
+    return (daily, CostQuery("MONTHLY", previous_month_start(as_of), as_of, settings.metric, account_id))
 
 
 def fetch_pages(client: Any, query: CostQuery, max_pages: int = MAX_PAGES) -> Iterator[Mapping[str, Any]]:
@@ -110,13 +122,15 @@ def fetch_pages(client: Any, query: CostQuery, max_pages: int = MAX_PAGES) -> It
     raise RuntimeError(f"GetCostAndUsage returned more than {max_pages} pages; refusing to spend more")
 
 
-def parse_page(page: Mapping[str, Any], metric: str) -> tuple[CostRecord, ...]:
-    """Records from one GetCostAndUsage response grouped by SERVICE; amounts stay exact decimals."""
+def parse_page(page: Mapping[str, Any], metric: str, granularity: str) -> tuple[CostRecord, ...]:
+    """Records from one GetCostAndUsage response grouped by SERVICE; amounts stay exact decimals.
+
+    ``granularity`` is the request's (``daily``/``monthly``), never guessed from a period's length: on the
+    2nd of a month, the MONTHLY answer's month to date is one day long too."""
     records = []
     for result in page.get("ResultsByTime", ()):
         period = result["TimePeriod"]
         start, end = dt.date.fromisoformat(period["Start"]), dt.date.fromisoformat(period["End"])
-        granularity = DAILY if (end - start).days == 1 else MONTHLY
         estimated = bool(result.get("Estimated", False))
         for group in result.get("Groups", ()):
             value = group.get("Metrics", {}).get(metric)
@@ -145,6 +159,24 @@ def _merge_pages(pages: Iterable[tuple[CostRecord, ...]]) -> tuple[CostRecord, .
     return tuple(sorted(merged.values(), key=lambda r: (r.granularity, r.period_start, r.service)))
 
 
+def months_from_days(records: Sequence[CostRecord], as_of: dt.date) -> tuple[CostRecord, ...]:
+    """Last month and month to date as MONTHLY would answer them, summed from DAILY records that cover
+    every day of both (per service; estimated when any of its days is)."""
+    last_month, this_month = previous_month_start(as_of), first_of_month(as_of)
+    periods = [(last_month, this_month)] + ([(this_month, as_of)] if as_of > this_month else [])
+    sums: dict[tuple[str, dt.date], CostRecord] = {}
+    for r in records:
+        if r.granularity != DAILY:
+            continue
+        for start, end in periods:
+            if start <= r.period_start < end:
+                before = sums.get((r.service, start))
+                sums[(r.service, start)] = CostRecord(
+                    r.service, MONTHLY, start, end, r.amount + (before.amount if before else 0), r.unit, r.metric,
+                    r.estimated or (before is not None and before.estimated))
+    return tuple(sums.values())
+
+
 def oldest_estimated_day(previous: AccountResult | None) -> dt.date | None:
     if previous is None:
         return None
@@ -166,9 +198,13 @@ class CostCollector(PerAccountCollector):
 
     def collect_account(self, account: Account, as_of: dt.date, previous: AccountResult | None) -> Collected:
         client = self.client_for(account, "ce")
-        queries = plan_queries(as_of, self.settings, oldest_estimated_day(previous))
-        pages = [parse_page(page, self.settings.metric) for query in queries for page in fetch_pages(client, query)]
-        return Collected(records=_merge_pages(pages))
+        queries = plan_queries(as_of, self.settings, oldest_estimated_day(previous), account.id)
+        pages = [parse_page(page, self.settings.metric, query.record_granularity)
+                 for query in queries for page in fetch_pages(client, query)]
+        records = _merge_pages(pages)
+        if len(queries) == 1:
+            records = _merge_pages([records, months_from_days(records, as_of)])
+        return Collected(records=records)
 
     def families(self, results: Sequence[AccountResult], accounts: Mapping[str, Account],
                  as_of: dt.date) -> Iterable[Metric]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import IO
 
 from exporter.aws import COST_EXPLORER_PRICE_PER_REQUEST_USD, ApiStats, AwsClients, error_message
-from exporter.collectors.cost import CostQuery, fetch_pages, parse_page
+from exporter.collectors.cost import DAILY, CostQuery, fetch_pages, parse_page
 from exporter.config import Account, Config
 from exporter.reporter.store import Store
 from exporter.snapshot import record_to_dict
@@ -121,8 +121,9 @@ def run(config: Config, store: Store, start: dt.date, end: dt.date, *, clients: 
             continue
         try:
             client = clients.for_account(account, "ce", "us-east-1")
-            records = [record_to_dict(r) for page in fetch_pages(client, CostQuery("DAILY", ws, we, metric))
-                       for r in parse_page(page, metric)]
+            records = [record_to_dict(r)
+                       for page in fetch_pages(client, CostQuery("DAILY", ws, we, metric, account.id))
+                       for r in parse_page(page, metric, DAILY)]
             rows = store.store_backfill_window(account.id, records, ws, we, metric)
         except Exception as exc:  # noqa: BLE001 - one account's failure never stops the others
             failed.add((account.id, ws))
