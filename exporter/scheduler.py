@@ -35,6 +35,8 @@ class Runner:
         self.concurrency = max(1, concurrency)
         self.today = today
         self._running: dict[str, threading.Lock] = {}
+        self._retrying: set[str] = set()  # collectors whose running pass is a retry of failed accounts
+        self._state = threading.Lock()  # guards _running and _retrying
         self._stopping = threading.Event()
 
     def stop(self) -> None:
@@ -44,15 +46,31 @@ class Runner:
     def run(self, collector: Collector, as_of: dt.date | None = None,
             accounts: Sequence[Account] | None = None) -> Snapshot | None:
         """One pass over the fleet, or over ``accounts`` only (a retry of the ones that failed); returns the
-        published snapshot (None if a pass was already running, or cut short by :meth:`stop`)."""
-        lock = self._running.setdefault(collector.name, threading.Lock())
-        if not lock.acquire(blocking=False):
+        published snapshot (None if a pass was already running, or cut short by :meth:`stop`).
+
+        A pass never overlaps another of the same collector. A full pass that finds a retry running waits
+        for it (a retry covers only the failed accounts: skipping the pass would leave every healthy account
+        a whole interval older); a retry that finds anything running is skipped (the pass covers it)."""
+        retry = accounts is not None
+        with self._state:
+            lock = self._running.setdefault(collector.name, threading.Lock())
+            acquired = lock.acquire(blocking=False)
+            behind_retry = not acquired and not retry and collector.name in self._retrying
+        if behind_retry:
+            log.info("event=collect_waiting collector=%s reason=retry_running", collector.name)
+            lock.acquire()
+            acquired = True
+        if not acquired:
             log.warning("event=collect_skipped collector=%s reason=previous_run_still_running", collector.name)
             return None
+        with self._state:
+            (self._retrying.add if retry else self._retrying.discard)(collector.name)
         try:
             return self._run(collector, as_of or self.today(), tuple(accounts) if accounts else self.accounts)
         finally:
-            lock.release()
+            with self._state:
+                self._retrying.discard(collector.name)
+                lock.release()
 
     def _run(self, collector: Collector, as_of: dt.date, targets: tuple[Account, ...]) -> Snapshot | None:
         started, t0 = utcnow(), time.monotonic()
@@ -151,8 +169,10 @@ class Schedule:
         self.runner = runner
         self.collectors = tuple(collectors)
         self.scheduler = BackgroundScheduler(timezone=dt.timezone.utc,
+                                             # a pass and a retry per collector: a retry never delays
+                                             # another collector's pass
                                              executors={"default": {"type": "threadpool",
-                                                                    "max_workers": max(1, len(self.collectors))}},
+                                                                    "max_workers": max(1, 2 * len(self.collectors))}},
                                              job_defaults={"coalesce": True, "max_instances": 1,
                                                            "misfire_grace_time": None})
 

@@ -95,6 +95,32 @@ def test_a_run_never_overlaps_itself():
     assert collector.calls == 3
 
 
+def test_a_pass_that_comes_while_a_retry_runs_waits_for_it_instead_of_being_skipped():
+    """A retry covers only the failed accounts: skipping the regular pass behind it would leave every healthy
+    account a whole interval (6 h for cost) older."""
+    collector = GateCollector()
+    collector.fail.add("000000000002")
+    collector.gates["000000000002"] = threading.Event()
+    runner = Runner(ACCOUNTS, SnapshotHolder())
+    failed = [a for a in ACCOUNTS if a.id == "000000000002"]
+    retry = threading.Thread(target=runner.run, args=[collector], kwargs={"accounts": failed})
+    retry.start()
+    assert collector.entered["000000000002"].wait(5)
+    results: list = []
+    regular = threading.Thread(target=lambda: results.append(runner.run(collector)))
+    regular.start()
+    regular.join(0.5)
+    assert regular.is_alive()  # waiting behind the retry, not skipped
+    assert runner.run(collector, accounts=failed) is None  # another retry meanwhile is skipped
+    collector.gates["000000000002"].set()
+    retry.join(10)
+    regular.join(10)
+    snapshot = results[0]
+    assert snapshot is not None
+    assert [snapshot.result("gate", a.id).up for a in ACCOUNTS] == [True, False, True]
+    assert collector.calls == 1 + len(ACCOUNTS)  # the retry's one account, then the whole pass
+
+
 def test_an_unexpected_error_in_one_account_is_a_value_and_the_others_continue(caplog):
     collector = GateCollector()
     runner = Runner(ACCOUNTS, SnapshotHolder())
