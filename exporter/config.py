@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -26,6 +26,8 @@ REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 DURATION_RE = re.compile(r"^(\d+)\s*(ms|s|m|h|d)?$")
 LISTEN_RE = re.compile(r"^(\[[0-9a-fA-F:]+\]|[^:\s]*):(\d{1,5})$")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+EXTERNAL_ID_RE = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
+EXTERNAL_ID_RULE = "an ExternalId is 2-1224 characters of letters, digits and +=,.@:/- (the value is not shown)"
 
 COST_METRICS = ("AmortizedCost", "UnblendedCost", "BlendedCost", "NetAmortizedCost", "NetUnblendedCost")
 DEFAULT_LISTEN_ADDRESS = ":9780"
@@ -243,7 +245,9 @@ class Section:
         return Section(self.raw(key), self.at(key), self.problems)
 
     def string(self, key: str, default: str | None = None, *, required: bool = False,
-               pattern: re.Pattern[str] | None = None, explain: str = "", choices: Iterable[str] = ()) -> str | None:
+               pattern: re.Pattern[str] | None = None, explain: str = "", choices: Iterable[str] = (),
+               secret: bool = False) -> str | None:
+        """``secret``: a malformed value is not quoted in the error (it would end up in logs)."""
         value = self.raw(key)
         if value is None:
             if required:
@@ -261,7 +265,7 @@ class Section:
             self.problem(f"must be one of {', '.join(choices)}, got {value!r}", key)
             return default
         if pattern is not None and not pattern.match(value):
-            self.problem(f"{explain or 'malformed'}: {value!r}", key)
+            self.problem(f"{explain or 'malformed'}" + ("" if secret else f": {value!r}"), key)
             return default
         return value
 
@@ -414,8 +418,7 @@ def _parse_accounts(s: Section, default_region: str) -> tuple[Account, ...]:
         project = a.string("project", required=True, pattern=re.compile(r"^[\w.@+-]{1,64}$"),
                            explain="use letters, digits and . _ - @ + (at most 64)")
         role_arn = a.string("role_arn", required=True, pattern=ROLE_ARN_RE, explain="not an IAM role ARN")
-        external_id = a.string("external_id", pattern=re.compile(r"^[\w+=,.@:/-]{2,1224}$"),
-                               explain="ExternalId must be 2-1224 characters of [\\w+=,.@:/-]")
+        external_id = a.string("external_id", pattern=EXTERNAL_ID_RE, explain=EXTERNAL_ID_RULE, secret=True)
         external_id_env = a.string("external_id_env", pattern=ENV_NAME_RE, explain="not an environment variable name")
         if external_id_env:
             from_env = os.environ.get(external_id_env)
@@ -423,8 +426,10 @@ def _parse_accounts(s: Section, default_region: str) -> tuple[Account, ...]:
                 a.problem(f"environment variable {external_id_env} is not set", "external_id_env")
             elif external_id:
                 a.problem("give external_id or external_id_env, not both", "external_id_env")
+            elif not EXTERNAL_ID_RE.match(from_env.strip()):
+                a.problem(f"the value of {external_id_env}: {EXTERNAL_ID_RULE}", "external_id_env")
             else:
-                external_id = from_env
+                external_id = from_env.strip()
         regions = _regions(a, "regions", (default_region,))
         budget = a.money("budget_usd")
         cloudwatch = None
@@ -609,12 +614,17 @@ def _parse_log(s: Section) -> LogSettings:
     return settings
 
 
-def _parse_budgets(s: Section) -> Budgets:
+def _parse_budgets(s: Section, accounts: Sequence[Account]) -> Budgets:
     projects_s = s.section("projects")
+    known = {a.project for a in accounts}
     projects = {}
     for key in list(projects_s.data):
         amount = projects_s.money(str(key))
-        if amount is not None:
+        if accounts and str(key) not in known:  # a typo here would be a budget that never alerts
+            hint = _closest(str(key), known)
+            projects_s.problem("no account has this project" + (f" (did you mean {hint!r}?)" if hint else ""),
+                               str(key))
+        elif amount is not None:
             projects[str(key)] = amount
     s.close()
     return Budgets(projects=projects)
@@ -645,7 +655,7 @@ def parse(data: Any, source: str = "<memory>") -> Config:
                     "collectors.cloudwatch.queries")
     web = _parse_web(top.section("web"))
     log = _parse_log(top.section("log"))
-    budgets = _parse_budgets(top.section("budgets"))
+    budgets = _parse_budgets(top.section("budgets"), accounts)
     reporter = _validate_reporter(top.section("reporter")) if top.has("reporter") else {}
     top.close()
     if problems:
@@ -660,10 +670,34 @@ def load(path: str | os.PathLike[str]) -> Config:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(source, [f"cannot read: {exc.strerror or exc}"]) from None
+    duplicates: list[str] = []
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_strict_loader(duplicates))  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         raise ConfigError(source, [f"{where}not valid YAML: {getattr(exc, 'problem', None) or exc}"]) from None
+    if duplicates:  # YAML keeps the last of two equal keys: a second accounts: block would drop the first
+        raise ConfigError(source, duplicates)
     return parse(data, source)
+
+
+def _strict_loader(duplicates: list[str]) -> type[yaml.SafeLoader]:
+    """A SafeLoader that lists every key given twice in one mapping (with both lines) in ``duplicates``."""
+
+    class StrictLoader(yaml.SafeLoader):
+        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+            first_line: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                if not isinstance(key, (str, int, float, bool)):
+                    continue  # unhashable keys are refused by the base class
+                line = key_node.start_mark.line + 1
+                if key in first_line:
+                    duplicates.append(f"line {line}: duplicate key {key!r} (first on line {first_line[key]}); "
+                                      "YAML would keep only the last")
+                else:
+                    first_line[key] = line
+            return super().construct_mapping(node, deep=deep)
+
+    return StrictLoader

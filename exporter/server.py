@@ -32,6 +32,26 @@ class _Server(ThreadingHTTPServer):
         self.snapshot = snapshot
 
 
+def accepts_gzip(accept_encoding: str) -> bool:
+    """Whether an Accept-Encoding header allows gzip (RFC 9110: ``gzip;q=0`` refuses it, ``*`` stands for
+    any coding not listed)."""
+    weights: dict[str, float] = {}
+    for item in accept_encoding.split(","):
+        coding, _, params = item.strip().partition(";")
+        q = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if coding.strip():
+            weights[coding.strip().lower()] = q
+    q = weights.get("gzip", weights.get("x-gzip", weights.get("*", 0.0)))
+    return q > 0
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     server_version = f"aws-ops-exporter/{__version__}"
@@ -40,11 +60,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         path = self.path.split("?", 1)[0]
-        gz = "gzip" in self.headers.get("Accept-Encoding", "")
+        gz = accepts_gzip(self.headers.get("Accept-Encoding", ""))
         if path == "/metrics":
-            self._send(200, CONTENT_TYPE, self.server.exposition.metrics(gzipped=gz), gzipped=gz)
+            self._send(200, CONTENT_TYPE, self.server.exposition.metrics(gzipped=gz), gzipped=gz, vary=True)
         elif path == "/snapshot":
-            self._send(200, "application/json", self.server.exposition.snapshot_json(gzipped=gz), gzipped=gz)
+            self._send(200, "application/json", self.server.exposition.snapshot_json(gzipped=gz), gzipped=gz,
+                       vary=True)
         elif path == "/healthz":
             self._send(200, "text/plain; charset=utf-8", b"ok\n")
         elif path == "/":
@@ -55,11 +76,13 @@ class _Handler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:  # noqa: N802
         self.do_GET()
 
-    def _send(self, status: int, content_type: str, body: bytes, gzipped: bool = False) -> None:
+    def _send(self, status: int, content_type: str, body: bytes, gzipped: bool = False, vary: bool = False) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         if gzipped:
             self.send_header("Content-Encoding", "gzip")
+        if vary:  # the body depends on Accept-Encoding: caches in between must not mix the two
+            self.send_header("Vary", "Accept-Encoding")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if self.command != "HEAD":

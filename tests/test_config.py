@@ -55,6 +55,11 @@ def test_external_id_can_come_from_the_environment(monkeypatch):
     monkeypatch.delenv("PROD_EXTERNAL_ID")
     with pytest.raises(ConfigError, match=r"accounts\[0\].external_id_env: environment variable PROD_EXTERNAL_ID is not set"):
         parse(doc)
+    monkeypatch.setenv("PROD_EXTERNAL_ID", "has spaces & secrets")
+    with pytest.raises(ConfigError) as err:
+        parse(doc)
+    assert list(err.value.problems) == ["accounts[0].external_id_env: the value of PROD_EXTERNAL_ID: an ExternalId is "
+                                  "2-1224 characters of letters, digits and +=,.@:/- (the value is not shown)"]
 
 
 def test_unreadable_file_is_a_config_error(tmp_path):

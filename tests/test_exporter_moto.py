@@ -238,6 +238,8 @@ def test_scrapes_never_call_aws_and_reuse_the_rendered_snapshot(aws):
                 zipped = http.get(f"{base}/metrics", headers={"Accept-Encoding": "gzip"})
             snapshot = http.get(f"{base}/snapshot", headers={"Accept-Encoding": "identity"}).json()
             snapshot_gz = http.get(f"{base}/snapshot", headers={"Accept-Encoding": "gzip"})
+            refused = http.get(f"{base}/metrics", headers={"Accept-Encoding": "identity, gzip;q=0"})
+            weighted = http.get(f"{base}/metrics", headers={"Accept-Encoding": "br;q=1.0, gzip;q=0.5"})
             assert http.get(f"{base}/healthz").status_code == 200
             landing = http.get(f"{base}/")
             assert http.get(f"{base}/nope").status_code == 404
@@ -246,7 +248,9 @@ def test_scrapes_never_call_aws_and_reuse_the_rendered_snapshot(aws):
     assert app.clients.stats.view()[0] == requests_before
     assert app.exposition.renders == renders_before
     assert plain.headers["Content-Type"].startswith("text/plain; version=0.0.4")
-    assert zipped.headers["Content-Encoding"] == "gzip"
+    assert zipped.headers["Content-Encoding"] == "gzip" and zipped.headers["Vary"] == "Accept-Encoding"
+    assert "Content-Encoding" not in refused.headers and refused.headers["Vary"] == "Accept-Encoding"
+    assert refused.text == plain.text and weighted.headers["Content-Encoding"] == "gzip"
     # One gzip member any client reads whole: the cached snapshot part and the live counters.
     assert samples(zipped.text, "aws_cost_usd") == samples(plain.text, "aws_cost_usd") != {}
     assert samples(zipped.text, "aws_exporter_api_requests_total") == samples(plain.text, "aws_exporter_api_requests_total") != {}
