@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from exporter.aws import ApiStats, AwsClients
+from exporter.aws import ApiStats, AwsClients, cost_explorer_region
 from exporter.collectors.base import Collector
 from exporter.collectors.cloudwatch import CloudWatchCollector
 from exporter.collectors.cost import CostCollector
@@ -24,10 +24,11 @@ def build_collectors(config: Config, clients: AwsClients, only: Iterable[str] | 
     wanted = set(config.collectors.enabled() if only is None else only)
     collectors: list[Collector] = []
     if "cost" in wanted:
-        # Cost Explorer's API lives in us-east-1 only (for the aws partition), whatever the account's regions.
-        collectors.append(CostCollector(config.collectors.cost,
-                                        lambda account, service: clients.for_account(account, service, "us-east-1"),
-                                        project_budgets=config.budgets.projects))
+        # Cost Explorer has one endpoint per partition (us-east-1 in aws), whatever the account's regions.
+        collectors.append(CostCollector(
+            config.collectors.cost,
+            lambda account, service: clients.for_account(account, service, cost_explorer_region(account.role_arn)),
+            project_budgets=config.budgets.projects))
     if "health" in wanted:
         # The Health API is global: the region picks the active (or passive) endpoint; None = the main account.
         collectors.append(HealthCollector(

@@ -64,6 +64,20 @@ def error_message(exc: BaseException) -> str:
     return text if len(text) <= MAX_ERROR_LENGTH else text[: MAX_ERROR_LENGTH - 1] + "…"
 
 
+def cost_explorer_region(role_arn: str) -> str:
+    """The region Cost Explorer's single endpoint signs for in the role's partition (botocore's endpoint
+    data: us-east-1 in aws, cn-northwest-1 in aws-cn); a partition without Cost Explorer is a clear error."""
+    partition = role_arn.split(":")[1]
+    for data in botocore.session.get_session().get_data("endpoints")["partitions"]:
+        if data["partition"] == partition:
+            service = data["services"].get("ce", {})
+            endpoint = service.get("endpoints", {}).get(service.get("partitionEndpoint", ""), {})
+            region = endpoint.get("credentialScope", {}).get("region")
+            if region:
+                return region
+    raise ValueError(f"Cost Explorer has no endpoint in the {partition} partition")
+
+
 def is_throttle(code: str) -> bool:
     return code in THROTTLING_CODES
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from botocore.stub import Stubber
 
-from exporter.aws import AwsClients, error_message
+from exporter.aws import AwsClients, cost_explorer_region, error_message
 from exporter.config import AwsSettings, parse
 
 
@@ -43,3 +44,10 @@ def test_error_messages_are_one_bounded_line():
     exc = RuntimeError("line one\nline two " + "x" * 1000)
     message = error_message(exc)
     assert "\n" not in message and len(message) <= 400 and message.startswith("RuntimeError: line one line two")
+
+
+def test_cost_explorer_is_called_where_the_roles_partition_has_it():
+    assert cost_explorer_region("arn:aws:iam::111111111111:role/ops") == "us-east-1"
+    assert cost_explorer_region("arn:aws-cn:iam::111111111111:role/ops") == "cn-northwest-1"
+    with pytest.raises(ValueError, match="no endpoint in the aws-us-gov partition"):
+        cost_explorer_region("arn:aws-us-gov:iam::111111111111:role/ops")

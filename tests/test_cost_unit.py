@@ -123,12 +123,25 @@ def test_each_request_is_filtered_to_its_account():
         {"Dimensions": {"Key": "LINKED_ACCOUNT", "Values": ["123456789012"]}}] * 2
 
 
+def test_a_repeated_page_token_stops_at_once():
+    client = boto3.client("ce", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
+    query = CostQuery("DAILY", D(2026, 11, 23), D(2026, 11, 25), "AmortizedCost")
+    page1 = load_fixture("ce", "GetCostAndUsage.daily.page1.json")
+    with Stubber(client) as stub:
+        stub.add_response("get_cost_and_usage", page1, query.request())
+        stub.add_response("get_cost_and_usage", page1, query.request(page1["NextPageToken"]))
+        with pytest.raises(RuntimeError, match="already given"):
+            list(fetch_pages(client, query))
+        stub.assert_no_pending_responses()  # two requests, not MAX_PAGES
+
+
 def test_runaway_pagination_stops_before_spending_more():
     client = boto3.client("ce", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
     query = CostQuery("DAILY", D(2026, 11, 23), D(2026, 11, 25), "AmortizedCost")
     with Stubber(client) as stub:
-        for _ in range(3):
-            stub.add_response("get_cost_and_usage", load_fixture("ce", "GetCostAndUsage.daily.page1.json"))
+        for n in range(3):
+            stub.add_response("get_cost_and_usage", {**load_fixture("ce", "GetCostAndUsage.daily.page1.json"),
+                                                     "NextPageToken": f"page-{n + 2}"})
         with pytest.raises(RuntimeError, match="more than 3 pages"):
             list(fetch_pages(client, query, max_pages=3))
 

@@ -113,12 +113,16 @@ def plan_queries(as_of: dt.date, settings: CostSettings, oldest_estimated: dt.da
 def fetch_pages(client: Any, query: CostQuery, max_pages: int = MAX_PAGES) -> Iterator[Mapping[str, Any]]:
     """GetCostAndUsage pages for one query (boto3 has no paginator for it)."""
     token: str | None = None
+    seen: set[str] = set()
     for _ in range(max_pages):
         page = client.get_cost_and_usage(**query.request(token))
         yield page
         token = page.get("NextPageToken")
         if not token:
             return
+        if token in seen:  # the same page again: following it would loop until max_pages, at $0.01 each
+            raise RuntimeError("GetCostAndUsage returned a NextPageToken it had already given; refusing to loop")
+        seen.add(token)
     raise RuntimeError(f"GetCostAndUsage returned more than {max_pages} pages; refusing to spend more")
 
 
