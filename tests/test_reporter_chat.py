@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +23,9 @@ from tests.conftest import ROOT, write_config
 from tests.test_reporter_fakes import KNOWN_DAY, chat_config, exporter_with_known_history, fake_llm, receivers
 
 NOW = dt.datetime(2026, 11, 16, 9, 0, tzinfo=dt.timezone.utc)
-MENTIONS = "Heads up @channel @here <!everyone> <!here> <@U123ABC> <at>Kim</at> <users/all> @everyone:"
+MENTIONS = ("Heads up @channel @here <!everyone> <!here> <@U123ABC> <at>Kim</at> <users/all> @everyone "
+            "<<!here>!here> <<at>!channel> <<users/x>!everyone> <<users/all>users/all> @@here "
+            "<https://evil.example|click to fix billing>:")
 ANSWER = f"{MENTIONS} `acct-1` / `Amazon EC2` cost $50.00 on 2026-11-15; the fleet spent $69.35."
 
 
@@ -63,9 +67,14 @@ def test_each_platform_gets_its_own_payload_once_per_day_without_mentions(aws, t
     assert generic["body"]["date"] == "2026-11-15" and generic["body"]["deterministic"] is False
 
     everything = json.dumps([rv.bodies for rv in recv.values()], ensure_ascii=False)
-    for mention in ("@channel", "@here", "@everyone", "<!everyone>", "<!here>", "<@U123ABC>", "<at>", "<users/"):
+    for mention in ("@channel", "@here", "@everyone", "<!everyone>", "<!here>", "<!channel>", "<@U123ABC>", "<at>",
+                    "<users/"):
         assert mention not in everything
     assert "Heads up" in everything and "Kim" in everything  # only the pings go
+    # Slack and Google Chat read <…> as markup (a link that hides its URL here): it arrives escaped, as text.
+    assert "<https://evil" not in json.dumps([slack, google["body"]])
+    assert "&lt;https://evil.example|click to fix billing&gt;" in slack["text"]
+    assert "&lt;https://evil.example|click to fix billing&gt;" in google["body"]["text"]
 
 
 def test_a_failed_post_is_retried_on_the_next_cycle_and_only_there(aws, tmp_path):
@@ -135,12 +144,73 @@ def test_google_chat_409_for_a_known_message_id_counts_as_posted(tmp_path):
         body = chat.payload(destination, "t", "x", key, False, "2026-11-15")
         assert chat.post(destination, body, key) == chat.PostResult(True, 200)
         assert chat.post(destination, body, key) == chat.PostResult(True, 409, duplicate=True)
+    query = parse_qs(recv["google_chat"].requests[0]["query"])  # the webhook URL's key and token kept
+    assert query == {"key": ["k-secret"], "token": ["t-secret"], "messageId": [f"client-{key}"]}
+
+
+def test_every_destination_keeps_the_query_its_webhook_url_carries(tmp_path):
+    with receivers("slack", "teams", "google_chat", "webhook") as recv:
+        chat_list, env = chat_config(recv)
+        settings = load_settings({"database": str(tmp_path / "h.db"), "chat": chat_list}, "<test>", env)
+        r = Reporter(settings, Store.open(settings.database), now=lambda: NOW)
+        assert r.post_day(KNOWN_DAY)
+    for kind, receiver in recv.items():
+        query = parse_qs(receiver.requests[0]["query"])
+        assert all(query[k] == v for k, v in parse_qs(receiver.url_query).items()), kind
+        assert r.store.post_state(KNOWN_DAY, f"{kind.replace('_', '-')}-ops")["state"] == "posted"
+
+
+# Pieces of pings: any string made of them must reach chat without one, however they nest.
+PING_PIECES = ("<", ">", "!here", "!channel", "users/all", "at", "/at", "@", "@U1", "everyone")
+PING_LEFT_RE = re.compile(r"<[!@][^>]*>|<users/[^>]*>|</?at\b[^>]*>|(?<!\w)@+(channel|here|everyone|all)\b",
+                          re.IGNORECASE)
+
+
+@pytest.mark.parametrize("platform", sorted(chat.LIMITS))
+def test_no_nesting_of_pings_survives_cleaning(platform):
+    for pieces in itertools.product(PING_PIECES, repeat=4):
+        text = "".join(pieces)
+        cleaned = chat.clean(text, platform)
+        assert not PING_LEFT_RE.search(cleaned), (text, cleaned)
+        if platform in ("slack", "google_chat"):  # no markup at all can form
+            assert "<" not in cleaned and ">" not in cleaned, (text, cleaned)
+    for nested, rest in (("<<!here>!here>", ""), ("<<at>!channel>", ""), ("<<users/x>!everyone>", ""),
+                         ("<<users/all>users/all>", ""), ("@@here", "here"), ("<AT>Kim</At >", "Kim")):
+        assert chat.clean(nested, platform) == rest
+    assert chat.clean("R&D <b> spent", "slack") == "R&amp;D &lt;b&gt; spent"
+    assert chat.clean("R&D <b> spent", "teams") == "R&D <b> spent"
 
 
 @pytest.mark.parametrize("platform, limit", sorted(chat.LIMITS.items()))
 def test_text_is_cut_to_the_platform_limit(platform, limit):
     cleaned = chat.clean("word " * 10000, platform)
-    assert len(cleaned) == limit and cleaned.endswith("…")
+    assert len(cleaned) == limit and cleaned.endswith(chat.CUT_NOTE)
+    if platform in chat.ESCAPED:  # an escape is never cut in two
+        cleaned = chat.clean("&" * 10000, platform)
+        assert len(cleaned) <= limit and cleaned.startswith("&amp;") and not re.search(r"&(amp?)?…", cleaned)
+
+
+def _large_fleet_text() -> str:
+    """A summary for a fleet of 120 accounts with two open Health events each, in English and Korean."""
+    return "\n".join(f"• `team{i:03d}-prod` AWS Health: `AWS_EC2_OPERATIONAL_ISSUE` open in `us-east-1` since "
+                     f"2026-11-24T03:00 — 계정 `team{i:03d}-prod` 의 이벤트 {n + 1}/2 & <detail>"
+                     for i in range(120) for n in range(2))
+
+
+@pytest.mark.parametrize("platform", ["slack", "teams", "google_chat"])
+def test_a_large_fleet_summary_is_cut_to_the_platform_message_size_and_still_posted(platform):
+    with receivers(platform) as recv:
+        chat_list, env = chat_config(recv)
+        destination = load_settings({"chat": chat_list}, "<test>", env).chat[0]
+        key = chat.idempotency_key("2026-11-24", destination.name)
+        body = chat.payload(destination, "AWS cost summary for 2026-11-24", _large_fleet_text(), key, True,
+                            "2026-11-24")
+        result = chat.post(destination, body, key)
+    assert result.ok, result  # before the bound: Teams answered 413 (a 33 KB card)
+    request = recv[platform].requests[0]
+    assert request["size"] <= chat.MAX_BODY_BYTES[platform]
+    shown = json.dumps(request["body"], ensure_ascii=False)
+    assert chat.CUT_NOTE in shown and "team000-prod" in shown  # the start kept, the cut visible
 
 
 def test_no_answer_after_sending_is_not_sent_again_where_the_platform_cannot_deduplicate(tmp_path):

@@ -46,7 +46,8 @@ def _reply(handler: BaseHTTPRequestHandler, status: int, body: Any, headers: dic
 @dataclass
 class FakeLlm:
     """``POST /v1/chat/completions``. Script items: a str (the answer), ``("status", code, headers)``,
-    ``("sleep", seconds)``. When the script is empty it answers ``default``."""
+    ``("sleep", seconds)``, ``("raw", status, headers, body_bytes)``. When the script is empty it answers
+    ``default``."""
 
     script: list[Any] = field(default_factory=list)
     default: str | None = None
@@ -69,6 +70,8 @@ class FakeLlm:
                 if isinstance(item, tuple) and item[0] == "status":
                     return _reply(self, item[1], {"error": {"message": "busy", "type": "rate_limit"}},
                                   item[2] if len(item) > 2 else None)
+                if isinstance(item, tuple) and item[0] == "raw":  # ("raw", status, headers, body bytes)
+                    return _reply(self, item[1], item[3], item[2])
                 if item is None:
                     return _reply(self, 500, {"error": {"message": "no answer scripted"}})
                 _reply(self, 200, {"id": "chatcmpl-1", "object": "chat.completion", "model": body.get("model"),
@@ -98,7 +101,12 @@ class Receiver:
     """A chat webhook that records what it got. ``fail`` holds statuses for the next requests; ``kill_pid``
     makes the first request SIGKILL that process before answering (a crash between post and record).
     ``delay`` holds seconds to wait before answering the next requests (a platform slower than the timeout).
-    Google Chat semantics: a repeated ``messageId`` answers 409, as the Chat API does."""
+    Google Chat semantics: a repeated ``messageId`` answers 409, as the Chat API does.
+
+    Like the real platforms, a receiver refuses a request whose URL lost the query its webhook URL carries
+    (Google Chat's ``key`` and ``token``, a Teams workflow's ``sig``), and a body over the platform's
+    documented size (Teams about 28 KB: 413; Google Chat 32,000 bytes; Slack 3,000 characters per section
+    and 50 blocks: 400)."""
 
     kind: str
     fail: list[int] = field(default_factory=list)
@@ -107,6 +115,7 @@ class Receiver:
     requests: list[dict[str, Any]] = field(default_factory=list)
     url: str = ""
     path: str = "/hooks/T000/B000/very-secret-token"
+    url_query: str = ""  # the query string the webhook URL carries; every request must keep it
 
     @property
     def bodies(self) -> list[dict[str, Any]]:
@@ -118,9 +127,11 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
                 parts = urlsplit(self.path)
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+                raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                body = json.loads(raw or b"{}")
                 seen_ids = [parse_qs(r["query"]).get("messageId") for r in receiver.requests]
-                request = {"path": parts.path, "query": parts.query, "headers": dict(self.headers), "body": body}
+                request = {"path": parts.path, "query": parts.query, "headers": dict(self.headers), "body": body,
+                           "size": len(raw)}
                 receiver.requests.append(request)
                 if receiver.kill_pid is not None:
                     pid, receiver.kill_pid = receiver.kill_pid, None
@@ -131,6 +142,12 @@ class Receiver:
                     time.sleep(receiver.delay.pop(0))
                 if receiver.fail:
                     return _reply(self, receiver.fail.pop(0), {"error": "failing on demand"})
+                query = parse_qs(parts.query)
+                if any(query.get(k) != v for k, v in parse_qs(receiver.url_query).items()):
+                    return _reply(self, 401, {"error": {"code": 401, "status": "UNAUTHENTICATED"}})
+                refusal = _too_big(receiver.kind, raw, body)
+                if refusal:
+                    return _reply(self, refusal, {"error": "message too big"})
                 if receiver.kind == "google_chat" and parse_qs(parts.query).get("messageId") in seen_ids:
                     return _reply(self, 409, {"error": {"code": 409, "status": "ALREADY_EXISTS"}})
                 if receiver.kind == "teams":
@@ -143,6 +160,24 @@ class Receiver:
                 pass
 
         return Handler
+
+
+# What each platform's webhook URL carries in its query (Slack's carries none).
+URL_QUERIES = {"google_chat": "key=k-secret&token=t-secret",
+               "teams": "api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig=s-secret",
+               "webhook": "token=w-secret"}
+PLATFORM_MAX_BYTES = {"teams": 28_000, "google_chat": 32_000}
+
+
+def _too_big(kind: str, raw: bytes, body: dict[str, Any]) -> int | None:
+    """The status the platform answers for a body over its documented limit, else None."""
+    if len(raw) > PLATFORM_MAX_BYTES.get(kind, len(raw)):
+        return 413 if kind == "teams" else 400
+    if kind == "slack":
+        blocks = body.get("blocks", [])
+        if len(blocks) > 50 or any(len(b.get("text", {}).get("text", "")) > 3000 for b in blocks):
+            return 400
+    return None
 
 
 @contextmanager
@@ -159,7 +194,8 @@ def _nested(items: list[tuple[str, Receiver]], out: dict[str, Receiver]) -> Iter
         return
     (kind, receiver), rest = items[0], items[1:]
     with http_server(receiver.handler()) as url:
-        receiver.url = url + receiver.path + ("?key=k-secret&token=t-secret" if kind == "google_chat" else "")
+        receiver.url_query = URL_QUERIES.get(kind, "")
+        receiver.url = url + receiver.path + (f"?{receiver.url_query}" if receiver.url_query else "")
         out[kind] = receiver
         with _nested(rest, out) as result:
             yield result

@@ -20,8 +20,9 @@ from exporter.app import App
 from exporter.demo.health import INJECTED_INSTRUCTION
 from exporter.reporter.llm import LlmClient
 from exporter.reporter.runner import Reporter
-from exporter.reporter.settings import LlmSettings, ReporterSettings, Retention
+from exporter.reporter.settings import LlmSettings, ReporterSettings, Retention, SummarySettings
 from exporter.reporter.store import MIGRATIONS, SCHEMA_VERSION, Store, migrate, open_database, schema_version
+from exporter.reporter.summary import build_facts
 from exporter.server import WebServer
 from tests.aws_helpers import config_for, daily_response, monthly_response, wait_for
 from tests.conftest import ROOT, free_port
@@ -179,6 +180,7 @@ def test_migration_from_v1_keeps_the_history(tmp_path):
     assert (row["amount"], row["source"]) == ("12.3400000001", "snapshot")
     assert {"health_events", "cloudwatch_points", "posts", "backfill_windows"} <= set(store.db.table_names())
     assert "description" in store.db["health_events"].columns_dict  # where Health descriptions are kept
+    assert "closed_at" in store.db["health_events"].columns_dict  # events closed by leaving the results
     # A reporter older than the file refuses it rather than guessing.
     store.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     with pytest.raises(RuntimeError, match="newer"):
@@ -232,3 +234,122 @@ def test_demo_health_descriptions_are_stored_kept_and_reach_the_prompt_only_fenc
     assert any(INJECTED_INSTRUCTION in text for text in fenced)
     assert all(f"\n{row['description']}\n" in fenced for row in active)
     assert INJECTED_INSTRUCTION not in "".join(part.split("</aws_data>", 1)[-1] for part in prompt.split("<aws_data>"))
+
+
+CONCURRENT_WRITER = textwrap.dedent("""
+    import sys
+    from exporter.reporter.store import Store
+    store = Store.open(sys.argv[1])
+    account = sys.argv[2]
+    errors = 0
+    for i in range(60):
+        records = [{"kind": "cost", "service": f"svc-{s}", "granularity": "daily", "period_start": f"2026-01-{d:02d}",
+                    "period_end": f"2026-01-{d + 1:02d}", "amount": f"{i}.{s:02d}", "metric": "AmortizedCost"}
+                   for s in range(20) for d in range(1, 11)]
+        try:
+            store.store_snapshot({"accounts": [{"id": account, "name": account, "project": "p"}],
+                                  "collectors": {"cost": {"accounts": {account: {"up": True, "as_of": "2026-01-11",
+                                                                                 "records": records}}}}},
+                                 f"http://exporter-{account}:9780")
+            store.record_pull_error("http://other:9780", "ConnectError")
+        except Exception as exc:
+            errors += 1
+            print(repr(exc), file=sys.stderr)
+    print(errors)
+""")
+
+
+def test_two_processes_writing_the_same_database_wait_for_each_other(tmp_path):
+    """The sidecar and a ``backfill`` / ``--once`` run write one file: neither may fail with "database is locked"."""
+    path = tmp_path / "h.db"
+    Store.open(path).close()
+    writers = [subprocess.Popen([sys.executable, "-c", CONCURRENT_WRITER, str(path), account], cwd=ROOT,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for account in ("000000000001", "000000000002")]
+    results = [w.communicate(timeout=120) for w in writers]
+    assert [(w.returncode, out.strip()) for w, (out, _) in zip(writers, results)] == [(0, "0"), (0, "0")], \
+        "\n".join(err for _, err in results)[-2000:]
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT count(*) FROM pulls").fetchone()[0] == 2 * 60 * 2
+    assert conn.execute("SELECT count(*) FROM cost").fetchone()[0] == 2 * 20 * 10
+
+
+def _cost_document(account: str, days: dict[str, dict[str, str]], as_of: str, up: bool = True) -> dict:
+    """One account's cost result as /snapshot carries it: DAILY rows {day: {service: amount}} up to ``as_of``."""
+    records = [{"kind": "cost", "service": service, "granularity": "daily", "period_start": day,
+                "period_end": (dt.date.fromisoformat(day) + dt.timedelta(days=1)).isoformat(), "amount": amount,
+                "metric": "AmortizedCost", "estimated": True} for day, services in days.items()
+               for service, amount in services.items()]
+    return {"accounts": [{"id": account, "name": "a", "project": "p"}],
+            "collectors": {"cost": {"accounts": {account: {"up": up, "as_of": as_of, "records": records}}}}}
+
+
+def test_a_service_restated_away_leaves_no_old_row(tmp_path):
+    store = Store.open(tmp_path / "h.db")
+    acct = "000000000001"
+    store.store_backfill_window(acct, [{"service": "Amazon EC2", "granularity": "daily", "period_start": "2026-10-31",
+                                        "period_end": "2026-11-01", "amount": "9", "metric": "AmortizedCost"}],
+                                dt.date(2026, 10, 1), dt.date(2026, 11, 1), "AmortizedCost")
+    both = {"Amazon EC2": "10.00", "Amazon Bedrock": "4.00"}
+    store.store_snapshot(_cost_document(acct, {"2026-11-01": both, "2026-11-02": both}, "2026-11-03"),
+                         "http://exporter:9780")
+    # Cost Explorer restates 11-02 without Bedrock, and the exporter's window now reaches 11-03.
+    restated = {"2026-11-01": both, "2026-11-02": {"Amazon EC2": "10.50"}, "2026-11-03": {"Amazon EC2": "11.00"}}
+    store.store_snapshot(_cost_document(acct, restated, "2026-11-04"), "http://exporter:9780")
+
+    def days() -> list[tuple[str, str, str]]:
+        return sorted((r["period_start"], r["service"], r["amount"]) for r in store.db["cost"].rows)
+
+    assert days() == [("2026-10-31", "Amazon EC2", "9"),  # before the window: kept
+                      ("2026-11-01", "Amazon Bedrock", "4.00"), ("2026-11-01", "Amazon EC2", "10.00"),
+                      ("2026-11-02", "Amazon EC2", "10.50"), ("2026-11-03", "Amazon EC2", "11.00")]
+    totals = {r["period_start"]: r["total"] for r in store.db.query(
+        "SELECT period_start, sum(amount) AS total FROM cost GROUP BY period_start")}
+    assert totals["2026-11-02"] == 10.5
+    # A failed refresh (the exporter serves its last good records, marked down) proves nothing: nothing removed.
+    before = days()
+    store.store_snapshot(_cost_document(acct, {"2026-11-03": {"Amazon EC2": "11.00"}}, "2026-11-04", up=False),
+                         "http://exporter:9780")
+    assert days() == before
+    # A backfill window is complete too: October asked for again, without the EC2 day.
+    store.store_backfill_window(acct, [{"service": "AWS Lambda", "granularity": "daily", "period_start": "2026-10-31",
+                                        "period_end": "2026-11-01", "amount": "1", "metric": "AmortizedCost"}],
+                                dt.date(2026, 10, 1), dt.date(2026, 11, 1), "AmortizedCost")
+    assert days() == [("2026-10-31", "AWS Lambda", "1")] + before[1:]
+
+
+def _health_document(account: str, arns: list[str], up: bool = True) -> dict:
+    events = [{"kind": "health_event", "arn": arn, "service": "EC2", "event_type_code": "AWS_EC2_OPERATIONAL_ISSUE",
+               "category": "issue", "region": "us-east-1", "status": "open", "start": "2026-11-10T00:00:00Z",
+               "last_updated": "2026-11-10T00:00:00Z"} for arn in arns]
+    return {"accounts": [{"id": account, "name": f"acct-{account[-1]}", "project": "p"}],
+            "collectors": {"health": {"accounts": {account: {"up": up, "records": events}}}}}
+
+
+def test_an_event_that_leaves_the_health_results_is_closed_and_ages_out(tmp_path):
+    store = Store.open(tmp_path / "h.db")
+    acct, other = "000000000001", "000000000002"
+    first, second = dt.datetime(2026, 11, 10, tzinfo=dt.timezone.utc), dt.datetime(2026, 11, 12, tzinfo=dt.timezone.utc)
+    store.store_snapshot(_health_document(acct, ["arn:e1", "arn:e2"]), "http://exporter:9780", first)
+    store.store_snapshot(_health_document(other, ["arn:e2"]), "http://exporter:9780", first)
+
+    def states() -> dict[tuple[str, str], tuple[str, str | None]]:
+        return {(r["account_id"], r["event_arn"]): (r["status_code"], r["closed_at"])
+                for r in store.db["health_events"].rows}
+
+    # A failed Health refresh lists nothing new: nothing is closed.
+    store.store_snapshot(_health_document(acct, [], up=False), "http://exporter:9780", second)
+    assert {s for s, _ in states().values()} == {"open"}
+    store.store_snapshot(_health_document(acct, ["arn:e1"]), "http://exporter:9780", second)
+    assert states() == {(acct, "arn:e1"): ("open", None), (acct, "arn:e2"): ("closed", second.isoformat()),
+                        (other, "arn:e2"): ("open", None)}  # another account's copy of the event stays open
+    # Listed again (AWS reopened it): open again.
+    store.store_snapshot(_health_document(acct, ["arn:e1", "arn:e2"]), "http://exporter:9780", second)
+    assert states()[(acct, "arn:e2")] == ("open", None)
+    store.store_snapshot(_health_document(acct, ["arn:e1"]), "http://exporter:9780", second)
+    facts = build_facts(store, dt.date(2026, 11, 11), second, SummarySettings())
+    assert sorted(e["account"] for e in facts.data["health"]["open"]) == ["acct-1", "acct-2"]  # e1 here, e2 there
+    # Retention counts from when it closed, not from AWS's last update (which is older).
+    assert store.apply_retention(Retention(health_days=30), dt.date(2026, 12, 5))["health_events"] == 0
+    assert store.apply_retention(Retention(health_days=30), dt.date(2026, 12, 13))["health_events"] == 1
+    assert (acct, "arn:e2") not in states()

@@ -61,7 +61,7 @@ def test_facts_from_a_known_history_are_exact(history):
         ("acct-1", D("40.00"), D("400.0")), ("acct-2", D("-5.00"), D("-25.0"))]
     assert d["movers"]["month_over_month"] == []  # October is only known as a monthly total
     assert d["spikes"] == [{"account": "acct-1", "project": "proj-1", "service": EC2, "usd": D("50.00"),
-                            "baseline_mean_usd": D("10.14"), "times_baseline": D("4.9")}]
+                            "baseline_mean_usd": D("10.14"), "new": False, "times_baseline": D("4.9")}]
     assert d["budgets"] == [{"kind": "project", "name": "proj-1", "budget_usd": D("1000.00"),
                              "month_to_date_usd": D("210.75"), "projected_usd": D("421.50"),
                              "projected_pct": D("42.2"), "over_budget": False}]
@@ -209,16 +209,23 @@ def test_health_descriptions_are_fenced_once_and_their_figures_are_not_facts(his
     assert "61.7" not in message.text and "investigating" not in message.text and INJECTION not in message.text
 
 
-def _daily_costs(store: Store, amounts: dict[str, list[str]], first: dt.date, metric: str = "AmortizedCost") -> None:
-    """Daily EC2 cost per account id from ``first`` on, as the exporter's /snapshot carries it."""
-    records = {acct: [{"kind": "cost", "service": EC2, "granularity": "daily", "metric": metric,
+def _service_costs(store: Store, amounts: dict[str, dict[str, list[str]]], first: dt.date,
+                   metric: str = "AmortizedCost") -> None:
+    """Daily cost per account id and service from ``first`` on, in one /snapshot as the exporter serves it."""
+    records = {acct: [{"kind": "cost", "service": service, "granularity": "daily", "metric": metric,
                        "period_start": (first + dt.timedelta(days=i)).isoformat(),
                        "period_end": (first + dt.timedelta(days=i + 1)).isoformat(), "amount": amount}
-                      for i, amount in enumerate(values)] for acct, values in amounts.items()}
+                      for service, values in services.items() for i, amount in enumerate(values) if amount is not None]
+               for acct, services in amounts.items()}
     store.store_snapshot({"accounts": [{"id": a, "name": f"new-{a[-1]}", "project": "p"} for a in amounts],
                           "collectors": {"cost": {"accounts": {a: {"up": True, "records": r}
                                                                for a, r in records.items()}}}},
                          "http://exporter:9780", NOW)
+
+
+def _daily_costs(store: Store, amounts: dict[str, list[str]], first: dt.date, metric: str = "AmortizedCost") -> None:
+    """Daily EC2 cost per account id from ``first`` on."""
+    _service_costs(store, {acct: {EC2: values} for acct, values in amounts.items()}, first, metric)
 
 
 def test_a_history_shorter_than_the_baseline_is_averaged_over_its_own_days():
@@ -228,7 +235,7 @@ def test_a_history_shorter_than_the_baseline_is_averaged_over_its_own_days():
                  KNOWN_DAY - dt.timedelta(days=2))
     facts = build_facts(store, KNOWN_DAY, NOW, ReporterSettings().summary)
     assert facts.data["spikes"] == [{"account": "new-2", "project": "p", "service": EC2, "usd": D("25.00"),
-                                     "baseline_mean_usd": D("10.00"), "times_baseline": D("2.5")}]
+                                     "baseline_mean_usd": D("10.00"), "new": False, "times_baseline": D("2.5")}]
     assert facts.data["freshness"]["estimated_on_day"] is False  # the known history's day is estimated
 
 
@@ -264,3 +271,75 @@ def test_aws_text_in_the_prompt_is_bounded_however_many_events_are_open(tmp_path
     assert 0 < sum(map(len, facts.aws_text.values())) <= MAX_AWS_TEXT_CHARS  # … but its text only up to the cap
     described = [e for e in listed if e["description_ref"]]
     assert 0 < len(described) < 40
+
+
+def test_a_new_service_is_new_and_credits_give_no_spike_and_no_negative_growth():
+    store = Store(open_database(":memory:"))
+    first = KNOWN_DAY - dt.timedelta(days=14)
+    _service_costs(store, {
+        "000000000001": {EC2: ["100.00"] * 15, "Amazon Bedrock": [None] * 14 + ["50.00"]},
+        "000000000002": {EC2: ["-40.00"] * 14 + ["0.00"]},  # credits larger than the spend, then none
+    }, first)
+    facts = build_facts(store, KNOWN_DAY, NOW, ReporterSettings().summary)
+    assert facts.data["spikes"] == [{"account": "new-1", "project": "p", "service": "Amazon Bedrock",
+                                     "usd": D("50.00"), "baseline_mean_usd": D("0.00"), "new": True,
+                                     "times_baseline": None}]  # no ratio against $0, no spike against -$40
+    dod = {(m["account"], m["service"]): m for m in facts.data["movers"]["day_over_day"]}
+    assert (dod[("new-2", EC2)]["change_usd"], dod[("new-2", EC2)]["change_pct"]) == (D("40.00"), D("100.0"))
+    assert dod[("new-1", "Amazon Bedrock")]["change_pct"] is None  # from $0: no percentage
+    for language in ("en", "ko"):
+        text = render.deterministic_text(facts, language, "test")
+        assert "None" not in text and "-100.0%" not in text and "-0.0" not in text
+        assert "`new-2` / `Amazon EC2` +$40.00 (+100.0%): -$40.00 → $0.00" in text
+        assert "`new-1` / `Amazon Bedrock` +$50.00: $0.00 → $50.00" in text
+        assert guard.check(text, facts).ok
+    assert "`new-1` / `Amazon Bedrock`: $50.00, new (no cost in the baseline)" in render.deterministic_text(
+        facts, "en", "test")
+    assert "`new-1` / `Amazon Bedrock`: $50.00 (신규: 기준선 기간에 비용 없음)" in render.deterministic_text(
+        facts, "ko", "test")
+
+
+def test_month_over_month_only_where_the_history_covers_both_periods():
+    """A fresh install (history from 10-05, flat $100 a day) must not see a +$400 mover against a partial October."""
+    store = Store(open_database(":memory:"))
+    october, partial_start = dt.date(2026, 10, 1), dt.date(2026, 10, 5)
+    days = (KNOWN_DAY - october).days + 1
+    _service_costs(store, {
+        "000000000001": {EC2: [None] * (partial_start - october).days + ["100.00"] * (days - 4)},
+        "000000000002": {EC2: ["100.00"] * 31 + ["120.00"] * 15},  # all of October known: a real mover
+    }, october)
+    facts = build_facts(store, KNOWN_DAY, NOW, ReporterSettings().summary)
+    assert [(m["account"], m["previous_usd"], m["current_usd"], m["change_pct"])
+            for m in facts.data["movers"]["month_over_month"]] == [("new-2", D("1500.00"), D("1800.00"), D("20.0"))]
+    for language in ("en", "ko"):
+        text = render.deterministic_text(facts, language, "test")
+        assert "`new-1` / `Amazon EC2` +" not in text  # flat spend: no mover of any kind
+        assert "1. `new-2` / `Amazon EC2` +$300.00 (+20.0%): $1,500.00 → $1,800.00" in text
+
+
+def test_an_exporter_failing_for_days_is_reported_without_its_credentials():
+    store = Store(open_database(":memory:"))
+    healthy, failing = "http://ops:s3cret@exporter-a:9780/?token=abc", "http://exporter-b:9780"
+    gone = "http://exporter-old:9780"  # taken out of reporter.exporter_urls a week ago
+    store.store_snapshot({"accounts": [], "collectors": {}}, gone, NOW - dt.timedelta(days=7))
+    store.store_snapshot({"accounts": [], "collectors": {}}, failing, NOW - dt.timedelta(days=3))
+    for hours in range(71, -1, -1):
+        at = NOW - dt.timedelta(hours=hours)
+        store.store_snapshot({"accounts": [], "collectors": {}}, healthy, at)
+        store.record_pull_error(failing, "HTTP 503", at)
+    facts = build_facts(store, KNOWN_DAY, NOW, ReporterSettings().summary)
+    fresh = facts.data["freshness"]
+    assert fresh["failing_collectors"] == [] and fresh["last_pull"] == NOW.isoformat()
+    assert [(e["exporter"], e["state"]) for e in fresh["exporters"]] == [
+        ("http://exporter-a:9780/", "ok"), ("http://exporter-b:9780", "failing")]
+    assert fresh["failing_exporters"] == [{
+        "exporter": "http://exporter-b:9780", "state": "failing",
+        "last_success": (NOW - dt.timedelta(days=3)).isoformat(), "last_success_age_hours": D("72.0"),
+        "failed_pulls_since_success": 72, "last_error": "HTTP 503"}]
+    assert facts.data["counts"]["failing_exporters"] == 1
+    for language in ("en", "ko"):
+        text = render.deterministic_text(facts, language, "test")
+        assert "`http://exporter-b:9780`" in text and "72.0" in text and "`HTTP 503`" in text
+        assert "s3cret" not in text and "token" not in text and "exporter-old" not in text
+        assert guard.check(text, facts).ok
+    assert "s3cret" not in json.dumps(facts.data, default=str)

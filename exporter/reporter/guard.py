@@ -80,7 +80,10 @@ def fact_times(facts: Facts) -> set[tuple[int, int]]:
 
 def _matches(number: Decimal, places: int, scale: Decimal, known: Iterable[Decimal]) -> bool:
     quantum = Decimal(1).scaleb(-places)
-    return any((f / scale).quantize(quantum, rounding=ROUND_HALF_UP) == number for f in known)
+    try:
+        return any((f / scale).quantize(quantum, rounding=ROUND_HALF_UP) == number for f in known)
+    except InvalidOperation:  # more digits than Decimal's precision: no fact is written that way
+        return False
 
 
 def _names_ok(text: str, facts: Facts, problems: list[str]) -> None:

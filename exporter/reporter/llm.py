@@ -11,7 +11,9 @@ import datetime as dt
 import email.utils
 import json
 import logging
+import re
 import time
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -27,6 +29,8 @@ LANGUAGE_NAMES = {"en": "English", "ko": "Korean (한국어)"}
 MAX_WORDS = 220
 MAX_BACKOFF_SECONDS = 60.0
 AWS_DATA_OPEN, AWS_DATA_CLOSE = "<aws_data>", "</aws_data>"
+# What a model could read as either marker: any case, blanks inside the brackets.
+_MARKER_RE = re.compile(r"<\s*/?\s*aws_data\s*>", re.IGNORECASE)
 
 
 class LlmError(Exception):
@@ -43,8 +47,14 @@ def system_prompt(language: str) -> str:
 
 
 def _fence(text: str) -> str:
-    # The fence cannot be closed from inside: AWS text that spells the markers loses them.
-    cleaned = text.replace(AWS_DATA_OPEN, "").replace(AWS_DATA_CLOSE, "")
+    # The fence cannot be closed from inside: AWS text that spells a marker in any way loses it, until none
+    # is left (removing one must not join ``<aws<aws_data>_data>`` into another). NFKC first, so that
+    # full-width brackets count as brackets.
+    cleaned = unicodedata.normalize("NFKC", text)
+    while True:
+        cleaned, removed = _MARKER_RE.subn("", cleaned)
+        if not removed:
+            break
     return f"{AWS_DATA_OPEN}\n{cleaned}\n{AWS_DATA_CLOSE}"
 
 
@@ -97,6 +107,8 @@ class LlmClient:
                     last = LlmError("timeout")
                 except httpx.TransportError as exc:
                     last = LlmError("connection", type(exc).__name__)
+                except httpx.HTTPError as exc:  # an answer that cannot be read, e.g. a body that is not gzip
+                    raise LlmError("bad_response", type(exc).__name__) from None
                 else:
                     if response.status_code == 200:
                         return _content(response)

@@ -25,6 +25,7 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "mom": "Month-over-month movers (month to date vs the same days last month)",
         "spikes": "Spikes against the {n}-day baseline",
         "spike": "{who}: {usd} vs a mean of {mean} ({times}×)",
+        "new_spike": "{who}: {usd}, new (no cost in the baseline)",
         "budgets": "Budgets (projected month end)",
         "budget": "{kind} {who}: {projected} of {budget} ({pct}%){over}",
         "over": " — over budget",
@@ -32,6 +33,9 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "freshness": "Data: last pull {pull} ({age} h ago)",
         "never": "never",
         "failing": "Failing collectors: {items}",
+        "exporter_failing": "Exporter {who}: last pull failed ({error}, {count} since the last success); "
+                            "last successful pull {last} ({age} h ago)",
+        "exporter_stale": "Exporter {who}: no pull for a while; last successful pull {last} ({age} h ago)",
         "sparklines": "Last {n} days",
         "n/a": "n/a",
         "project": "project",
@@ -49,6 +53,7 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "mom": "전월 대비 변동 (이번 달 누계 vs 지난달 같은 기간)",
         "spikes": "{n}일 기준선 대비 급증",
         "spike": "{who}: {usd} (평균 {mean}의 {times}배)",
+        "new_spike": "{who}: {usd} (신규: 기준선 기간에 비용 없음)",
         "budgets": "예산 (월말 예상)",
         "budget": "{kind} {who}: 예상 {projected} / 예산 {budget} ({pct}%){over}",
         "over": " — 예산 초과",
@@ -56,6 +61,9 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "freshness": "데이터: 마지막 수집 {pull} ({age}시간 전)",
         "never": "없음",
         "failing": "실패한 수집기: {items}",
+        "exporter_failing": "익스포터 {who}: 마지막 수집 실패 ({error}, 마지막 성공 이후 {count}회); "
+                            "마지막 성공 수집 {last} ({age}시간 전)",
+        "exporter_stale": "익스포터 {who}: 한동안 수집 없음; 마지막 성공 수집 {last} ({age}시간 전)",
         "sparklines": "최근 {n}일",
         "n/a": "없음",
         "project": "프로젝트",
@@ -91,9 +99,25 @@ def pct(value: Decimal | None, signed: bool = False) -> str:
 
 
 def _movers(items: list[dict[str, Any]]) -> list[str]:
-    return [f"{m['rank']}. `{m['account']}` / `{m['service']}` {usd(m['change_usd'], signed=True)} "
-            f"({pct(m['change_pct'], signed=True)}): {usd(m['previous_usd'])} → {usd(m['current_usd'])}"
+    # No percentage from zero: "+$50.00: $0.00 → $50.00" says it all.
+    return [f"{m['rank']}. `{m['account']}` / `{m['service']}` {usd(m['change_usd'], signed=True)}"
+            + (f" ({pct(m['change_pct'], signed=True)})" if m["change_pct"] is not None else "")
+            + f": {usd(m['previous_usd'])} → {usd(m['current_usd'])}"
             for m in items]
+
+
+def _spike(s: Mapping[str, Any], t: Mapping[str, str]) -> str:
+    who = f"`{s['account']}` / `{s['service']}`"
+    if s.get("new"):
+        return t["new_spike"].format(who=who, usd=usd(s["usd"]))
+    return t["spike"].format(who=who, usd=usd(s["usd"]), mean=usd(s["baseline_mean_usd"]), times=s["times_baseline"])
+
+
+def _exporter(e: Mapping[str, Any], t: Mapping[str, str]) -> str:
+    age = e["last_success_age_hours"]
+    return t[f"exporter_{e['state']}"].format(
+        who=f"`{e['exporter']}`", error=f"`{e['last_error']}`", count=e["failed_pulls_since_success"],
+        last=e["last_success"] or t["never"], age=t["n/a"] if age is None else age)
 
 
 def deterministic_text(facts: Facts, language: str, reason: str) -> str:
@@ -118,9 +142,7 @@ def deterministic_text(facts: Facts, language: str, reason: str) -> str:
             lines.extend(_movers(d["movers"][key]))
     if d["spikes"]:
         lines.append(f"*{t['spikes'].format(n=d['baseline_days'])}*")
-        lines.extend(t["spike"].format(who=f"`{s['account']}` / `{s['service']}`", usd=usd(s["usd"]),
-                                       mean=usd(s["baseline_mean_usd"]), times=s["times_baseline"])
-                     for s in d["spikes"])
+        lines.extend(_spike(s, t) for s in d["spikes"])
     if d["budgets"]:
         lines.append(f"*{t['budgets']}*")
         lines.extend(t["budget"].format(kind=t[b["kind"]], who=f"`{b['name']}`", projected=usd(b["projected_usd"]),
@@ -140,6 +162,7 @@ def deterministic_text(facts: Facts, language: str, reason: str) -> str:
     if fresh["failing_collectors"]:
         lines.append(t["failing"].format(items=", ".join(
             f"`{f['collector']}`/`{f['account']}`" for f in fresh["failing_collectors"])))
+    lines.extend(_exporter(e, t) for e in fresh.get("failing_exporters") or ())
     return "\n".join(lines)
 
 

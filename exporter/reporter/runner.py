@@ -14,6 +14,12 @@ Posting is exactly once per (day, destination):
    Only a request that never left (connection refused, connect timeout) or a non-2xx answer is a failure.
 
 With no chat destination configured the summary goes to the log, once per day, the same way.
+
+Catch-up: once the day's schedule time has passed, each destination gets, oldest first, every day after
+the newest one it has (posted, or unknown), within the last :data:`CATCH_UP_DAYS` days up to yesterday; a
+destination with nothing in that window (a new installation or destination) starts at yesterday, and
+keeps, while the process runs, the days it was due since. A failed post stops that destination's
+catch-up for the cycle, so its days still go out in order.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import datetime as dt
 import logging
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import IO
@@ -41,6 +47,8 @@ log = logging.getLogger("exporter.reporter")
 UTC = dt.timezone.utc
 LOG_DESTINATION = ChatDestination(name="log", type="log", webhook_url_env="")
 POST_GRACE = dt.timedelta(hours=6)
+CATCH_UP_DAYS = 7  # a day whose post failed is still posted this many days on; older ones are dropped
+DONE_STATES = ("posted", "unknown")  # a post row in these states is never sent again
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +59,13 @@ class Message:
     deterministic: bool
     reason: str | None  # why the deterministic text was used
     facts: Facts
+
+
+class _NotASnapshot(ValueError):
+    """An exporter answered JSON that is not a ``/snapshot`` document."""
+
+
+_JSON_TYPES = {list: "array", str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}
 
 
 def snapshot_url(base: str) -> str:
@@ -76,6 +91,7 @@ class Reporter:
         self.trigger = CronTrigger(hour=settings.schedule_hour, minute=settings.schedule_minute,
                                    timezone=settings.tz)
         self._retention_day: dt.date | None = None
+        self._first_due: dict[str, dt.date] = {}  # destination → first day due while it had no post in the window
         # httpx/httpcore log every request URL (INFO/DEBUG): webhook URLs are credentials, so never.
         for name in ("httpx", "httpcore"):
             logging.getLogger(name).setLevel(logging.WARNING)
@@ -92,13 +108,18 @@ class Reporter:
                     response = http.get(url)
                     response.raise_for_status()
                     document = response.json()
+                if not isinstance(document, dict):
+                    raise _NotASnapshot(f"not a JSON object but a JSON {_JSON_TYPES.get(type(document), 'value')}")
                 stored = self.store.store_snapshot(document, base, self.now())
             except (httpx.HTTPError, ValueError) as exc:
                 error = f"HTTP {exc.response.status_code}" if isinstance(exc, httpx.HTTPStatusError) \
-                    else type(exc).__name__
-                log.warning("event=pull_failed exporter=%s error=%s", public_url(base), error)
-                self.store.record_pull_error(base, error, self.now())
-                self.metrics.pulled(base, ok=False)
+                    else str(exc) if isinstance(exc, _NotASnapshot) else type(exc).__name__
+                self._pull_failed(base, error)
+                all_ok = False
+                continue
+            except Exception as exc:  # noqa: BLE001 - a document store_snapshot cannot read: this exporter only
+                log.error("event=pull_unreadable exporter=%s", public_url(base), exc_info=True)
+                self._pull_failed(base, f"unreadable snapshot ({type(exc).__name__})")
                 all_ok = False
                 continue
             log.info("event=pulled exporter=%s cost_rows=%d health_rows=%d cloudwatch_rows=%d ignored=%d",
@@ -107,6 +128,11 @@ class Reporter:
             self.metrics.pulled(base, ok=True)
         return all_ok
 
+    def _pull_failed(self, base: str, error: str) -> None:
+        log.warning("event=pull_failed exporter=%s error=\"%s\"", public_url(base), error)
+        self.store.record_pull_error(base, error, self.now())
+        self.metrics.pulled(base, ok=False)
+
     # ------------------------------------------------------------------------------------ summary
 
     def compose(self, day: dt.date) -> Message:
@@ -114,23 +140,7 @@ class Reporter:
         facts = build_facts(self.store, day, self.now(), s.summary, self.project_budgets, self.account_budgets,
                             self.cost_metric)
         title = render.title(facts, s.language)
-        reason_key, detail = None, ""
-        text = ""
-        if self.llm is None:
-            reason_key = "llm_not_configured"
-        else:
-            try:
-                text = self.llm.summarize(facts, s.language)
-            except LlmError as exc:
-                self.metrics.llm_failures.labels(exc.reason).inc()
-                log.warning("event=llm_failed reason=%s", exc.reason)
-                reason_key, detail = "llm_failed", exc.reason
-            else:
-                verdict = guard.check(text, facts)
-                if not verdict.ok:
-                    log.warning("event=guard_rejected problems=%d first=%r", len(verdict.problems),
-                                verdict.problems[0])
-                    reason_key = "guard_rejected"
+        text, reason_key, detail = self._model_text(facts)
         reason = render.reason_text(reason_key, s.language, detail) if reason_key else None
         if reason_key:
             self.metrics.fallbacks.labels(reason_key).inc()
@@ -141,14 +151,42 @@ class Reporter:
             text = f"{text}\n\n{sparks}"
         return Message(day, title, text, deterministic=bool(reason_key), reason=reason, facts=facts)
 
+    def _model_text(self, facts: Facts) -> tuple[str, str | None, str]:
+        """The model's text, or why the deterministic one must be used: (text, reason key, detail).
+
+        Whatever goes wrong in the model call or the guard, the day's summary is not lost.
+        """
+        if self.llm is None:
+            return "", "llm_not_configured", ""
+        try:
+            text = self.llm.summarize(facts, self.settings.language)
+        except LlmError as exc:
+            reason = exc.reason
+            log.warning("event=llm_failed reason=%s", reason)
+        except Exception as exc:  # noqa: BLE001 - an unforeseen failure falls back like any other
+            reason = "unexpected_error"
+            log.error("event=llm_failed reason=%s error=%s", reason, type(exc).__name__, exc_info=True)
+        else:
+            try:
+                verdict = guard.check(text, facts)
+            except Exception as exc:  # noqa: BLE001 - a text the guard cannot read is a text it rejects
+                log.error("event=guard_rejected reason=guard_error error=%s", type(exc).__name__, exc_info=True)
+                return "", "guard_rejected", ""
+            if verdict.ok:
+                return text, None, ""
+            log.warning("event=guard_rejected problems=%d first=%r", len(verdict.problems), verdict.problems[0])
+            return "", "guard_rejected", ""
+        self.metrics.llm_failures.labels(reason).inc()
+        return "", "llm_failed", reason
+
     # ------------------------------------------------------------------------------------ posting
 
     def destinations(self) -> tuple[ChatDestination, ...]:
         return self.settings.chat or (LOG_DESTINATION,)
 
-    def pending(self, day: dt.date) -> list[ChatDestination]:
+    def pending(self, day: dt.date, destinations: Sequence[ChatDestination] | None = None) -> list[ChatDestination]:
         out = []
-        for destination in self.destinations():
+        for destination in self.destinations() if destinations is None else destinations:
             state = self.store.post_state(day, destination.name)
             if state is None:
                 out.append(destination)
@@ -166,9 +204,11 @@ class Reporter:
         self.metrics.posted(destination.name, "unknown")
         self.store.mark_unknown(day, destination.name)
 
-    def post_day(self, day: dt.date, dry_run: bool = False, out: IO[str] | None = None) -> bool:
-        """Summarize ``day`` and post it where it is not posted yet; True when nothing failed."""
-        pending = list(self.destinations()) if dry_run else self.pending(day)
+    def post_day(self, day: dt.date, dry_run: bool = False, out: IO[str] | None = None,
+                 destinations: Sequence[ChatDestination] | None = None) -> bool:
+        """Summarize ``day`` and post it where (of ``destinations``, default all) it is not posted yet;
+        True when nothing failed."""
+        pending = list(destinations or self.destinations()) if dry_run else self.pending(day, destinations)
         if not pending:
             log.info("event=post_skipped day=%s reason=already_posted", day)
             return True
@@ -226,31 +266,66 @@ class Reporter:
         fire = self._fire_today()
         return self.default_day() if fire is not None and fire <= self.now() else None
 
+    def catch_up_plan(self, newest: dt.date) -> dict[dt.date, list[ChatDestination]]:
+        """The days to post up to ``newest``, oldest first, each with the destinations that still lack it."""
+        window_start = newest - dt.timedelta(days=CATCH_UP_DAYS - 1)
+        plan: dict[dt.date, list[ChatDestination]] = {}
+        for destination in self.destinations():
+            start = max(window_start, self._first_due.setdefault(destination.name, newest))
+            day = newest
+            while day >= window_start:
+                state = self.store.post_state(day, destination.name)
+                if state is not None and state["state"] in DONE_STATES:
+                    start = day + dt.timedelta(days=1)
+                    break
+                day -= dt.timedelta(days=1)
+            day = start
+            while day <= newest:
+                plan.setdefault(day, []).append(destination)
+                day += dt.timedelta(days=1)
+        return dict(sorted(plan.items()))
+
+    def _post_due(self, newest: dt.date, pulled: bool) -> None:
+        retry: set[str] = set()  # destinations whose older day failed: their newer days wait for it
+        for day, planned in self.catch_up_plan(newest).items():
+            destinations = [d for d in planned if d.name not in retry]
+            if not self.pending(day, destinations):
+                continue
+            if day == newest and self._waiting_for_cost(day, pulled):
+                continue
+            if day < newest:
+                log.info("event=catch_up day=%s destinations=%s", day, ",".join(d.name for d in destinations))
+            self.post_day(day, destinations=destinations)
+            retry |= {d.name for d in destinations if self.store.post_state(day, d.name) is None}
+
+    def _waiting_for_cost(self, day: dt.date, pulled: bool) -> bool:
+        """Whether the newest day's post should wait for a pull that brings its cost (see :meth:`tick`)."""
+        fire = self._fire_today()
+        waiting = not pulled or not self.store.daily_costs(day, day + dt.timedelta(days=1), self.cost_metric)
+        if waiting and fire is not None and self.now() < fire + POST_GRACE:
+            log.info("event=summary_deferred day=%s reason=%s", day, "pull_failed" if not pulled else "no_cost_for_day")
+            return True
+        return False
+
     def once(self, day: dt.date | None = None, dry_run: bool = False, out: IO[str] | None = None) -> bool:
         with self.lock:
             self.pull()
             return self.post_day(day or self.default_day(), dry_run=dry_run, out=out)
 
     def tick(self) -> None:
-        """The scheduled job: pull; post the day if its time has come and a destination still lacks it.
+        """The scheduled job: pull; once the day's time has come, post the days destinations still lack
+        (yesterday, and earlier days whose post failed: see :meth:`catch_up_plan`).
 
-        Right after a start the exporter may not answer yet, or not have collected: the post waits for a
-        pull that brings the day's cost, for up to ``POST_GRACE`` after the scheduled time; then it goes
+        Right after a start the exporter may not answer yet, or not have collected: yesterday's post waits
+        for a pull that brings its cost, for up to ``POST_GRACE`` after the scheduled time; then it goes
         out anyway, its freshness facts saying what is missing.
         """
         with self.lock:
             try:
                 pulled = self.pull()
-                day = self.due_day()
-                if day is not None and self.pending(day):
-                    fire = self._fire_today()
-                    next_day = day + dt.timedelta(days=1)
-                    waiting = not pulled or not self.store.daily_costs(day, next_day, self.cost_metric)
-                    if waiting and fire is not None and self.now() < fire + POST_GRACE:
-                        log.info("event=summary_deferred day=%s reason=%s", day,
-                                 "pull_failed" if not pulled else "no_cost_for_day")
-                    else:
-                        self.post_day(day)
+                newest = self.due_day()
+                if newest is not None:
+                    self._post_due(newest, pulled)
                 self._retention()
             except Exception as exc:  # noqa: BLE001 - a scheduled job must survive to the next cycle
                 log.error("event=cycle_failed error=%s", type(exc).__name__, exc_info=True)

@@ -7,13 +7,22 @@ the old one):
                         decimal string Cost Explorer sent)
 * ``health_events``     account_id + event_arn (status and last update kept current; the description,
                         AWS text for the LLM prompt's fenced data, kept when a later pull has none:
-                        closed events are not described)
+                        closed events are not described). An open or upcoming event that a successful
+                        Health result for its account no longer lists is marked closed (``closed_at``)
 * ``cloudwatch_points`` account_id + region + series + timestamp
 * ``accounts``          id → name, project (from the snapshot's account list)
 * ``collector_status``  collector + account_id → up, last success, error (data freshness)
 * ``pulls``             one row per pull of ``/snapshot`` (no URL credentials: they are stripped)
 * ``posts``             day + destination: what was posted, so each day is posted once per destination
 * ``backfill_windows``  account_id + window_start + window_end + metric done by ``backfill``
+
+A successful cost result's DAILY rows are the whole truth for its window (the first day it carries up to its
+``as_of``): stored daily rows of that account and metric inside the window that it no longer carries (a
+restated estimate that dropped a service) are deleted.
+
+Every write is one ``BEGIN IMMEDIATE`` transaction (:func:`immediate`): the sidecar and a ``backfill`` or
+``--once`` run write the same file, and a deferred transaction that reads before it writes fails at once
+with "database is locked" instead of waiting for the busy timeout.
 
 ``PRAGMA user_version`` holds the schema version; :data:`MIGRATIONS` move an older file forward.
 Nothing secret is stored: destinations appear by name, never by webhook URL.
@@ -27,8 +36,9 @@ import logging
 import sqlite3
 import threading
 import urllib.parse
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -84,12 +94,41 @@ def _v2(db: Database) -> None:
         db["pulls"].add_column("error", str)
 
 
-MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1, _v2)
+def _v3(db: Database) -> None:
+    # When the reporter closed an event because its account's Health result stopped listing it.
+    if "closed_at" not in db["health_events"].columns_dict:
+        db["health_events"].add_column("closed_at", str)
+    db["pulls"].create_index(["exporter", "pulled_at"], if_not_exists=True)
+
+
+MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1, _v2, _v3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
 def schema_version(db: Database) -> int:
     return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+
+@contextmanager
+def immediate(db: Database) -> Iterator[Database]:
+    """A write transaction that takes the write lock first (``BEGIN IMMEDIATE``), waiting out the busy timeout.
+
+    sqlite-utils' ``atomic()`` begins a deferred transaction: when another process commits between its first
+    read and its first write, SQLite cannot upgrade the read and answers "database is locked" at once,
+    without waiting. Nested inside a transaction it is a savepoint (sqlite-utils' own).
+    """
+    if db.conn.in_transaction:
+        with db.atomic():
+            yield db
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        if db.conn.in_transaction:
+            db.conn.rollback()
+        raise
+    db.conn.commit()
 
 
 def migrate(db: Database, target: int = SCHEMA_VERSION) -> int:
@@ -98,7 +137,9 @@ def migrate(db: Database, target: int = SCHEMA_VERSION) -> int:
     if version > SCHEMA_VERSION:
         raise RuntimeError(f"database schema version {version} is newer than this reporter's ({SCHEMA_VERSION})")
     for number in range(version + 1, target + 1):
-        with db.atomic():
+        with immediate(db):
+            if schema_version(db) >= number:  # another process starting on the same file got there first
+                continue
             MIGRATIONS[number - 1](db)
             db.execute(f"PRAGMA user_version = {number}")
         log.info("event=schema_migrated version=%d", number)
@@ -172,6 +213,7 @@ def health_row(account_id: str, record: Mapping[str, Any]) -> dict[str, Any] | N
         # The description has its own column; kept once, not twice.
         "data": json.dumps({k: v for k, v in record.items() if k != "description"}, sort_keys=True,
                            ensure_ascii=False, default=str),
+        "closed_at": None,  # listed again: no longer closed by its absence
     }
 
 
@@ -224,6 +266,24 @@ class Stored:
     ignored: int
 
 
+@dataclass
+class _DailyWindow:
+    """What a successful cost result says is complete for one account and metric: DAILY [first, end).
+
+    The exporter asks for its DAILY window in one request, so every day from the first it carries up to its
+    ``as_of`` is complete: a (service, day) it does not carry has no cost (any stored row for it is stale).
+    """
+
+    first: str
+    end: str
+    keys: set[tuple[str, str]] = field(default_factory=set)
+
+    def add(self, row: Mapping[str, Any]) -> None:
+        self.first = min(self.first, row["period_start"])
+        self.end = max(self.end, row["period_end"])
+        self.keys.add((row["service"], row["period_start"]))
+
+
 class Store:
     """The reporter's history. Every write is one transaction; the lock serialises the scheduler's threads."""
 
@@ -241,12 +301,20 @@ class Store:
 
     # ------------------------------------------------------------------------------------- writes
 
+    @contextmanager
+    def write(self) -> Iterator[Database]:
+        """Every write path: one ``BEGIN IMMEDIATE`` transaction, the lock serialising this process's threads."""
+        with self.lock, immediate(self.db) as db:
+            yield db
+
     def store_snapshot(self, document: Mapping[str, Any], exporter: str,
                        pulled_at: dt.datetime | None = None) -> Stored:
         """All of one ``/snapshot`` document in one transaction."""
         pulled_at = pulled_at or dt.datetime.now(UTC)
         rows: dict[str, list[dict[str, Any]]] = {"cost": [], "health_events": [], "cloudwatch_points": []}
         status: list[dict[str, Any]] = []
+        daily_windows: dict[tuple[str, str], _DailyWindow] = {}  # (account, metric) of successful cost results
+        health_listed: dict[str, set[str]] = {}  # account → event ARNs of its successful Health result
         ignored = 0
         for collector, entry in (document.get("collectors") or {}).items():
             for account_id, result in ((entry or {}).get("accounts") or {}).items():
@@ -255,22 +323,34 @@ class Store:
                     "last_success": result.get("last_success"), "last_attempt": result.get("last_attempt"),
                     "error": result.get("error"), "as_of": result.get("as_of"),
                 })
+                if result.get("up") and collector == "health":
+                    health_listed[account_id] = set()
                 for record in result.get("records") or ():
                     table = _route(collector, record) if isinstance(record, Mapping) else None
                     row = _ROW_BUILDERS[table](account_id, record) if table else None
                     if row is None:
                         ignored += 1
-                    else:
-                        rows[table].append(row)
+                        continue
+                    rows[table].append(row)
+                    if account_id in health_listed and table == "health_events":
+                        health_listed[account_id].add(row["event_arn"])
+                    if result.get("up") and table == "cost" and row["granularity"] == "daily":
+                        as_of = str(result.get("as_of") or row["period_end"])
+                        daily_windows.setdefault((account_id, row["metric"]),
+                                                 _DailyWindow(row["period_start"], as_of)).add(row)
         accounts = [{"id": a["id"], "name": a.get("name") or a["id"], "project": a.get("project") or ""}
                     for a in document.get("accounts") or () if isinstance(a, Mapping) and a.get("id")]
-        with self.lock, self.db.atomic():
+        with self.write():
             if accounts:
                 self.db["accounts"].upsert_all(accounts, pk="id")
             for table, table_rows in rows.items():
                 for group in _upsert_groups(table, table_rows):
                     if group:
                         self.db[table].upsert_all(group, pk=_PKS[table])
+            for (account_id, metric), window in daily_windows.items():
+                self._delete_restated_away(account_id, metric, window)
+            for account_id, arns in health_listed.items():
+                self._close_unlisted_events(account_id, arns, pulled_at)
             if status:
                 self.db["collector_status"].upsert_all(status, pk=["collector", "account_id"])
             self.db["pulls"].insert({
@@ -280,19 +360,51 @@ class Store:
             })
         return Stored({table: len(r) for table, r in rows.items()}, ignored)
 
+    def _delete_restated_away(self, account_id: str, metric: str, window: _DailyWindow) -> None:
+        """Daily rows inside a complete DAILY window that the window no longer carries (Cost Explorer dropped them)."""
+        stored = self.db.execute(
+            "SELECT service, period_start FROM cost WHERE account_id = ? AND metric = ? AND granularity = 'daily' "
+            "AND period_start >= ? AND period_start < ?", [account_id, metric, window.first, window.end]).fetchall()
+        stale = [(account_id, metric, service, start) for service, start in stored
+                 if (service, start) not in window.keys]
+        if stale:
+            self.db.conn.executemany(
+                "DELETE FROM cost WHERE account_id = ? AND metric = ? AND granularity = 'daily' AND service = ? "
+                "AND period_start = ?", stale)
+
+    def _close_unlisted_events(self, account_id: str, listed: set[str], at: dt.datetime) -> None:
+        """Open/upcoming events a successful Health result for the account no longer lists: closed, row kept."""
+        active = self.db.execute(
+            "SELECT event_arn FROM health_events WHERE account_id = ? "
+            "AND lower(coalesce(status_code, '')) IN ('open', 'upcoming')", [account_id]).fetchall()
+        gone = [(at.isoformat(), account_id, arn) for (arn,) in active if arn not in listed]
+        if gone:
+            self.db.conn.executemany(
+                "UPDATE health_events SET status_code = 'closed', closed_at = ? WHERE account_id = ? AND event_arn = ?",
+                gone)
+            log.info("event=health_events_closed account=%s count=%d reason=no_longer_listed", account_id, len(gone))
+
     def record_pull_error(self, exporter: str, error: str, at: dt.datetime | None = None) -> None:
         at = at or dt.datetime.now(UTC)
-        with self.lock, self.db.atomic():
+        with self.write():
             self.db["pulls"].insert({"exporter": public_url(exporter), "pulled_at": at.isoformat(), "taken_at": None,
                                      "generation": None, "records": 0, "error": error[:500]})
 
     def store_backfill_window(self, account_id: str, records: Iterable[Mapping[str, Any]], window_start: dt.date,
                               window_end: dt.date, metric: str) -> int:
-        """One account × window of Cost Explorer records and its completion mark, in one transaction."""
+        """One account × window of Cost Explorer records and its completion mark, in one transaction.
+
+        The window is complete: stored daily rows in it that Cost Explorer no longer returns are deleted.
+        """
         rows = [r for r in (cost_row(account_id, rec, source="backfill") for rec in records) if r is not None]
-        with self.lock, self.db.atomic():
+        window = _DailyWindow(window_start.isoformat(), window_end.isoformat())
+        for row in rows:
+            if row["granularity"] == "daily" and row["metric"] == metric:
+                window.add(row)
+        with self.write():
             if rows:
                 self.db["cost"].upsert_all(rows, pk=list(COST_PK))
+            self._delete_restated_away(account_id, metric, window)
             self.db["backfill_windows"].upsert({
                 "account_id": account_id, "window_start": window_start.isoformat(),
                 "window_end": window_end.isoformat(), "metric": metric, "records": len(rows),
@@ -307,7 +419,7 @@ class Store:
     def upsert_accounts(self, accounts: Iterable[tuple[str, str, str]]) -> None:
         rows = [{"id": i, "name": n, "project": p} for i, n, p in accounts]
         if rows:
-            with self.lock, self.db.atomic():
+            with self.write():
                 self.db["accounts"].upsert_all(rows, pk="id")
 
     # ------------------------------------------------------------------------------------- posts
@@ -318,27 +430,27 @@ class Store:
 
     def mark_sending(self, day: dt.date, destination: str, key: str) -> None:
         """Written before the request: a crash before :meth:`mark_posted` leaves this mark behind."""
-        with self.lock, self.db.atomic():
+        with self.write():
             self.db["posts"].upsert({"day": day.isoformat(), "destination": destination, "state": "sending",
                                      "idempotency_key": key, "started_at": dt.datetime.now(UTC).isoformat(),
                                      "posted_at": None, "deterministic": None},
                                     pk=["day", "destination"])
 
     def mark_posted(self, day: dt.date, destination: str, key: str, deterministic: bool) -> None:
-        with self.lock, self.db.atomic():
+        with self.write():
             self.db["posts"].upsert({"day": day.isoformat(), "destination": destination, "state": "posted",
                                      "idempotency_key": key, "posted_at": dt.datetime.now(UTC).isoformat(),
                                      "deterministic": 1 if deterministic else 0}, pk=["day", "destination"])
 
     def mark_unknown(self, day: dt.date, destination: str) -> None:
         """A ``sending`` mark left by a crash, for a platform that cannot deduplicate: never sent again."""
-        with self.lock, self.db.atomic():
+        with self.write():
             self.db.execute("UPDATE posts SET state = 'unknown' WHERE day = ? AND destination = ?",
                             [day.isoformat(), destination])
 
     def clear_sending(self, day: dt.date, destination: str) -> None:
         """A post that failed (no 2xx): forget the mark so the next cycle tries again."""
-        with self.lock, self.db.atomic():
+        with self.write():
             self.db.execute("DELETE FROM posts WHERE day = ? AND destination = ? AND state = 'sending'",
                             [day.isoformat(), destination])
 
@@ -379,6 +491,19 @@ class Store:
         rows = list(self.db.query("SELECT * FROM pulls WHERE error IS NULL ORDER BY pulled_at DESC LIMIT 1"))
         return rows[0] if rows else None
 
+    def pull_status(self) -> list[dict[str, Any]]:
+        """Per exporter (public URL): its latest attempt and error, last success, failed pulls since that success."""
+        return list(self.db.query(
+            "SELECT p.exporter, p.pulled_at AS last_attempt, p.error AS last_error, s.pulled_at AS last_success, "
+            "s.taken_at AS snapshot_taken_at, "
+            "(SELECT count(*) FROM pulls f WHERE f.exporter = p.exporter AND f.error IS NOT NULL "
+            " AND f.pulled_at > coalesce(s.pulled_at, '')) AS failed_since_success "
+            "FROM pulls p "
+            "LEFT JOIN pulls s ON s.id = (SELECT id FROM pulls WHERE exporter = p.exporter AND error IS NULL "
+            "                             ORDER BY pulled_at DESC, id DESC LIMIT 1) "
+            "WHERE p.id = (SELECT id FROM pulls WHERE exporter = p.exporter ORDER BY pulled_at DESC, id DESC LIMIT 1) "
+            "ORDER BY p.exporter"))
+
     # ------------------------------------------------------------------------------------- retention
 
     def apply_retention(self, retention: Retention, today: dt.date) -> dict[str, int]:
@@ -388,15 +513,16 @@ class Store:
 
         statements = {
             "cost": ("DELETE FROM cost WHERE period_end < ?", before(retention.cost_days)),
+            # Closed events, by when they closed: AWS's last update, or when they left the Health results.
             "health_events": ("DELETE FROM health_events WHERE coalesce(status_code, '') = 'closed' "
-                              "AND coalesce(last_updated_time, end_time, start_time, '') < ?",
+                              "AND coalesce(closed_at, last_updated_time, end_time, start_time, '') < ?",
                               before(retention.health_days)),
             "cloudwatch_points": ("DELETE FROM cloudwatch_points WHERE timestamp < ?", before(retention.cloudwatch_days)),
             "pulls": ("DELETE FROM pulls WHERE pulled_at < ?", before(retention.pulls_days)),
             "posts": ("DELETE FROM posts WHERE day < ?", before(retention.posts_days)),
         }
         deleted = {}
-        with self.lock, self.db.atomic():
+        with self.write():
             for table, (sql, cutoff) in statements.items():
                 deleted[table] = self.db.execute(sql, [cutoff]).rowcount
         return deleted

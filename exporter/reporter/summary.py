@@ -3,9 +3,12 @@
 :func:`build_facts` turns the history into one JSON-able document for a day ``D`` (a UTC cost day, as
 Cost Explorer counts days): fleet/project/account totals for the day, month to date and last month;
 top services; day-over-day, week-over-week and month-over-month movers; spikes against the trailing
-baseline; budget projections; open and upcoming Health events; data freshness and failing collectors;
-14-day sparklines for the top movers. Amounts are exact sums of the stored decimal strings, rounded
-to cents only at the end (percentages to one decimal).
+baseline (a service with no cost in the baseline is a new one, never a ratio against a zero or negative
+mean); budget projections; open and upcoming Health events; data freshness per exporter (failing or
+stale pulls) and failing collectors; 14-day sparklines for the top movers. Amounts are exact sums of
+the stored decimal strings, rounded to cents only at the end (percentages to one decimal, of the size of
+the amount compared against, since credits make it negative, and none against zero). Month-over-month
+movers only for accounts whose history covers both periods day by day.
 
 AWS-originated text (Health descriptions, collector errors) is kept apart in ``aws_text`` so the LLM
 prompt can fence it as data; the facts refer to it by id (``description_ref``, ``error_ref``), and one
@@ -32,6 +35,9 @@ SPARK = "▁▂▃▄▅▆▇█"
 # All AWS-originated text in one prompt (each Health description is already capped at 2,000 characters).
 MAX_AWS_TEXT_CHARS = 12_000
 SPARK_DAYS = 14
+# An exporter whose last successful pull is older than this is stale; one whose last attempt is this much
+# older than the newest attempt of any exporter is no longer pulled (taken out of reporter.exporter_urls).
+STALE_PULL_HOURS = 6
 
 
 def money(value: Decimal) -> Decimal:
@@ -39,9 +45,10 @@ def money(value: Decimal) -> Decimal:
 
 
 def percent(part: Decimal, whole: Decimal) -> Decimal | None:
+    """``part`` as a percentage of the size of ``whole``: a change from -$40 (credits) to $0 is +100%, not -100%."""
     if whole == 0:
         return None
-    return (part / whole * 100).quantize(TENTH, rounding=ROUND_HALF_UP)
+    return (part / abs(whole) * 100).quantize(TENTH, rounding=ROUND_HALF_UP)
 
 
 def sparkline(values: Iterable[Decimal]) -> str:
@@ -58,12 +65,40 @@ def _days(start: dt.date, end: dt.date) -> list[dt.date]:
     return [start + dt.timedelta(days=i) for i in range((end - start).days)]
 
 
+def _covers(days_with_data: set[dt.date], start: dt.date, end: dt.date) -> bool:
+    """Whether every day of [start, end) is in the history (a fresh install has only part of last month)."""
+    return all(d in days_with_data for d in _days(start, end))
+
+
 def _month_start(day: dt.date) -> dt.date:
     return day.replace(day=1)
 
 
 def _previous_month_start(day: dt.date) -> dt.date:
     return _month_start(_month_start(day) - dt.timedelta(days=1))
+
+
+def _age_hours(now: dt.datetime, then: dt.datetime | None) -> Decimal | None:
+    return (Decimal((now - then).total_seconds()) / 3600).quantize(TENTH) if then else None
+
+
+def _exporter_freshness(pulls: list[dict[str, Any]], now: dt.datetime) -> list[dict[str, Any]]:
+    """Each exporter still pulled: its last successful pull and age; ``failing`` when its last pull failed,
+    ``stale`` when its last success is older than :data:`STALE_PULL_HOURS` (URLs carry no credentials)."""
+    stale_after = dt.timedelta(hours=STALE_PULL_HOURS)
+    attempts = {p["exporter"]: dt.datetime.fromisoformat(p["last_attempt"]) for p in pulls}
+    newest = max(attempts.values(), default=None)
+    out = []
+    for p in pulls:
+        if newest - attempts[p["exporter"]] > stale_after:
+            continue  # no longer in reporter.exporter_urls
+        success = dt.datetime.fromisoformat(p["last_success"]) if p["last_success"] else None
+        state = "failing" if p["last_error"] else ("stale" if now - success > stale_after else "ok")
+        out.append({"exporter": p["exporter"], "state": state,
+                    "last_success": success.isoformat() if success else None,
+                    "last_success_age_hours": _age_hours(now, success),
+                    "failed_pulls_since_success": p["failed_since_success"], "last_error": p["last_error"]})
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +125,24 @@ def _mover(series: _Series, current: Decimal, previous: Decimal) -> dict[str, An
     return {"account": series.account, "project": series.project, "service": series.service,
             "current_usd": money(current), "previous_usd": money(previous),
             "change_usd": money(current - previous), "change_pct": percent(current - previous, previous)}
+
+
+def _spike(series: _Series, current: Decimal, mean: Decimal, baseline_start: dt.date, day: dt.date,
+           settings: SummarySettings) -> dict[str, Any] | None:
+    """A spike against the trailing mean, or a new service (no cost in the baseline) above ``spike_min_usd``.
+
+    A mean at or below zero (credits) gives no ratio: that is never a spike.
+    """
+    new = not any(v for d, v in series.by_day.items() if baseline_start <= d < day)
+    if new:
+        spiked = current >= settings.spike_min_usd
+    else:
+        spiked = mean > 0 and current - mean >= settings.spike_min_usd and current >= mean * settings.spike_ratio
+    if not spiked:
+        return None
+    return {"account": series.account, "project": series.project, "service": series.service,
+            "usd": money(current), "baseline_mean_usd": money(mean), "new": new,
+            "times_baseline": None if new else (current / mean).quantize(TENTH, rounding=ROUND_HALF_UP)}
 
 
 def _top_movers(items: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
@@ -181,18 +234,15 @@ def build_facts(store: Store, day: dt.date, now: dt.datetime, settings: SummaryS
             dod.append(_mover(s, current, s.by_day.get(yesterday, Decimal(0))))
         if day in acct_days and week_ago in acct_days:
             wow.append(_mover(s, current, s.by_day.get(week_ago, Decimal(0))))
-        if day in acct_days and any(last_month_start <= d < same_days_end for d in acct_days):
+        if _covers(acct_days, month_start, next_day) and _covers(acct_days, last_month_start, same_days_end):
             mom.append(_mover(s, s.total(month_start, next_day), s.total(last_month_start, same_days_end)))
         # The mean over the baseline days the account has data for: a history shorter than the baseline
         # (a new account, a fresh database) must not look like a spike.
         baseline_days = sum(1 for d in acct_days if baseline_start <= d < day)
         if day in acct_days and baseline_days:
-            mean = s.total(baseline_start, day) / baseline_days
-            if current - mean >= settings.spike_min_usd and current >= mean * settings.spike_ratio:
-                spikes.append({"account": s.account, "project": s.project, "service": s.service,
-                               "usd": money(current), "baseline_mean_usd": money(mean),
-                               "times_baseline": (current / mean).quantize(TENTH, rounding=ROUND_HALF_UP)
-                               if mean else None})
+            spike = _spike(s, current, s.total(baseline_start, day) / baseline_days, baseline_start, day, settings)
+            if spike:
+                spikes.append(spike)
     spikes.sort(key=lambda x: (-(x["usd"] - x["baseline_mean_usd"]), x["account"], x["service"]))
 
     top_dod = _top_movers(dod, settings.top_movers)
@@ -246,6 +296,8 @@ def build_facts(store: Store, day: dt.date, now: dt.datetime, settings: SummaryS
                             "error_ref": text_ref("error", status.get("error"))})
     last_pull = store.last_pull()
     pulled_at = dt.datetime.fromisoformat(last_pull["pulled_at"]) if last_pull else None
+    exporters = _exporter_freshness(store.pull_status(), now)
+    failing_exporters = [e for e in exporters if e["state"] != "ok"]
 
     data = {
         "day": day.isoformat(),
@@ -265,16 +317,17 @@ def build_facts(store: Store, day: dt.date, now: dt.datetime, settings: SummaryS
         "health": {"open": health_open, "upcoming": health_upcoming},
         "freshness": {
             "last_pull": pulled_at.isoformat() if pulled_at else None,
-            "last_pull_age_hours": (Decimal((now - pulled_at).total_seconds()) / 3600).quantize(TENTH)
-            if pulled_at else None,
+            "last_pull_age_hours": _age_hours(now, pulled_at),
             "snapshot_taken_at": last_pull.get("taken_at") if last_pull else None,
             "estimated_on_day": day in estimated_days,
             "failing_collectors": failing,
+            "exporters": exporters,
+            "failing_exporters": failing_exporters,
         },
         "counts": {"accounts": len(account_totals), "projects": len(project_totals),
                    "services_on_day": len(by_service), "health_open": len(health_open),
                    "health_upcoming": len(health_upcoming), "spikes": len(spikes),
-                   "failing_collectors": len(failing)},
+                   "failing_collectors": len(failing), "failing_exporters": len(failing_exporters)},
         "sparklines": sparklines,
     }
     names = {a["name"] for a in accounts.values()} | {a["project"] for a in accounts.values() if a["project"]}
