@@ -268,18 +268,24 @@ def test_a_day_whose_post_failed_is_posted_on_a_later_day_oldest_first(tmp_path,
         assert _titles(recv["webhook"])[before:] == [f"AWS cost summary for {max(days)}"]
 
 
-def test_a_first_post_that_fails_is_caught_up_while_the_reporter_runs(tmp_path):
-    """A new installation whose very first post fails keeps that day (the reviewer's scenario)."""
+def test_a_first_post_that_fails_is_caught_up_even_after_a_restart(tmp_path):
+    """A new installation whose very first post fails keeps that day, also when the reporter restarts
+    before any post succeeds (the failed post is a row in the history, not a memory of the process)."""
     clock = {"now": dt.datetime(2026, 11, 25, 10, 0, tzinfo=UTC)}
     with receivers("slack") as recv:
         chat_list, env = chat_config(recv)
         settings = load_settings({"exporter_urls": [f"http://127.0.0.1:{free_port()}"],
                                   "database": str(tmp_path / "h.db"), "chat": chat_list}, "<test>", env)
-        r = Reporter(settings, Store.open(settings.database), now=lambda: clock["now"])
         recv["slack"].fail = [500, 500]
-        for now in ("2026-11-25T16:00:00+00:00", "2026-11-25T23:50:00+00:00", "2026-11-26T16:00:00+00:00"):
+        r = Reporter(settings, Store.open(settings.database), now=lambda: clock["now"])
+        for now in ("2026-11-25T16:00:00+00:00", "2026-11-25T23:50:00+00:00"):
             clock["now"] = dt.datetime.fromisoformat(now)
             r.tick()
+        assert r.store.post_state(dt.date(2026, 11, 24), "slack-ops")["state"] == "failed"
+        r.store.close()
+        restarted = Reporter(settings, Store.open(settings.database), now=lambda: clock["now"])
+        clock["now"] = dt.datetime.fromisoformat("2026-11-26T16:00:00+00:00")
+        restarted.tick()
     assert _titles(recv["slack"])[2:] == ["AWS cost summary for 2026-11-24", "AWS cost summary for 2026-11-25"]
 
 

@@ -17,7 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO
 
-from exporter.aws import COST_EXPLORER_PRICE_PER_REQUEST_USD, ApiStats, AwsClients, error_message
+from exporter.aws import (
+    COST_EXPLORER_PRICE_PER_REQUEST_USD, ApiStats, AwsClients, cost_explorer_region, error_message,
+)
 from exporter.collectors.cost import DAILY, CostQuery, fetch_pages, parse_page
 from exporter.config import Account, Config
 from exporter.reporter.store import Store
@@ -120,7 +122,7 @@ def run(config: Config, store: Store, start: dt.date, end: dt.date, *, clients: 
             progress.step(label + " skipped")
             continue
         try:
-            client = clients.for_account(account, "ce", "us-east-1")
+            client = clients.for_account(account, "ce", cost_explorer_region(account.role_arn))
             records = [record_to_dict(r)
                        for page in fetch_pages(client, CostQuery("DAILY", ws, we, metric, account.id))
                        for r in parse_page(page, metric, DAILY)]

@@ -16,10 +16,11 @@ Posting is exactly once per (day, destination):
 With no chat destination configured the summary goes to the log, once per day, the same way.
 
 Catch-up: once the day's schedule time has passed, each destination gets, oldest first, every day after
-the newest one it has (posted, or unknown), within the last :data:`CATCH_UP_DAYS` days up to yesterday; a
-destination with nothing in that window (a new installation or destination) starts at yesterday, and
-keeps, while the process runs, the days it was due since. A failed post stops that destination's
-catch-up for the cycle, so its days still go out in order.
+the newest one it has (posted, or unknown), within the last :data:`CATCH_UP_DAYS` days up to yesterday.
+With nothing done in that window, a destination that was posted to before it (a longer outage) gets the
+whole window, and a new one (a new installation or destination) starts at yesterday, or at the oldest day
+in the window whose post failed (a ``failed`` row, kept across restarts). A failed post stops that
+destination's catch-up for the cycle, so its days still go out in order.
 """
 
 from __future__ import annotations
@@ -91,7 +92,6 @@ class Reporter:
         self.trigger = CronTrigger(hour=settings.schedule_hour, minute=settings.schedule_minute,
                                    timezone=settings.tz)
         self._retention_day: dt.date | None = None
-        self._first_due: dict[str, dt.date] = {}  # destination → first day due while it had no post in the window
         # httpx/httpcore log every request URL (INFO/DEBUG): webhook URLs are credentials, so never.
         for name in ("httpx", "httpcore"):
             logging.getLogger(name).setLevel(logging.WARNING)
@@ -188,7 +188,7 @@ class Reporter:
         out = []
         for destination in self.destinations() if destinations is None else destinations:
             state = self.store.post_state(day, destination.name)
-            if state is None:
+            if state is None or state["state"] == "failed":
                 out.append(destination)
             elif state["state"] == "sending":
                 if destination.type in chat.DEDUPLICATING:
@@ -244,7 +244,7 @@ class Reporter:
         elif result.maybe_delivered and destination.type not in chat.DEDUPLICATING:
             self._outcome_unknown(day, destination, f"the platform did not answer ({result.error})")
         else:
-            self.store.clear_sending(day, destination.name)
+            self.store.mark_failed(day, destination.name)
             self.metrics.posted(destination.name, "failed")
             log.warning("event=post_failed day=%s destination=%s type=%s error=%r action=retry_next_cycle",
                         day, destination.name, destination.type, result.error)
@@ -271,13 +271,18 @@ class Reporter:
         window_start = newest - dt.timedelta(days=CATCH_UP_DAYS - 1)
         plan: dict[dt.date, list[ChatDestination]] = {}
         for destination in self.destinations():
-            start = max(window_start, self._first_due.setdefault(destination.name, newest))
+            # Nothing done in the window: a destination posted to before it (the reporter was down, or its
+            # posts failed, for longer) gets the whole window; a new one yesterday only, no backlog flood.
+            first = self.store.first_post_day(destination.name)
+            start = window_start if first is not None and first < window_start else newest
             day = newest
             while day >= window_start:
                 state = self.store.post_state(day, destination.name)
                 if state is not None and state["state"] in DONE_STATES:
                     start = day + dt.timedelta(days=1)
                     break
+                if state is not None:  # failed (or sending): due since then
+                    start = day
                 day -= dt.timedelta(days=1)
             day = start
             while day <= newest:
@@ -296,7 +301,8 @@ class Reporter:
             if day < newest:
                 log.info("event=catch_up day=%s destinations=%s", day, ",".join(d.name for d in destinations))
             self.post_day(day, destinations=destinations)
-            retry |= {d.name for d in destinations if self.store.post_state(day, d.name) is None}
+            retry |= {d.name for d in destinations
+                      if (state := self.store.post_state(day, d.name)) is None or state["state"] == "failed"}
 
     def _waiting_for_cost(self, day: dt.date, pulled: bool) -> bool:
         """Whether the newest day's post should wait for a pull that brings its cost (see :meth:`tick`)."""

@@ -428,6 +428,11 @@ class Store:
         rows = list(self.db["posts"].rows_where("day = ? and destination = ?", [day.isoformat(), destination]))
         return rows[0] if rows else None
 
+    def first_post_day(self, destination: str) -> dt.date | None:
+        """The oldest day with a post row (any state) for the destination: None for a new one."""
+        row = self.db.execute("SELECT min(day) FROM posts WHERE destination = ?", [destination]).fetchone()
+        return dt.date.fromisoformat(row[0]) if row and row[0] else None
+
     def mark_sending(self, day: dt.date, destination: str, key: str) -> None:
         """Written before the request: a crash before :meth:`mark_posted` leaves this mark behind."""
         with self.write():
@@ -448,10 +453,10 @@ class Store:
             self.db.execute("UPDATE posts SET state = 'unknown' WHERE day = ? AND destination = ?",
                             [day.isoformat(), destination])
 
-    def clear_sending(self, day: dt.date, destination: str) -> None:
-        """A post that failed (no 2xx): forget the mark so the next cycle tries again."""
+    def mark_failed(self, day: dt.date, destination: str) -> None:
+        """A post that failed (no 2xx): still due, so later cycles (and a restarted reporter) try it again."""
         with self.write():
-            self.db.execute("DELETE FROM posts WHERE day = ? AND destination = ? AND state = 'sending'",
+            self.db.execute("UPDATE posts SET state = 'failed' WHERE day = ? AND destination = ? AND state = 'sending'",
                             [day.isoformat(), destination])
 
     # ------------------------------------------------------------------------------------- reads
