@@ -343,3 +343,27 @@ def test_an_exporter_failing_for_days_is_reported_without_its_credentials():
         assert "s3cret" not in text and "token" not in text and "exporter-old" not in text
         assert guard.check(text, facts).ok
     assert "s3cret" not in json.dumps(facts.data, default=str)
+
+
+def _cost_status(account_id: str, up: bool, at: dt.datetime) -> dict:
+    return {"up": up, "last_attempt": at.isoformat(), "last_success": None if not up else at.isoformat(),
+            "error": None if up else "AccessDenied: not authorized", "as_of": KNOWN_DAY.isoformat(), "records": []}
+
+
+def test_an_account_taken_out_of_the_config_is_not_a_failing_collector_for_ever():
+    store = Store(open_database(":memory:"))
+    url = "http://exporter:9780"
+    accounts = [{"id": f"00000000000{n}", "name": f"acct-{n}", "project": "p"} for n in (1, 2, 3)]
+    before = NOW - dt.timedelta(days=5)
+    store.store_snapshot({"accounts": accounts, "collectors": {"cost": {"accounts": {
+        "000000000001": _cost_status("000000000001", False, before),
+        "000000000002": _cost_status("000000000002", True, before)}}}}, url, before)
+    # acct-1 removed from the config since; acct-3 fails now.
+    store.store_snapshot({"accounts": accounts[1:], "collectors": {"cost": {"accounts": {
+        "000000000002": _cost_status("000000000002", True, NOW),
+        "000000000003": _cost_status("000000000003", False, NOW)}}}}, url, NOW)
+    failing = build_facts(store, KNOWN_DAY, NOW, ReporterSettings().summary).data["freshness"]["failing_collectors"]
+    assert [(f["collector"], f["account"]) for f in failing] == [("cost", "acct-3")]
+    # and its row is gone once it is older than pulls are kept
+    deleted = store.apply_retention(ReporterSettings().retention, (before + dt.timedelta(days=31)).date())
+    assert deleted["collector_status"] == 1

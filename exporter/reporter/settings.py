@@ -53,9 +53,9 @@ class Retention:
     """Days kept per table; older rows are deleted once a day so the database never grows without bound."""
 
     cost_days: int = 800
-    health_days: int = 400  # closed events, by their last update
+    health_days: int = 400  # closed events, by when they closed (AWS's last update, or leaving the results)
     cloudwatch_days: int = 35
-    pulls_days: int = 30
+    pulls_days: int = 30  # also collector_status rows not attempted for that long (removed accounts)
     posts_days: int = 400
 
 

@@ -524,6 +524,10 @@ class Store:
                               before(retention.health_days)),
             "cloudwatch_points": ("DELETE FROM cloudwatch_points WHERE timestamp < ?", before(retention.cloudwatch_days)),
             "pulls": ("DELETE FROM pulls WHERE pulled_at < ?", before(retention.pulls_days)),
+            # An account still configured is attempted every collector interval: a row not attempted for as
+            # long as pulls are kept belongs to an account (or exporter) removed from the config.
+            "collector_status": ("DELETE FROM collector_status WHERE coalesce(last_attempt, '') < ?",
+                                 before(retention.pulls_days)),
             "posts": ("DELETE FROM posts WHERE day < ?", before(retention.posts_days)),
         }
         deleted = {}

@@ -38,6 +38,7 @@ SPARK_DAYS = 14
 # An exporter whose last successful pull is older than this is stale; one whose last attempt is this much
 # older than the newest attempt of any exporter is no longer pulled (taken out of reporter.exporter_urls).
 STALE_PULL_HOURS = 6
+REMOVED_ACCOUNT_AFTER = dt.timedelta(days=2)  # a collector status this far behind its newest: account removed
 
 
 def money(value: Decimal) -> Decimal:
@@ -289,7 +290,17 @@ def build_facts(store: Store, day: dt.date, now: dt.datetime, settings: SummaryS
         (health_open if status == "open" else health_upcoming).append(entry)
 
     failing = []
-    for status in store.collector_status():
+    statuses = store.collector_status()
+    newest_attempt = {}  # collector → its newest attempt: rows far behind it are accounts no longer configured
+    for status in statuses:
+        newest_attempt[status["collector"]] = max(newest_attempt.get(status["collector"], ""),
+                                                  status.get("last_attempt") or "")
+    for status in statuses:
+        attempt = status.get("last_attempt") or ""
+        newest = newest_attempt[status["collector"]]
+        if attempt and newest and (dt.datetime.fromisoformat(newest) - dt.datetime.fromisoformat(attempt)
+                                   > REMOVED_ACCOUNT_AFTER):
+            continue
         if not status["up"]:
             failing.append({"collector": status["collector"], "account": status["account"],
                             "last_success": status.get("last_success"),
