@@ -43,7 +43,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--once", action="store_true",
                    help="run every enabled collector once, print the exposition to stdout and exit")
     p.add_argument("--as-of", dest="as_of", type=_date, metavar="YYYY-MM-DD",
-                   help="with --once: collect as if today were this UTC day (backfills, replays)")
+                   help="with --once: collect as if today were this UTC day (backfills, replays); AWS Health "
+                        "keeps no history, its events are as they are now")
     p.add_argument("--demo", action="store_true",
                    help="run against an embedded AWS stand-in seeded with a synthetic fleet (no AWS account needed)")
     p.add_argument("--check-config", action="store_true", help="validate the config and exit")

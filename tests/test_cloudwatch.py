@@ -276,6 +276,26 @@ def test_getmetricdata_nexttoken_pages_are_followed_and_merged():
 # ----------------------------------------------------------------------- labels and per-account config
 
 
+def test_as_of_a_past_day_reads_the_window_before_that_day_began(aws, now):
+    """``--once --as-of D`` (replays): the window ends delay_seconds before D's first moment, not before now."""
+    cfg = config([account(1)], queries=[{"namespace": "AWS/EC2", "metric": "CPUUtilization",
+                                         "dimensions": {"InstanceId": "i-1"}, "stats": ["Maximum"]}])
+    as_of = now.date() - dt.timedelta(days=2)
+    then = plan_window(dt.datetime.combine(as_of, dt.time(), tzinfo=UTC), 300, 600)
+    put("000000000001", "us-east-1", "AWS/EC2", [
+        datum("CPUUtilization", {"InstanceId": "i-1"}, 5.0, then.end - dt.timedelta(seconds=120)),
+        datum("CPUUtilization", {"InstanceId": "i-1"}, 9.0, plan_window(now, 300, 600).end - dt.timedelta(seconds=120))])
+    clients = AwsClients(cfg.aws, ApiStats())
+    collector = CloudWatchCollector(cfg.collectors.cloudwatch,
+                                    lambda a, region: clients.for_account(a, "cloudwatch", region), clock=lambda: now)
+    holder = SnapshotHolder()
+    Runner(cfg.accounts, holder).run(collector, as_of)
+    text = render(collector.families(holder.current.for_collector("cloudwatch"), {a.id: a for a in cfg.accounts},
+                                     as_of)).decode()
+    assert list(samples(text, "aws_ec2_cpuutilization_maximum").values()) == [5.0]
+    assert list(samples(text, "aws_cloudwatch_window_end_timestamp_seconds").values()) == [then.end.timestamp()]
+
+
 def test_every_series_of_a_family_has_the_same_label_keys_and_accounts_override(aws, now):
     cfg = config([account(1), account(2, cloudwatch={"enabled": False}),
                   account(3, cloudwatch={"regions": ["eu-west-1"]})], queries=[

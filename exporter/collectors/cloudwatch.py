@@ -277,6 +277,8 @@ class CloudWatchCollector(PerAccountCollector):
         if scope is None:
             return Collected(records=())
         now = self.clock()
+        if as_of < now.date():  # --as-of a past day: as if it were that day's first moment (UTC)
+            now = dt.datetime.combine(as_of, dt.time(), tzinfo=UTC)
         window = plan_window(now, scope.period_seconds, scope.delay_seconds)
         records: list[CloudWatchRecord] = []
         for region in scope.regions:
