@@ -37,11 +37,13 @@ def datasource_var() -> dict:
             "current": {}, "hide": 0, "refresh": 1, "regex": "", "options": []}
 
 
-def query_var(name: str, label: str, query: str, multi: bool = True) -> dict:
+def query_var(name: str, label: str, query: str, multi: bool = True, all_value: str | None = ".*") -> dict:
+    """``all_value`` None: "All" is every value the query found (a regex alternation), not "anything"."""
     var = {"name": name, "label": label, "type": "query", "datasource": DS, "query": query, "definition": query,
            "refresh": 2, "sort": 1, "hide": 0, "regex": "", "options": [], "multi": multi, "includeAll": multi}
     if multi:
-        var["allValue"] = ".*"
+        if all_value is not None:
+            var["allValue"] = all_value
         var["current"] = {"selected": True, "text": ["All"], "value": ["$__all"]}
     else:
         var["current"] = {}
@@ -49,7 +51,10 @@ def query_var(name: str, label: str, query: str, multi: bool = True) -> dict:
 
 
 PROJECT = query_var("project", "Project", "label_values(aws_account_info, project)")
-ACCOUNT = query_var("account", "Account", 'label_values(aws_account_info{project=~"$project"}, account)')
+# "All" accounts are the project's accounts: several metrics (exporter health, Health subscriptions) carry
+# no project label, and ".*" would show every project's accounts on them.
+ACCOUNT = query_var("account", "Account", 'label_values(aws_account_info{project=~"$project"}, account)',
+                    all_value=None)
 
 
 # ---------------------------------------------------------------- panels
@@ -401,8 +406,11 @@ def exporter() -> dict:
         row("Health"),
         stat("Exporter targets up", f"sum(up{{{JOB}}})", "none", w=6,
              thresholds=[{"color": "red", "value": None}, {"color": "green", "value": 1}]),
-        stat("Collectors failing", f"count(aws_exporter_collector_up{{{ca}}} == 0)", "none", w=6, no_value="0",
-             thresholds=GREEN_RED),
+        stat("Collectors failing", f"count(collector_account:aws_exporter_collector_up:failing{{{ca}}}) or vector(0)",
+             "none", w=6,
+             no_value="0", thresholds=GREEN_RED,
+             description="As AwsExporterCollectorDown counts them: AWS Health on accounts without a Business "
+                         "support plan is not a failure."),
         stat("Oldest data", f"max(collector_account:aws_exporter_data_age_seconds:max{{{ca}}})", "s", w=6),
         stat("Cost Explorer spend, last 24h", f"sum(increase(aws_exporter_cost_explorer_spend_usd_total{{{JOB}}}[1d]))",
              "currencyUSD", w=6, decimals=2,

@@ -212,3 +212,15 @@ def test_a_refresh_after_one_that_saw_an_estimated_day_asks_for_that_day_again()
         stub.assert_no_pending_responses()
     assert collected.records == (CostRecord("EC2", DAILY, D(2026, 11, 2), D(2026, 11, 3), Decimal("9.75"), "USD",
                                             "AmortizedCost", False),)
+
+
+def test_an_account_without_cost_yesterday_still_reports_the_periods_it_covers():
+    """Its month to date (a fee on the 1st) must count in month-end projections, which take the days elapsed
+    from the daily period start: an account with no cost yesterday still has yesterday as that period."""
+    as_of = D(2026, 11, 25)
+    fee = CostRecord("Savings Plans", MONTHLY, D(2026, 11, 1), as_of, Decimal("9000"), "USD", "AmortizedCost", False)
+    got = view([fee], as_of, 14)
+    assert got.daily == {} and got.month_to_date == {"Savings Plans": Decimal("9000")}
+    assert got.periods == {"daily": (D(2026, 11, 24), False), "monthly": (D(2026, 10, 1), False),
+                           "month_to_date": (D(2026, 11, 1), False)}
+    assert "month_to_date" not in view([], D(2026, 12, 1), 14).periods  # none on the 1st

@@ -239,7 +239,11 @@ def view(records: Sequence[CostRecord], as_of: dt.date, baseline_days: int) -> C
     monthly: dict[str, Decimal] = {}
     mtd: dict[str, Decimal] = {}
     baseline_sum: dict[str, Decimal] = defaultdict(Decimal)
-    periods: dict[str, tuple[dt.date, bool]] = {}
+    # The periods a successful refresh covers, whether or not any service had cost in them (an account with
+    # no cost yesterday still has yesterday as its daily period: month-end projections count its days).
+    periods: dict[str, tuple[dt.date, bool]] = {DAILY: (yesterday, False), MONTHLY: (last_month, False)}
+    if as_of > this_month:
+        periods[MONTH_TO_DATE] = (this_month, False)
 
     def seen(granularity: str, start: dt.date, estimated: bool) -> None:
         _, before = periods.get(granularity, (start, False))
