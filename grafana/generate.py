@@ -148,10 +148,27 @@ def row(title: str) -> dict:
     return {"type": "row", "title": title, "collapsed": False, "panels": [], "gridPos": {"w": 24, "h": 1}}
 
 
+def dashboard_url(uid: str) -> str:
+    """Another aws-ops dashboard, keeping the time range, project and account. Not ``service``: the cost and
+    Health dashboards name services differently ("Amazon Elastic Compute Cloud - Compute" vs "EC2"), and a
+    value the target does not know would blank its panels."""
+    return f"/d/{uid}?${{__url_time_range}}&${{project:queryparam}}&${{account:queryparam}}"
+
+
 def dashboard_link(uid: str, title: str) -> dict:
-    """A panel link to another aws-ops dashboard that keeps the time range and the shared variables."""
-    return {"title": title, "url": f"/d/{uid}?${{__url_time_range}}&${{project:queryparam}}&${{account:queryparam}}",
-            "targetBlank": False}
+    """A panel link to another aws-ops dashboard."""
+    return {"title": title, "url": dashboard_url(uid), "targetBlank": False}
+
+
+DASHBOARD_TITLES = {"aws-ops-cost": "AWS cost overview", "aws-ops-health": "AWS Health",
+                    "aws-ops-cloudwatch": "AWS CloudWatch", "aws-ops-exporter": "AWS ops exporter"}
+
+
+def top_links(uid: str) -> list[dict]:
+    """The dashboard's links to the other three (top right)."""
+    return [{"type": "link", "title": title, "url": dashboard_url(other), "asDropdown": False, "includeVars": False,
+             "keepTime": False, "icon": "dashboard", "targetBlank": False, "tags": [], "tooltip": ""}
+            for other, title in DASHBOARD_TITLES.items() if other != uid]
 
 
 def layout(panels: list[dict]) -> list[dict]:
@@ -179,9 +196,7 @@ def dashboard(uid: str, title: str, description: str, variables: list[dict], pan
         "annotations": {"list": [{"builtIn": 1, "datasource": {"type": "grafana", "uid": "-- Grafana --"},
                                   "enable": True, "hide": True, "iconColor": "rgba(0, 211, 255, 1)",
                                   "name": "Annotations & Alerts", "type": "dashboard"}]},
-        "links": [{"type": "dashboards", "tags": [TAG], "asDropdown": False, "includeVars": True, "keepTime": True,
-                   "title": "AWS ops dashboards", "icon": "external link", "targetBlank": False,
-                   "tooltip": "", "url": ""}],
+        "links": top_links(uid),
         "templating": {"list": [datasource_var(), *variables]},
         "panels": layout(panels),
     }
@@ -276,7 +291,7 @@ def cost_overview() -> dict:
         stat("Estimated periods", f'sum(aws_cost_estimated{{{F_PA}}})', "none", no_value="0",
              description="Periods Cost Explorer still marks Estimated (figures may still change)."),
     ]
-    return dashboard("aws-ops-cost", "AWS cost overview",
+    return dashboard("aws-ops-cost", DASHBOARD_TITLES["aws-ops-cost"],
                      "Cost Explorer spend across the fleet: totals, trend, breakdowns, spikes and budgets.",
                      [PROJECT, ACCOUNT, service], panels, time_from="now-30d")
 
@@ -324,7 +339,7 @@ def health() -> dict:
                    w=24, stacked=True,
                    description="Includes events closed within collectors.health.closed_window."),
     ]
-    return dashboard("aws-ops-health", "AWS Health",
+    return dashboard("aws-ops-health", DASHBOARD_TITLES["aws-ops-health"],
                      "Open, upcoming and recently closed AWS Health events across the fleet.",
                      [PROJECT, ACCOUNT, service, region], panels, time_from="now-7d")
 
@@ -392,7 +407,7 @@ def cloudwatch(config) -> dict:
                                 "region": "Region"}, w=24, h=6, decimals=0,
               description="CloudWatch values settle late: the window ends delay_seconds before each collection."),
     ]
-    return dashboard("aws-ops-cloudwatch", "AWS CloudWatch",
+    return dashboard("aws-ops-cloudwatch", DASHBOARD_TITLES["aws-ops-cloudwatch"],
                      "CloudWatch metrics collected by aws-ops-exporter (YACE names), one row per namespace.",
                      [PROJECT, ACCOUNT, region, metric], panels, time_from="now-24h")
 
@@ -452,7 +467,7 @@ def exporter() -> dict:
         timeseries("Collector pass duration", [target(f'aws_exporter_collector_duration_seconds{{collector=~"$collector"}}',
                                                       "{{collector}}")], "s", w=12),
     ]
-    return dashboard("aws-ops-exporter", "AWS ops exporter",
+    return dashboard("aws-ops-exporter", DASHBOARD_TITLES["aws-ops-exporter"],
                      "aws-ops-exporter itself: collectors per account, data age, AWS API requests and their cost.",
                      [PROJECT, ACCOUNT, collector], panels, time_from="now-24h", refresh="1m")
 

@@ -135,12 +135,15 @@ def test_dashboards_link_to_each_other():
     assert len(uids) == len(dashboards)
     for dashboard in dashboards:
         assert "aws-ops" in dashboard["tags"]
-        [link] = [link for link in dashboard["links"] if link["type"] == "dashboards"]
-        assert link["tags"] == ["aws-ops"] and link["keepTime"] and link["includeVars"]
-        for panel in _panels(dashboard):
-            for panel_link in panel.get("links", []):
-                target_uid = re.match(r"/d/([\w-]+)", panel_link["url"]).group(1)
-                assert target_uid in uids, panel_link
+        links = dashboard["links"] + [link for panel in _panels(dashboard) for link in panel.get("links", [])]
+        targets = {re.match(r"/d/([\w-]+)", link["url"]).group(1) for link in dashboard["links"]}
+        assert targets == uids - {dashboard["uid"]}  # the other three, top right
+        for link in links:
+            assert re.match(r"/d/([\w-]+)", link["url"]).group(1) in uids, link
+            # time range, project and account go along; service does not (cost and Health name services
+            # differently: a cost service would blank the Health dashboard)
+            assert "${__url_time_range}" in link["url"] and "${project:queryparam}" in link["url"]
+            assert "service" not in link["url"] and not link.get("includeVars")
 
 
 def test_provisioning_loads_the_dashboards_and_a_prometheus_datasource():
