@@ -430,7 +430,7 @@ def exporter() -> dict:
         stat("Cost Explorer spend, last 24h", f"sum(increase(aws_exporter_cost_explorer_spend_usd_total{{{JOB}}}[1d]))",
              "currencyUSD", w=6, decimals=2,
              description="$0.01 per GetCostAndUsage request; AwsExporterCostExplorerSpendHigh fires above "
-                         "aws_ops:cost_explorer_daily_budget_usd:threshold."),
+                         "instance:aws_exporter_cost_explorer_daily_budget_usd:sum (per account × accounts)."),
         table("Collector up per account", {"up": f"aws_exporter_collector_up{{{ca}}}"}, "none",
               {"collector": "Collector", "account": "Account"}, w=8, h=10, decimals=0, mappings=up_mappings),
         table("Data age per account",
