@@ -345,8 +345,11 @@ class Section:
         return any(p.startswith(prefix) for p in self.problems)
 
     def close(self) -> None:
-        """Report keys nobody asked for: in a config file they are typos."""
+        """Report keys nobody asked for: in a config file they are typos. At the top level, ``x-`` keys are
+        the file's own (a place for YAML anchors, as in Compose files)."""
         for key in self.data:
+            if not self.path and str(key).startswith("x-"):
+                continue
             if key not in self.seen:
                 hint = _closest(str(key), self.seen)
                 self.problem("unknown key" + (f" (did you mean {hint!r}?)" if hint else ""), str(key))
@@ -689,6 +692,8 @@ def _strict_loader(duplicates: list[str]) -> type[yaml.SafeLoader]:
         def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
             first_line: dict[Any, int] = {}
             for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # "<<: *anchor": the explicit keys beside it override the merged ones
                 key = self.construct_object(key_node, deep=True)
                 if not isinstance(key, (str, int, float, bool)):
                     continue  # unhashable keys are refused by the base class

@@ -30,6 +30,12 @@ def test_good_config_loads(path: Path):
     assert load(path).accounts
 
 
+def test_yaml_anchors_and_merge_keys_work_and_are_not_duplicates():
+    config = load(CONFIGS / "merge-keys.ok.yml")
+    assert [(a.name, a.project, a.regions) for a in config.accounts] == [
+        ("prod-web", "web", ("ap-northeast-2", "us-east-1")), ("stage-web", "web", ("us-east-1",))]
+
+
 def test_minimum_config_gets_sensible_defaults():
     config = load(CONFIGS / "minimal.ok.yml")
     account = config.accounts[0]
