@@ -16,6 +16,7 @@ Only this module and the collectors import boto3/botocore.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -67,7 +68,12 @@ def error_message(exc: BaseException) -> str:
 def cost_explorer_region(role_arn: str) -> str:
     """The region Cost Explorer's single endpoint signs for in the role's partition (botocore's endpoint
     data: us-east-1 in aws, cn-northwest-1 in aws-cn); a partition without Cost Explorer is a clear error."""
-    partition = role_arn.split(":")[1]
+    return _cost_explorer_region(role_arn.split(":")[1])
+
+
+@functools.lru_cache(maxsize=None)
+def _cost_explorer_region(partition: str) -> str:
+    """Per partition, once: reading botocore's endpoint data takes ~70 ms, and this runs per account."""
     for data in botocore.session.get_session().get_data("endpoints")["partitions"]:
         if data["partition"] == partition:
             service = data["services"].get("ce", {})

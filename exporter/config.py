@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -617,13 +617,14 @@ def _parse_log(s: Section) -> LogSettings:
     return settings
 
 
-def _parse_budgets(s: Section, accounts: Sequence[Account]) -> Budgets:
+def _parse_budgets(s: Section, known: set[str]) -> Budgets:
+    """``known``: the projects the accounts name, including accounts with other problems (their projects
+    are not typos here)."""
     projects_s = s.section("projects")
-    known = {a.project for a in accounts}
     projects = {}
     for key in list(projects_s.data):
         amount = projects_s.money(str(key))
-        if accounts and str(key) not in known:  # a typo here would be a budget that never alerts
+        if known and str(key) not in known:  # a typo here would be a budget that never alerts
             hint = _closest(str(key), known)
             projects_s.problem("no account has this project" + (f" (did you mean {hint!r}?)" if hint else ""),
                                str(key))
@@ -658,7 +659,9 @@ def parse(data: Any, source: str = "<memory>") -> Config:
                     "collectors.cloudwatch.queries")
     web = _parse_web(top.section("web"))
     log = _parse_log(top.section("log"))
-    budgets = _parse_budgets(top.section("budgets"), accounts)
+    raw_accounts = top.raw("accounts") if isinstance(top.raw("accounts"), list) else []
+    budgets = _parse_budgets(top.section("budgets"),
+                             {str(a["project"]) for a in raw_accounts if isinstance(a, dict) and a.get("project")})
     reporter = _validate_reporter(top.section("reporter")) if top.has("reporter") else {}
     top.close()
     if problems:

@@ -52,9 +52,11 @@ class Runner:
         for it (a retry covers only the failed accounts: skipping the pass would leave every healthy account
         a whole interval older); a retry that finds anything running is skipped (the pass covers it)."""
         retry = accounts is not None
-        with self._state:
+        with self._state:  # taking the lock and saying what holds it are one step
             lock = self._running.setdefault(collector.name, threading.Lock())
             acquired = lock.acquire(blocking=False)
+            if acquired and retry:
+                self._retrying.add(collector.name)
             behind_retry = not acquired and not retry and collector.name in self._retrying
         if behind_retry:
             log.info("event=collect_waiting collector=%s reason=retry_running", collector.name)
@@ -63,8 +65,6 @@ class Runner:
         if not acquired:
             log.warning("event=collect_skipped collector=%s reason=previous_run_still_running", collector.name)
             return None
-        with self._state:
-            (self._retrying.add if retry else self._retrying.discard)(collector.name)
         try:
             return self._run(collector, as_of or self.today(), tuple(accounts) if accounts else self.accounts)
         finally:

@@ -317,6 +317,23 @@ def test_month_over_month_only_where_the_history_covers_both_periods():
         assert "1. `new-2` / `Amazon EC2` +$300.00 (+20.0%): $1,500.00 → $1,800.00" in text
 
 
+def test_a_day_without_cost_inside_the_history_is_data_not_a_gap():
+    """Cost Explorer returns nothing for a day an account had no cost: that day still counts as covered, so
+    a month-over-month mover, a day-over-day drop to $0 and the baseline's denominator keep it."""
+    store = Store(open_database(":memory:"))
+    october = dt.date(2026, 10, 1)
+    days = (KNOWN_DAY - october).days + 1
+    amounts = ["100.00"] * 31 + ["300.00"] * (days - 32) + [None]  # 10-04 idle, and nothing on the day itself
+    amounts[3] = None
+    _service_costs(store, {"000000000002": {EC2: amounts}, "000000000003": {EC2: ["1.00"] * days}}, october)
+    facts = build_facts(store, KNOWN_DAY, NOW, ReporterSettings().summary)
+    movers = facts.data["movers"]
+    assert [(m["account"], m["previous_usd"], m["current_usd"]) for m in movers["month_over_month"]
+            if m["account"] == "new-2"] == [("new-2", D("1400.00"), D("4200.00"))]
+    assert [(m["account"], m["previous_usd"], m["current_usd"]) for m in movers["day_over_day"]
+            if m["account"] == "new-2"] == [("new-2", D("300.00"), D("0"))]
+
+
 def test_an_exporter_failing_for_days_is_reported_without_its_credentials():
     store = Store(open_database(":memory:"))
     healthy, failing = "http://ops:s3cret@exporter-a:9780/?token=abc", "http://exporter-b:9780"

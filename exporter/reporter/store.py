@@ -124,11 +124,11 @@ def immediate(db: Database) -> Iterator[Database]:
     db.execute("BEGIN IMMEDIATE")
     try:
         yield db
+        db.conn.commit()
     except BaseException:
-        if db.conn.in_transaction:
+        if db.conn.in_transaction:  # also when the commit itself failed (disk full): never left open
             db.conn.rollback()
         raise
-    db.conn.commit()
 
 
 def migrate(db: Database, target: int = SCHEMA_VERSION) -> int:
@@ -474,6 +474,13 @@ class Store:
     def daily_costs(self, start: dt.date, end: dt.date, metric: str = DEFAULT_COST_METRIC) -> list[dict[str, Any]]:
         """Daily cost rows of ``metric`` with period_start in [start, end), joined with account names."""
         return self._costs(metric, "daily", start, end)
+
+    def history_starts(self, metric: str = DEFAULT_COST_METRIC) -> dict[str, dt.date]:
+        """Per account, the first day its daily ``metric`` history holds (days after it without a row had no
+        cost: Cost Explorer returns nothing for them)."""
+        rows = self.db.execute("SELECT account_id, min(period_start) FROM cost WHERE granularity = 'daily' "
+                               "AND metric = ? GROUP BY account_id", [metric]).fetchall()
+        return {account_id: dt.date.fromisoformat(first) for account_id, first in rows}
 
     def monthly_costs(self, month_start: dt.date, metric: str = DEFAULT_COST_METRIC) -> list[dict[str, Any]]:
         """Monthly cost rows of ``metric`` for the month starting ``month_start``."""

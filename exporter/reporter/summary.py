@@ -66,9 +66,10 @@ def _days(start: dt.date, end: dt.date) -> list[dt.date]:
     return [start + dt.timedelta(days=i) for i in range((end - start).days)]
 
 
-def _covers(days_with_data: set[dt.date], start: dt.date, end: dt.date) -> bool:
-    """Whether every day of [start, end) is in the history (a fresh install has only part of last month)."""
-    return all(d in days_with_data for d in _days(start, end))
+def _covers(history: tuple[dt.date, dt.date] | None, start: dt.date, end: dt.date) -> bool:
+    """Whether an account's history (its first day, the newest day the fleet has) spans [start, end): a fresh
+    install has only part of last month. A day inside it without a row had no cost, which is data too."""
+    return history is not None and history[0] <= start and end - dt.timedelta(days=1) <= history[1]
 
 
 def _month_start(day: dt.date) -> dt.date:
@@ -227,20 +228,23 @@ def build_facts(store: Store, day: dt.date, now: dt.datetime, settings: SummaryS
     # Movers, per account × service.
     week_ago, yesterday = day - dt.timedelta(days=7), day - dt.timedelta(days=1)
     same_days_end = min(last_month_start + dt.timedelta(days=day.day), month_start)
+    fleet_last = max((max(d) for d in days_with_data.values() if d), default=None)
+    starts = store.history_starts(metric)
+    histories = {a: (first, fleet_last) for a, first in starts.items() if fleet_last is not None}
     dod, wow, mom, spikes = [], [], [], []
     for s in series.values():
-        acct_days = days_with_data[s.account_id]
+        history = histories.get(s.account_id)
         current = s.by_day.get(day, Decimal(0))
-        if day in acct_days and yesterday in acct_days:
+        if _covers(history, yesterday, next_day):
             dod.append(_mover(s, current, s.by_day.get(yesterday, Decimal(0))))
-        if day in acct_days and week_ago in acct_days:
+        if _covers(history, week_ago, next_day):
             wow.append(_mover(s, current, s.by_day.get(week_ago, Decimal(0))))
-        if _covers(acct_days, month_start, next_day) and _covers(acct_days, last_month_start, same_days_end):
+        if _covers(history, last_month_start, next_day):
             mom.append(_mover(s, s.total(month_start, next_day), s.total(last_month_start, same_days_end)))
-        # The mean over the baseline days the account has data for: a history shorter than the baseline
+        # The mean over the baseline days the account's history spans: a history shorter than the baseline
         # (a new account, a fresh database) must not look like a spike.
-        baseline_days = sum(1 for d in acct_days if baseline_start <= d < day)
-        if day in acct_days and baseline_days:
+        baseline_days = (day - max(baseline_start, history[0])).days if history else 0
+        if _covers(history, day, next_day) and baseline_days > 0:
             spike = _spike(s, current, s.total(baseline_start, day) / baseline_days, baseline_start, day, settings)
             if spike:
                 spikes.append(spike)
