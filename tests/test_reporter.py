@@ -268,6 +268,26 @@ def test_a_day_whose_post_failed_is_posted_on_a_later_day_oldest_first(tmp_path,
         assert _titles(recv["webhook"])[before:] == [f"AWS cost summary for {max(days)}"]
 
 
+def test_a_day_the_platform_refuses_does_not_hold_back_the_newer_days(tmp_path):
+    """A 5xx holds the newer days (order); a 4xx is not going to pass by waiting: the newer day goes out,
+    and the refused day stays due."""
+    clock = {"now": dt.datetime(2026, 11, 16, 16, 0, tzinfo=UTC)}
+    with receivers("slack") as recv:
+        chat_list, env = chat_config(recv)
+        settings = load_settings({"exporter_urls": [f"http://127.0.0.1:{free_port()}"],
+                                  "database": str(tmp_path / "h.db"), "chat": chat_list}, "<test>", env)
+        r = Reporter(settings, Store.open(settings.database), now=lambda: clock["now"])
+        recv["slack"].fail = [500]
+        r.tick()  # 11-15: 500
+        clock["now"] = dt.datetime(2026, 11, 17, 16, 0, tzinfo=UTC)
+        recv["slack"].fail = [400]
+        r.tick()  # 11-15 again: 400, refused; 11-16 goes out all the same
+        assert _titles(recv["slack"])[2:] == ["AWS cost summary for 2026-11-16"]
+        assert r.store.post_state(dt.date(2026, 11, 15), "slack-ops")["state"] == "failed"
+        r.tick()  # and 11-15 is tried again later
+    assert _titles(recv["slack"])[3:] == ["AWS cost summary for 2026-11-15"]
+
+
 def test_a_first_post_that_fails_is_caught_up_even_after_a_restart(tmp_path):
     """A new installation whose very first post fails keeps that day, also when the reporter restarts
     before any post succeeds (the failed post is a row in the history, not a memory of the process)."""

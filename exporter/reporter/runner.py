@@ -20,7 +20,9 @@ the newest one it has (posted, or unknown), within the last :data:`CATCH_UP_DAYS
 With nothing done in that window, a destination that was posted to before it (a longer outage) gets the
 whole window, and a new one (a new installation or destination) starts at yesterday, or at the oldest day
 in the window whose post failed (a ``failed`` row, kept across restarts). A failed post stops that
-destination's catch-up for the cycle, so its days still go out in order.
+destination's catch-up for the cycle, so its days still go out in order; unless the platform refused it
+(a 4xx other than 408/425/429), which waiting will not change: newer days go out, and the refused day
+stays due while it is in the window.
 """
 
 from __future__ import annotations
@@ -92,6 +94,9 @@ class Reporter:
         self.trigger = CronTrigger(hour=settings.schedule_hour, minute=settings.schedule_minute,
                                    timezone=settings.tz)
         self._retention_day: dt.date | None = None
+        # (day, destination) whose last post the platform refused for good (a 4xx other than 408/425/429):
+        # trying again later is right, but holding the destination's newer days behind it is not.
+        self._refused: set[tuple[dt.date, str]] = set()
         # httpx/httpcore log every request URL (INFO/DEBUG): webhook URLs are credentials, so never.
         for name in ("httpx", "httpcore"):
             logging.getLogger(name).setLevel(logging.WARNING)
@@ -236,6 +241,7 @@ class Reporter:
                                 day.isoformat())
             result = chat.post(destination, body, key, transport=self.transport)
         if result.ok:
+            self._refused.discard((day, destination.name))
             self.store.mark_posted(day, destination.name, key, message.deterministic)
             self.metrics.posted(destination.name, "ok")
             log.info("event=posted day=%s destination=%s type=%s status=%s deterministic=%s duplicate=%s",
@@ -245,6 +251,8 @@ class Reporter:
             self._outcome_unknown(day, destination, f"the platform did not answer ({result.error})")
         else:
             self.store.mark_failed(day, destination.name)
+            if result.status is not None and 400 <= result.status < 500 and result.status not in (408, 425, 429):
+                self._refused.add((day, destination.name))
             self.metrics.posted(destination.name, "failed")
             log.warning("event=post_failed day=%s destination=%s type=%s error=%r action=retry_next_cycle",
                         day, destination.name, destination.type, result.error)
@@ -275,19 +283,19 @@ class Reporter:
             # posts failed, for longer) gets the whole window; a new one yesterday only, no backlog flood.
             first = self.store.first_post_day(destination.name)
             start = window_start if first is not None and first < window_start else newest
-            day = newest
-            while day >= window_start:
-                state = self.store.post_state(day, destination.name)
-                if state is not None and state["state"] in DONE_STATES:
-                    start = day + dt.timedelta(days=1)
-                    break
-                if state is not None:  # failed (or sending): due since then
-                    start = day
-                day -= dt.timedelta(days=1)
-            day = start
-            while day <= newest:
+            window = [window_start + dt.timedelta(days=i) for i in range(CATCH_UP_DAYS)]  # up to newest
+            states = {day: self.store.post_state(day, destination.name) for day in window}
+            done = [day for day, state in states.items() if state is not None and state["state"] in DONE_STATES]
+            if done:
+                start = max(done) + dt.timedelta(days=1)
+            else:  # failed (or sending) rows: due since the oldest
+                start = min([start] + [day for day, state in states.items() if state is not None])
+            # Days after the newest one done, and any older day still failed (refused by the platform while
+            # newer days went out: it stays due until it leaves the window).
+            due = {day for day in states if day >= start}
+            due |= {day for day, state in states.items() if state is not None and state["state"] == "failed"}
+            for day in due:
                 plan.setdefault(day, []).append(destination)
-                day += dt.timedelta(days=1)
         return dict(sorted(plan.items()))
 
     def _post_due(self, newest: dt.date, pulled: bool) -> None:
@@ -302,7 +310,8 @@ class Reporter:
                 log.info("event=catch_up day=%s destinations=%s", day, ",".join(d.name for d in destinations))
             self.post_day(day, destinations=destinations)
             retry |= {d.name for d in destinations
-                      if (state := self.store.post_state(day, d.name)) is None or state["state"] == "failed"}
+                      if ((state := self.store.post_state(day, d.name)) is None or state["state"] == "failed")
+                      and (day, d.name) not in self._refused}
 
     def _waiting_for_cost(self, day: dt.date, pulled: bool) -> bool:
         """Whether the newest day's post should wait for a pull that brings its cost (see :meth:`tick`)."""
