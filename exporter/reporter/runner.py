@@ -4,7 +4,7 @@ Posting is exactly once per (day, destination):
 
 1. a destination already marked ``posted`` for the day is skipped;
 2. before the request a ``sending`` mark is written; after a 2xx it becomes ``posted``; after a
-   failure the mark is removed, so the next cycle tries again;
+   failure it becomes ``failed``, still due, so a later cycle (or a restarted reporter) tries again;
 3. a ``sending`` mark found at the start of a cycle means the process died mid-post: destinations
    that deduplicate (Google Chat message id, generic webhook ``Idempotency-Key``) are sent again with
    the same key; Slack and Teams cannot deduplicate, so they are *not* sent again (at most once) and
@@ -277,22 +277,23 @@ class Reporter:
     def catch_up_plan(self, newest: dt.date) -> dict[dt.date, list[ChatDestination]]:
         """The days to post up to ``newest``, oldest first, each with the destinations that still lack it."""
         window_start = newest - dt.timedelta(days=CATCH_UP_DAYS - 1)
+        window = [window_start + dt.timedelta(days=i) for i in range(CATCH_UP_DAYS)]  # up to newest
         plan: dict[dt.date, list[ChatDestination]] = {}
         for destination in self.destinations():
-            # Nothing done in the window: a destination posted to before it (the reporter was down, or its
-            # posts failed, for longer) gets the whole window; a new one yesterday only, no backlog flood.
-            first = self.store.first_post_day(destination.name)
-            start = window_start if first is not None and first < window_start else newest
-            window = [window_start + dt.timedelta(days=i) for i in range(CATCH_UP_DAYS)]  # up to newest
             states = {day: self.store.post_state(day, destination.name) for day in window}
             done = [day for day, state in states.items() if state is not None and state["state"] in DONE_STATES]
             if done:
                 start = max(done) + dt.timedelta(days=1)
-            else:  # failed (or sending) rows: due since the oldest
+            else:
+                # Nothing done in the window: a destination posted to before it (the reporter was down, or its
+                # posts failed, for longer) gets the whole window; a new one yesterday only (no backlog
+                # flood), or from the oldest day whose post failed.
+                first = self.store.first_post_day(destination.name)
+                start = window_start if first is not None and first < window_start else newest
                 start = min([start] + [day for day, state in states.items() if state is not None])
             # Days after the newest one done, and any older day still failed (refused by the platform while
             # newer days went out: it stays due until it leaves the window).
-            due = {day for day in states if day >= start}
+            due = {day for day in window if day >= start}
             due |= {day for day, state in states.items() if state is not None and state["state"] == "failed"}
             for day in due:
                 plan.setdefault(day, []).append(destination)
