@@ -53,13 +53,17 @@ class App:
     exposition: Exposition
 
     @classmethod
-    def build(cls, config: Config, only: Iterable[str] | None = None, process_metrics: bool = True) -> App:
+    def build(cls, config: Config, only: Iterable[str] | None = None, process_metrics: bool = True,
+              as_of: dt.date | None = None) -> App:
+        """``as_of``: every pass collects as if today were that UTC day (``--as-of``), else the real today."""
         clients = AwsClients(config.aws, ApiStats())
         collectors = build_collectors(config, clients, only)
         holder = SnapshotHolder()
         exposition = Exposition(config.accounts, collectors, clients.stats, process_metrics=process_metrics)
         holder.subscribe(exposition.on_snapshot)
         runner = Runner(config.accounts, holder, concurrency=config.aws.concurrency)
+        if as_of is not None:
+            runner.today = lambda: as_of
         return cls(config, clients, collectors, holder, runner, exposition)
 
     def collect_once(self, as_of: dt.date | None = None) -> None:

@@ -43,8 +43,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--once", action="store_true",
                    help="run every enabled collector once, print the exposition to stdout and exit")
     p.add_argument("--as-of", dest="as_of", type=_date, metavar="YYYY-MM-DD",
-                   help="with --once: collect as if today were this UTC day (backfills, replays); AWS Health "
-                        "keeps no history, its events are as they are now")
+                   help="with --once, or with --demo (serving too): collect as if today were this UTC day "
+                        "(backfills, replays; the demo fleet's data follows it); AWS Health keeps no history, "
+                        "its events are as they are now")
     p.add_argument("--demo", action="store_true",
                    help="run against an embedded AWS stand-in seeded with a synthetic fleet (no AWS account needed)")
     p.add_argument("--check-config", action="store_true", help="validate the config and exit")
@@ -73,8 +74,8 @@ def _selected_collectors(args: argparse.Namespace, config: Config) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     p = parser()
     args = p.parse_args(argv)
-    if args.as_of and not args.once:
-        p.error("--as-of needs --once (a long-running exporter always collects as of today)")
+    if args.as_of and not (args.once or args.demo):
+        p.error("--as-of needs --once or --demo (a long-running exporter always collects as of today)")
     if not args.config and not args.demo:
         p.error("--config FILE is required (or --demo for the embedded demo fleet)")
     if args.demo and (args.check_config or args.config):
@@ -105,9 +106,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     logsetup.setup(args.log_level or config.log.level, args.log_format or config.log.format)
     try:
-        app = App.build(config, only=_selected_collectors(args, config), process_metrics=not args.once)
+        app = App.build(config, only=_selected_collectors(args, config), process_metrics=not args.once,
+                        as_of=args.as_of)
         if args.once:
-            app.collect_once(args.as_of)
+            app.collect_once()
             sys.stdout.buffer.write(app.exposition.metrics())
             sys.stdout.flush()
             return 0

@@ -107,8 +107,10 @@ def timeseries(title: str, targets: list[dict], unit: str, w: int = 12, h: int =
 
 
 def bargauge(title: str, expr: str, legend: str, unit: str, w: int = 12, h: int = 8, description: str = "",
-             decimals: int | None = 0, thresholds: list | None = None) -> dict:
+             decimals: int | None = 0, thresholds: list | None = None, no_value: str | None = None) -> dict:
     defaults: dict[str, Any] = {}
+    if no_value is not None:
+        defaults["noValue"] = no_value
     if thresholds:
         defaults["thresholds"] = {"mode": "absolute", "steps": thresholds}
         defaults["color"] = {"mode": "thresholds"}
@@ -120,10 +122,11 @@ def bargauge(title: str, expr: str, legend: str, unit: str, w: int = 12, h: int 
 
 def table(title: str, exprs: dict[str, str], unit: str, columns: dict[str, str], w: int = 24, h: int = 8,
           description: str = "", column_units: dict[str, str] | None = None, decimals: int | None = 2,
-          mappings: list | None = None) -> dict:
+          mappings: list | None = None, no_value: str | None = None) -> dict:
     """An instant table; several queries are merged on their labels into one row per label set.
 
-    exprs: value column header → query; columns: label → header (in order); column_units: header → unit.
+    exprs: value column header → query; columns: label → header (in order); column_units: header → unit;
+    no_value: what an empty cell (or an empty table) says.
     """
     refs = [chr(ord("A") + i) for i in range(len(exprs))]
     targets = [target(expr, ref=ref, instant=True, table=True) for ref, expr in zip(refs, exprs.values())]
@@ -132,6 +135,8 @@ def table(title: str, exprs: dict[str, str], unit: str, columns: dict[str, str],
     overrides = [{"matcher": {"id": "byName", "options": header},
                   "properties": [{"id": "unit", "value": u}]} for header, u in (column_units or {}).items()]
     defaults: dict[str, Any] = {"custom": {"align": "auto", "filterable": True}}
+    if no_value is not None:
+        defaults["noValue"] = no_value
     if mappings:
         defaults["mappings"] = mappings
     return panel("table", title, targets, unit, w, h, description, decimals, defaults=defaults,
@@ -204,6 +209,8 @@ def dashboard(uid: str, title: str, description: str, variables: list[dict], pan
 
 # ---------------------------------------------------------------- dashboards
 
+# Projections (and budget ratios) start once aws_ops:budget_min_days_elapsed:threshold complete days are in.
+NO_PROJECTION = "no projection yet"
 GREEN_RED = [{"color": "green", "value": None}, {"color": "red", "value": 1}]
 BUDGET_STEPS = [{"color": "green", "value": None}, {"color": "orange", "value": 90}, {"color": "red", "value": 100}]
 
@@ -229,10 +236,12 @@ def cost_overview() -> dict:
         stat("Month to date", f"sum({mtd})", "currencyUSD",
              description="1st of the month up to (not including) today."),
         stat("Last month", f"sum({monthly})", "currencyUSD", description="Last complete month."),
-        stat("Projected this month", f"sum({projected})", "currencyUSD",
-             description="Month to date / days elapsed × days in month, per account, summed." + no_service),
+        stat("Projected this month", f"sum({projected})", "currencyUSD", no_value=NO_PROJECTION,
+             description="Month to date / days elapsed × days in month, per account, summed; from the 4th "
+                         "(aws_ops:budget_min_days_elapsed:threshold complete days)." + no_service),
         stat("Projected vs last month", f"(sum({projected}) / sum({last_month}) - 1) * 100", "percent",
-             decimals=1, description="Month-over-month change of the projection." + no_service),
+             decimals=1, no_value=NO_PROJECTION,
+             description="Month-over-month change of the projection." + no_service),
         stat("Yesterday vs baseline", f"(sum({daily}) / sum({baseline}) - 1) * 100", "percent", decimals=1,
              description="Yesterday against the trailing daily baseline (aws_cost_daily_baseline_usd)."),
         row("Trend"),
@@ -253,8 +262,9 @@ def cost_overview() -> dict:
               {"projected": projected, "last month": last_month,
                "change": f"({projected} / {last_month} - 1) * 100"},
               "currencyUSD", {"project": "Project", "account": "Account", "account_id": "Account ID"},
-              w=12, column_units={"change": "percent"},
-              description="Projected month vs the last complete month, per account." + no_service),
+              w=12, column_units={"change": "percent"}, no_value=NO_PROJECTION,
+              description="Projected month vs the last complete month, per account (no projection before "
+                          "aws_ops:budget_min_days_elapsed:threshold complete days)." + no_service),
         bargauge("Top services month to date",
                  f"sort_desc(topk(10, sum by (service) ({mtd})))", "{{service}}", "currencyUSD", w=12),
         row("Spikes and budgets"),
@@ -270,14 +280,16 @@ def cost_overview() -> dict:
         bargauge("Projected spend vs budget",
                  f'project:aws_cost_month_projected_vs_budget:ratio{{project=~"$project"}} * 100'
                  f" or account:aws_cost_month_projected_vs_budget:ratio{{{F_PA}}} * 100",
-                 "{{project}} {{account}}", "percent", w=12, thresholds=BUDGET_STEPS,
+                 "{{project}} {{account}}", "percent", w=12, thresholds=BUDGET_STEPS, no_value=NO_PROJECTION,
                  description="Projection / monthly budget (config.yaml budgets); the budget alerts fire above "
                              "100 % (aws_ops:budget_projection_ratio:threshold)."),
         table("Budgets by project",
               {"month to date": f'project:aws_cost_month_to_date_usd:sum{{project=~"$project"}}',
                "projected": f'project:aws_cost_month_projected_usd:sum{{project=~"$project"}}',
                "budget": f'project:aws_cost_budget_usd:max{{project=~"$project"}}'},
-              "currencyUSD", {"project": "Project"}, w=12, decimals=0),
+              "currencyUSD", {"project": "Project"}, w=12, decimals=0, no_value=NO_PROJECTION,
+              description="Month to date is $0 on the 1st; the projection starts once "
+                          "aws_ops:budget_min_days_elapsed:threshold complete days are in."),
         row("Data"),
         stat("Oldest cost data", f'max(collector_account:aws_exporter_data_age_seconds:max{{collector="cost", '
                                  f'account=~"$account"}})', "s",
@@ -287,7 +299,7 @@ def cost_overview() -> dict:
              f'sum(aws_health_events{{category="issue", status="open", {F_PA}}})', "none", no_value="0",
              links=[dashboard_link("aws-ops-health", "AWS Health dashboard")]),
         stat("Days elapsed this month", f'max(account:aws_cost_month_days_elapsed:days{{{F_PA}}})', "d",
-             description="Complete days in the month-to-date figure."),
+             description="Complete days in the month-to-date figure (0 on the 1st)."),
         stat("Estimated periods", f'sum(aws_cost_estimated{{{F_PA}}})', "none", no_value="0",
              description="Periods Cost Explorer still marks Estimated (figures may still change)."),
     ]

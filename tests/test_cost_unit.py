@@ -184,10 +184,14 @@ def test_view_picks_yesterday_last_month_month_to_date_and_a_baseline_with_missi
     assert v.periods["month_to_date"] == (D(2026, 11, 1), True)
 
 
-def test_view_on_the_first_of_a_month_has_no_month_to_date():
-    records = [CostRecord("EC2", MONTHLY, D(2026, 11, 1), D(2026, 12, 1), Decimal("3000"), "USD", "AmortizedCost", True)]
+def test_view_on_the_first_of_a_month_has_a_month_to_date_of_zero_for_every_known_service():
+    records = [CostRecord("EC2", MONTHLY, D(2026, 11, 1), D(2026, 12, 1), Decimal("3000"), "USD", "AmortizedCost", True),
+               CostRecord("S3", DAILY, D(2026, 11, 30), D(2026, 12, 1), Decimal("2"), "USD", "AmortizedCost", True)]
     v = view(records, D(2026, 12, 1), 14)
-    assert v.month_to_date == {} and v.monthly == {"EC2": Decimal("3000")}
+    assert v.monthly == {"EC2": Decimal("3000")} and v.daily == {"S3": Decimal("2")}
+    assert v.month_to_date == {"EC2": Decimal(0), "S3": Decimal(0)}
+    # the period starts today: days elapsed (yesterday's start - this start + 1 day) is 0
+    assert v.periods["month_to_date"] == (D(2026, 12, 1), False)
 
 
 def test_a_refresh_after_one_that_saw_an_estimated_day_asks_for_that_day_again():
@@ -223,4 +227,4 @@ def test_an_account_without_cost_yesterday_still_reports_the_periods_it_covers()
     assert got.daily == {} and got.month_to_date == {"Savings Plans": Decimal("9000")}
     assert got.periods == {"daily": (D(2026, 11, 24), False), "monthly": (D(2026, 10, 1), False),
                            "month_to_date": (D(2026, 11, 1), False)}
-    assert "month_to_date" not in view([], D(2026, 12, 1), 14).periods  # none on the 1st
+    assert view([], D(2026, 12, 1), 14).periods["month_to_date"] == (D(2026, 12, 1), False)  # empty on the 1st

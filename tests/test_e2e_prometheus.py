@@ -6,10 +6,16 @@ short intervals (1s) and no Alertmanager. The rules are the shipped files; the c
 alerts' ``for:`` so the test finishes in seconds, and the fixture checks that nothing else differs.
 Then every dashboard query, with its template variables expanded, must return data; the demo's cost
 spike must fire and nothing else must; ``promtool check metrics`` must accept the exposition.
+
+The demo runs ``--as-of`` a 1st, a 15th and the last day of a month (a leap day), never the real date: on
+the 1st month to date is $0 and days elapsed 0, and before ``budget_min_days_elapsed`` complete days the
+projection queries return nothing while their panels say "no projection yet".
 """
 
 from __future__ import annotations
 
+import calendar
+import datetime as dt
 import json
 import os
 import re
@@ -29,9 +35,14 @@ from tests.conftest import ROOT, free_port
 from tests.test_prometheus_rules import RULES, require_tool
 
 PROMETHEUS_YML = ROOT / "prometheus" / "prometheus.yml"
+THRESHOLDS = ROOT / "prometheus" / "rules" / "thresholds.yml"
 DASHBOARDS = sorted((ROOT / "grafana" / "dashboards").glob("*.json"))
 JOB = "aws-ops-exporter"
 STARTUP_TIMEOUT = 90.0
+
+# The days the demo runs as of: a 1st (after a 28-day February), a 15th, a last day of a month (a leap day).
+AS_OF_DAYS = [dt.date(2026, 3, 1), dt.date(2026, 6, 15), dt.date(2024, 2, 29)]
+NO_PROJECTION = "no projection yet"
 
 # Grafana's built-in interval variables, at values that suit 1s scrapes over a short run.
 BUILTINS = {"__rate_interval": "30s", "__interval": "5s", "__range": "5m"}
@@ -41,6 +52,17 @@ class Stack:
     exporter_url: str
     prometheus_url: str
     client: httpx.Client
+    as_of: dt.date
+
+    @property
+    def days_elapsed(self) -> int:
+        """Complete days of the month the demo's month to date covers."""
+        return self.as_of.day - 1
+
+    @property
+    def projects(self) -> bool:
+        """Whether the rules project the month yet (``budget_min_days_elapsed`` in thresholds.yml)."""
+        return self.days_elapsed >= min_days_elapsed()
 
     def query(self, expr: str) -> list[dict[str, Any]]:
         response = self.client.get(f"{self.prometheus_url}/api/v1/query", params={"query": expr})
@@ -112,18 +134,27 @@ def _stop(process: subprocess.Popen) -> None:
             process.wait(timeout=5)
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def min_days_elapsed() -> int:
+    document = yaml.safe_load(THRESHOLDS.read_text())
+    rule = next(r for g in document["groups"] for r in g["rules"]
+                if r.get("record") == "aws_ops:budget_min_days_elapsed:threshold")
+    return int(re.fullmatch(r"vector\((\d+)\)", rule["expr"].strip()).group(1))
+
+
+@pytest.fixture(scope="module", params=AS_OF_DAYS, ids=lambda d: d.isoformat())
+def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     prometheus = require_tool("prometheus")
     require_tool("promtool")
-    tmp = tmp_path_factory.mktemp("e2e-prometheus")
+    as_of: dt.date = request.param
+    tmp = tmp_path_factory.mktemp(f"e2e-prometheus-{as_of}")
     exporter_port, prometheus_port = free_port(), free_port()
     exporter_log, prometheus_log = tmp / "exporter.log", tmp / "prometheus.log"
     logs = [exporter_log, prometheus_log]
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     exporter = subprocess.Popen(
-        [sys.executable, "-m", "exporter", "--demo", "--web.listen-address", f"127.0.0.1:{exporter_port}"],
+        [sys.executable, "-m", "exporter", "--demo", "--as-of", as_of.isoformat(),
+         "--web.listen-address", f"127.0.0.1:{exporter_port}"],
         cwd=ROOT, env=env, stdout=exporter_log.open("wb"), stderr=subprocess.STDOUT)
     processes = [exporter]
     client = httpx.Client(timeout=10)
@@ -151,7 +182,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
              f"--web.listen-address=127.0.0.1:{prometheus_port}", "--log.level=warn"],
             cwd=tmp, stdout=prometheus_log.open("wb"), stderr=subprocess.STDOUT)
         processes.append(process)
-        stack = Stack(exporter_url, f"http://127.0.0.1:{prometheus_port}", client)
+        stack = Stack(exporter_url, f"http://127.0.0.1:{prometheus_port}", client, as_of)
 
         def scraped() -> bool:
             assert process.poll() is None, "prometheus exited"
@@ -220,19 +251,39 @@ def _resolve_variables(stack: Stack, dashboard: dict, chosen: dict[str, str] | N
     return values
 
 
-@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.stem)
-def test_every_dashboard_query_returns_data(stack: Stack, path: Path):
-    dashboard = json.loads(path.read_text())
-    values = _resolve_variables(stack, dashboard)
-    empty, checked = [], 0
+def _is_projection(expr: str) -> bool:
+    return "_projected_" in expr
+
+
+def _unexpected_answers(stack: Stack, dashboard: dict, values: dict[str, str],
+                        skip: tuple[str, ...] = ()) -> tuple[list[str], int]:
+    """Queries that returned no data, and projection queries that returned data before the month has enough
+    days for one (their panels must then say "no projection yet"); and how many queries were checked."""
+    wrong, checked = [], 0
     for panel in _panels(dashboard):
+        if panel["title"] in skip:
+            continue
         for target in panel.get("targets", []):
             expr = _expand(target["expr"], values)
             checked += 1
-            if not stack.query(expr):
-                empty.append(f"{panel['title']!r} [{target['refId']}]: {expr}")
+            answered = bool(stack.query(expr))
+            where = f"{panel['title']!r} [{target['refId']}]: {expr}"
+            if _is_projection(expr) and not stack.projects:
+                if answered:
+                    wrong.append(f"a projection on day {stack.days_elapsed + 1}: {where}")
+                if panel["fieldConfig"]["defaults"].get("noValue") != NO_PROJECTION:
+                    wrong.append(f"does not say {NO_PROJECTION!r}: {where}")
+            elif not answered:
+                wrong.append(f"no data: {where}")
+    return wrong, checked
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.stem)
+def test_every_dashboard_query_returns_data(stack: Stack, path: Path):
+    dashboard = json.loads(path.read_text())
+    wrong, checked = _unexpected_answers(stack, dashboard, _resolve_variables(stack, dashboard))
     assert checked > 0
-    assert empty == [], f"{len(empty)} of {checked} queries returned no data:\n" + "\n".join(empty)
+    assert wrong == [], f"{len(wrong)} of {checked} queries answered wrongly:\n" + "\n".join(wrong)
 
 
 def test_dashboard_queries_with_one_account_selected_return_data(stack: Stack):
@@ -240,9 +291,21 @@ def test_dashboard_queries_with_one_account_selected_return_data(stack: Stack):
     dashboard = json.loads((ROOT / "grafana" / "dashboards" / "aws-ops-cost.json").read_text())
     values = {**_resolve_variables(stack, dashboard), "project": "data", "account": "data-prod",
               "service": "Amazon SageMaker"}
-    empty = [panel["title"] for panel in _panels(dashboard) for target in panel.get("targets", [])
-             if panel["title"] != "Open AWS Health issues" and not stack.query(_expand(target["expr"], values))]
-    assert empty == []
+    wrong, _ = _unexpected_answers(stack, dashboard, values, skip=("Open AWS Health issues",))
+    assert wrong == []
+
+
+def test_month_to_date_and_days_elapsed_follow_the_day(stack: Stack):
+    """On the 1st month to date is a real $0 and no day has elapsed; later days count from the 1st."""
+    mtd = float(stack.query("fleet:aws_cost_month_to_date_usd:sum")[0]["value"][1])
+    elapsed = {float(r["value"][1]) for r in stack.query("account:aws_cost_month_days_elapsed:days")}
+    assert elapsed == {float(stack.days_elapsed)}
+    assert (mtd == 0) == (stack.days_elapsed == 0)
+    projected = stack.query("fleet:aws_cost_month_projected_usd:sum")
+    assert bool(projected) == stack.projects
+    if projected:  # month to date ÷ days elapsed × days in the month
+        days = calendar.monthrange(stack.as_of.year, stack.as_of.month)[1]
+        assert float(projected[0]["value"][1]) == pytest.approx(mtd / stack.days_elapsed * days, rel=1e-9)
 
 
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.stem)

@@ -277,13 +277,16 @@ def test_cli_once_on_the_first_of_a_month(aws, tmp_path):
     proc = _run_cli(aws, "--config", str(path), "--once", "--as-of", as_of.isoformat())
     assert proc.returncode == 0, proc.stderr
     families = {f.name: f for f in text_string_to_metric_families(proc.stdout)}
-    assert families["aws_cost_month_to_date_usd"].samples == []  # nothing yet on the 1st, and nothing failed
+    # a real $0 on the 1st (no complete day yet), not a gap, and nothing failed
+    assert {s.labels["service"]: s.value for s in families["aws_cost_month_to_date_usd"].samples} == {
+        "Amazon EC2": 0.0, "AWS Lambda": 0.0}
     monthly = [s for s in families["aws_cost_usd"].samples if s.labels["granularity"] == "monthly"]
     assert {s.labels["service"]: s.value for s in monthly} == {"Amazon EC2": 12.5, "AWS Lambda": 1.234e-07}
     assert [s.value for s in families["aws_exporter_collector_up"].samples] == [1.0]
     period = {s.labels["granularity"]: s.value for s in families["aws_cost_period_start_timestamp_seconds"].samples}
     assert period == {"daily": dt.datetime(2026, 11, 30, tzinfo=dt.timezone.utc).timestamp(),
-                      "monthly": dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc).timestamp()}
+                      "monthly": dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc).timestamp(),
+                      "month_to_date": dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc).timestamp()}
 
 
 @pytest.mark.parametrize("args,message", [

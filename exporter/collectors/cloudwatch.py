@@ -138,6 +138,12 @@ def plan_window(now: dt.datetime, period_seconds: int, delay_seconds: int) -> Wi
     return Window(end - dt.timedelta(seconds=WINDOW_PERIODS * period_seconds), end, period_seconds)
 
 
+def collection_time(as_of: dt.date, now: dt.datetime) -> dt.datetime:
+    """The moment a collection as of ``as_of`` reads CloudWatch at: now, or for a past day (``--as-of``) that
+    day's first moment (UTC)."""
+    return dt.datetime.combine(as_of, dt.time(), tzinfo=UTC) if as_of < now.date() else now
+
+
 @dataclass(frozen=True, slots=True)
 class PlannedQuery:
     id: str
@@ -276,10 +282,7 @@ class CloudWatchCollector(PerAccountCollector):
         scope = self.settings.scope(account)
         if scope is None:
             return Collected(records=())
-        now = self.clock()
-        if as_of < now.date():  # --as-of a past day: as if it were that day's first moment (UTC)
-            now = dt.datetime.combine(as_of, dt.time(), tzinfo=UTC)
-        window = plan_window(now, scope.period_seconds, scope.delay_seconds)
+        window = plan_window(collection_time(as_of, self.clock()), scope.period_seconds, scope.delay_seconds)
         records: list[CloudWatchRecord] = []
         for region in scope.regions:
             records.extend(self.collect_region(account, region, scope, window))

@@ -8,8 +8,8 @@ management account, Cost Explorer would otherwise answer for the whole organizat
   ``history_days``, for the reporter's history: same request, bigger pages); the window
   reaches further back when an earlier refresh saw a day still marked ``Estimated``, so that day is
   fetched again (and replaces, never duplicates, the old value downstream).
-* MONTHLY [1st of last month, as_of)           → last month (complete) and month to date (partial; none
-  on the 1st of a month, when the window holds last month only). Not sent when the DAILY window
+* MONTHLY [1st of last month, as_of)           → last month (complete) and month to date (partial; on the
+  1st of a month the window holds last month only, and month to date is $0 for every service known). Not sent when the DAILY window
   already starts on or before the 1st of last month (``history_days`` of about 62 or more): both are
   then the sums of its days, one request instead of two.
 
@@ -241,9 +241,9 @@ def view(records: Sequence[CostRecord], as_of: dt.date, baseline_days: int) -> C
     baseline_sum: dict[str, Decimal] = defaultdict(Decimal)
     # The periods a successful refresh covers, whether or not any service had cost in them (an account with
     # no cost yesterday still has yesterday as its daily period: month-end projections count its days).
-    periods: dict[str, tuple[dt.date, bool]] = {DAILY: (yesterday, False), MONTHLY: (last_month, False)}
-    if as_of > this_month:
-        periods[MONTH_TO_DATE] = (this_month, False)
+    # On the 1st the month to date is an empty period: it still starts (days elapsed 0) and is worth $0.
+    periods: dict[str, tuple[dt.date, bool]] = {DAILY: (yesterday, False), MONTHLY: (last_month, False),
+                                                 MONTH_TO_DATE: (this_month, False)}
 
     def seen(granularity: str, start: dt.date, estimated: bool) -> None:
         _, before = periods.get(granularity, (start, False))
@@ -264,6 +264,8 @@ def view(records: Sequence[CostRecord], as_of: dt.date, baseline_days: int) -> C
             seen(MONTH_TO_DATE, this_month, r.estimated)
     services = set(baseline_sum) | set(daily)
     baseline = {s: baseline_sum.get(s, Decimal(0)) / baseline_days for s in services}
+    if as_of == this_month:  # a real $0 for every service the account has, not a gap until the 2nd
+        mtd = dict.fromkeys(services | set(monthly), Decimal(0))
     return CostView(daily, monthly, mtd, baseline, periods)
 
 
@@ -282,7 +284,8 @@ def cost_families(results: Sequence[AccountResult], accounts: Mapping[str, Accou
     mtd = GaugeMetricFamily(
         "aws_cost_month_to_date_usd",
         "Cost per service from the 1st of the month up to (not including) today, from Cost Explorer "
-        "GetCostAndUsage MONTHLY. Absent on the 1st of a month. Cached.",
+        "GetCostAndUsage MONTHLY. On the 1st of a month (no complete day yet) 0 for every service the account's "
+        "last month, yesterday or baseline has. Cached.",
         labels=ACCOUNT_LABELS + ["service"])
     baseline = GaugeMetricFamily(
         "aws_cost_daily_baseline_usd",

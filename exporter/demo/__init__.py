@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from exporter.collectors.cloudwatch import collection_time
 from exporter.config import Config, parse
 from exporter.demo import cloudwatch as demo_cloudwatch, cost as demo_cost, health as demo_health
 from exporter.demo.fleet import config_document
@@ -83,12 +84,16 @@ def start(as_of: dt.date | None = None, listen_address: str = ":9780") -> Demo:
         cost_top_up = demo_cost.DailyTopUp(endpoint, config.collectors.cost, today)
         cost_top_up.start()
     # AWS Health: a local stand-in that boto3 reaches through the standard per-service endpoint variable.
+    # Its events are relative to now, whatever --as-of says: AWS Health keeps no history either.
     now = dt.datetime.now(dt.timezone.utc)
     health = demo_health.start(endpoint, config.accounts, now)
     os.environ["AWS_ENDPOINT_URL_HEALTH"] = health.endpoint
+    # CloudWatch: datapoints up to the moment the collector reads as of that day (now, or a past day's start).
     cloudwatch = demo_cloudwatch.CloudWatchSeeder(endpoint)
-    datapoints = cloudwatch.seed(now)
-    cloudwatch.start_ticking()
+    read_at = collection_time(today, now)
+    datapoints = cloudwatch.seed(read_at)
+    if read_at == now:  # a past day's window is fixed; today's moves on
+        cloudwatch.start_ticking()
     log.info("event=demo_started endpoint=%s health_endpoint=%s accounts=%d cost_results_queued=%d "
              "cloudwatch_datapoints=%d", endpoint, health.endpoint, len(config.accounts), queued, datapoints)
     return Demo(config, endpoint, server, saved, health, cloudwatch, cost_top_up)
