@@ -1,0 +1,282 @@
+"""The typed contract between collection, exposition and the reporter: records, results, the snapshot.
+
+Collectors parse AWS answers into records; the scheduler wraps them into an :class:`AccountResult` per
+collector × account and publishes a new :class:`Snapshot`; the exposition turns a snapshot into metric
+families; ``/snapshot`` is this model encoded as JSON, and the reporter decodes it with the same model
+(:func:`decode_snapshot`). Nothing here talks to AWS or knows Prometheus.
+
+Whatever the exposition needs to know about how data was collected (the as-of day, the periods a cost
+refresh covered, the baseline window it used, CloudWatch's window and regions, Health's subscription
+state) is a ``detail`` written at collection time, never read back from a live collector's settings.
+
+Wire format (``/snapshot``): JSON, money as exact decimal strings, dates ``YYYY-MM-DD``, times RFC 3339
+UTC (``…Z``), every record and detail tagged with ``kind``. :data:`SCHEMA_VERSION` is ``MAJOR.MINOR``: a
+minor bump only adds optional fields (older readers ignore them); anything else, a new record kind
+included, is a major bump, and a reader refuses a major it does not know.
+
+msgspec Structs: frozen, slotted, tagged unions decoded by type in one pass, exact Decimals, and no GC
+tracking (records hold no cycles) for snapshots of millions of records.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator, Mapping
+from decimal import Decimal
+from typing import Union
+
+import msgspec
+
+SCHEMA_VERSION = "1.0"
+SCHEMA_MAJOR = int(SCHEMA_VERSION.split(".")[0])
+UTC = dt.timezone.utc
+
+DAILY, MONTHLY, MONTH_TO_DATE = "daily", "monthly", "month_to_date"
+ACTIVE_HEALTH_STATUSES = ("open", "upcoming")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(UTC)
+
+
+class _Tagged(msgspec.Struct, frozen=True, gc=False, tag_field="kind"):
+    """Base of every record and detail: encoded with its ``kind``."""
+
+
+# -------------------------------------------------------------------------------------------- records
+
+
+class CostRecord(_Tagged, tag="cost"):
+    """One service's cost for one period (``period_end`` exclusive, as Cost Explorer reports it)."""
+
+    service: str
+    granularity: str  # "daily" | "monthly" (a monthly period ending before the month does is month to date)
+    period_start: dt.date
+    period_end: dt.date
+    amount: Decimal
+    unit: str
+    metric: str
+    estimated: bool
+
+
+class HealthEvent(_Tagged, tag="health_event"):
+    """One AWS Health event as one account sees it; ``affected_entities`` is that account's count of
+    affected resources (DescribeEntityAggregates), None where it was not asked for (public, closed)."""
+
+    arn: str
+    service: str
+    event_type_code: str
+    category: str
+    region: str  # "global" where AWS reports none
+    status: str  # open | upcoming | closed
+    scope: str  # PUBLIC | ACCOUNT_SPECIFIC | NONE | "" (not reported)
+    start: dt.datetime | None
+    end: dt.datetime | None
+    last_updated: dt.datetime | None
+    affected_entities: int | None = None
+    description: str | None = None  # latestDescription (open/upcoming only); AWS text, never a label
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE_HEALTH_STATUSES
+
+
+class CloudWatchRecord(_Tagged, tag="cloudwatch_datapoint"):
+    """The newest datapoint of one CloudWatch statistic for one series in one region."""
+
+    region: str
+    namespace: str
+    metric: str
+    stat: str
+    dimensions: tuple[tuple[str, str], ...]  # (name, value), sorted by name
+    value: float
+    timestamp: dt.datetime  # the datapoint's (start of its period)
+
+
+Record = Union[CostRecord, HealthEvent, CloudWatchRecord]
+
+
+# -------------------------------------------------------------------------------------------- details
+
+
+class Period(msgspec.Struct, frozen=True, gc=False):
+    """Days [start, end)."""
+
+    start: dt.date
+    end: dt.date
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days
+
+    def __contains__(self, day: dt.date) -> bool:
+        return self.start <= day < self.end
+
+
+class CostDetail(_Tagged, tag="cost"):
+    """What one cost refresh covered, as of its day: yesterday, last month, month to date (empty on the 1st:
+    it starts today) and the baseline window its mean is taken over."""
+
+    as_of: dt.date
+    yesterday: Period
+    last_month: Period
+    month_to_date: Period
+    baseline: Period
+
+
+class HealthDetail(_Tagged, tag="health"):
+    """AWS Health's answer to an account without a Business/Enterprise support plan, and when to ask again."""
+
+    subscription_required: bool = False
+    subscription_retry_after: dt.datetime | None = None
+
+
+class CloudWatchDetail(_Tagged, tag="cloudwatch"):
+    """The GetMetricData window the values come from, and the regions asked."""
+
+    window_start: dt.datetime
+    window_end: dt.datetime
+    period_seconds: int
+    regions: tuple[str, ...]
+
+
+Detail = Union[CostDetail, HealthDetail, CloudWatchDetail]
+
+
+# ----------------------------------------------------------------------------------- results, snapshot
+
+
+class AccountResult(msgspec.Struct, frozen=True, gc=False, kw_only=True):
+    """What one collector knows about one account: the records of its last *successful* run, and the outcome
+    of the last attempt. A failed attempt keeps the previous records, detail and ``last_success``."""
+
+    collector: str
+    account_id: str
+    records: tuple[Record, ...] = ()
+    up: bool = False
+    last_attempt: dt.datetime | None = None
+    last_success: dt.datetime | None = None
+    duration_seconds: float = 0.0
+    error: str | None = None  # one line, "Code: message"; None when the last attempt succeeded
+    as_of: dt.date | None = None  # the day the last successful collection treated as today
+    detail: Detail | None = None
+
+    def failed(self, at: dt.datetime, duration: float, error: str, detail: Detail | None = None) -> AccountResult:
+        """The same data, marked down (``detail``: what the failed attempt learnt, e.g. a Health back-off)."""
+        return msgspec.structs.replace(self, up=False, last_attempt=at, duration_seconds=duration, error=error,
+                                       detail=self.detail if detail is None else detail)
+
+
+class CollectorRun(msgspec.Struct, frozen=True, gc=False, kw_only=True):
+    """One pass of a collector over the fleet."""
+
+    collector: str
+    started: dt.datetime
+    duration_seconds: float
+    accounts_ok: int
+    accounts_failed: int
+
+
+class AccountInfo(msgspec.Struct, frozen=True, gc=False):
+    """An account the exporter serves: its id and the labels it carries."""
+
+    id: str
+    name: str
+    project: str
+
+
+class CollectorState(msgspec.Struct, frozen=True, kw_only=True):
+    """One collector's part of a snapshot: its last full pass and its result per account id."""
+
+    run: CollectorRun | None = None
+    accounts: dict[str, AccountResult] = {}
+
+
+class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything collected, immutable; a publish makes a new one that shares every unchanged part (so the
+    exposition can tell by identity which collector's part changed)."""
+
+    schema_version: str = SCHEMA_VERSION
+    taken_at: dt.datetime
+    generation: int = 0
+    exporter_version: str = ""
+    accounts: tuple[AccountInfo, ...] = ()
+    collectors: dict[str, CollectorState] = {}
+
+    @classmethod
+    def empty(cls, accounts: Iterable[AccountInfo] = (), exporter_version: str = "") -> Snapshot:
+        return cls(taken_at=utcnow(), accounts=tuple(accounts), exporter_version=exporter_version)
+
+    def result(self, collector: str, account_id: str) -> AccountResult | None:
+        state = self.collectors.get(collector)
+        return state.accounts.get(account_id) if state is not None else None
+
+    def for_collector(self, collector: str) -> list[AccountResult]:
+        state = self.collectors.get(collector)
+        return list(state.accounts.values()) if state is not None else []
+
+    def all_results(self) -> Iterator[AccountResult]:
+        for state in self.collectors.values():
+            yield from state.accounts.values()
+
+    @property
+    def runs(self) -> Mapping[str, CollectorRun]:
+        return {name: state.run for name, state in self.collectors.items() if state.run is not None}
+
+    def with_run(self, run: CollectorRun | None, results: Iterable[AccountResult]) -> Snapshot:
+        """A new snapshot with ``results`` merged in (and ``run``, None for a partial pass such as a retry);
+        collectors without new results keep their state object."""
+        collectors = dict(self.collectors)
+        changed: dict[str, dict[str, AccountResult]] = {}
+        for result in results:
+            if result.collector not in changed:
+                before = collectors.get(result.collector)
+                changed[result.collector] = dict(before.accounts) if before is not None else {}
+            changed[result.collector][result.account_id] = result
+        if run is not None:
+            changed.setdefault(run.collector, dict(collectors[run.collector].accounts)
+                               if run.collector in collectors else {})
+        for name, accounts in changed.items():
+            before = collectors.get(name)
+            collectors[name] = CollectorState(run=run if run is not None and run.collector == name
+                                              else (before.run if before is not None else None),
+                                              accounts=accounts)
+        return msgspec.structs.replace(self, taken_at=utcnow(), generation=self.generation + 1,
+                                       collectors=collectors)
+
+
+# ------------------------------------------------------------------------------------------- encoding
+
+_encoder = msgspec.json.Encoder(decimal_format="string")
+
+
+def encode_snapshot(snapshot: Snapshot) -> bytes:
+    """The ``/snapshot`` document."""
+    return _encoder.encode(snapshot)
+
+
+class SnapshotVersionError(ValueError):
+    """A snapshot this model cannot read: another major schema version, or none at all."""
+
+
+class _Header(msgspec.Struct):
+    schema_version: str | None = None
+
+
+_header_decoder = msgspec.json.Decoder(_Header)
+_snapshot_decoder = msgspec.json.Decoder(Snapshot)
+
+
+def decode_snapshot(body: bytes) -> Snapshot:
+    """A ``/snapshot`` document; :class:`SnapshotVersionError` for a major version other than this one's,
+    ``msgspec.ValidationError``/``DecodeError`` (both ``msgspec.MsgspecError``) for a malformed one."""
+    version = _header_decoder.decode(body).schema_version
+    if version is None:
+        raise SnapshotVersionError(f"the snapshot has no schema_version (an exporter older than schema "
+                                   f"{SCHEMA_VERSION}): upgrade the exporter")
+    major = version.split(".", 1)[0]
+    if major != str(SCHEMA_MAJOR):
+        raise SnapshotVersionError(f"snapshot schema {version!r} is not readable by this reader (schema "
+                                   f"{SCHEMA_VERSION}, major {SCHEMA_MAJOR}): run the reporter of the same "
+                                   "release as the exporter")
+    return _snapshot_decoder.decode(body)

@@ -1,0 +1,54 @@
+"""Cost days and months, and the one definition of the daily cost baseline (exporter and reporter share it).
+
+Cost days are UTC days, as Cost Explorer counts them; periods are [start, end).
+
+**Daily baseline** (``aws_cost_daily_baseline_usd``, the reporter's spikes): the mean daily cost of a
+service over the ``baseline_days`` days before the day it is compared with, days without cost counting
+as $0, over the days of that window the history covers. The exporter's DAILY request always covers the
+whole window, so it divides by ``baseline_days``; the reporter's history may start inside the window (a
+new account, a fresh database), and a window it does not hold is no evidence of a $0 day.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from decimal import Decimal
+
+from exporter.model import CostDetail, Period
+
+ONE_DAY = dt.timedelta(days=1)
+
+
+def first_of_month(day: dt.date) -> dt.date:
+    return day.replace(day=1)
+
+
+def previous_month_start(day: dt.date) -> dt.date:
+    return first_of_month(first_of_month(day) - ONE_DAY)
+
+
+def days_in_month(day: dt.date) -> int:
+    return calendar.monthrange(day.year, day.month)[1]
+
+
+def baseline_window(day: dt.date, baseline_days: int) -> Period:
+    """The ``baseline_days`` days before ``day``."""
+    return Period(day - dt.timedelta(days=baseline_days), day)
+
+
+def baseline_mean(total: Decimal, window: Period, history_start: dt.date | None = None) -> Decimal | None:
+    """``total`` (the cost inside ``window``) per covered day; None when the history covers none of it."""
+    start = window.start if history_start is None else max(window.start, history_start)
+    covered = (window.end - start).days
+    return total / covered if covered > 0 else None
+
+
+def cost_detail(as_of: dt.date, baseline_days: int) -> CostDetail:
+    """The periods a cost refresh as of ``as_of`` (today, UTC) covers: yesterday, last month, month to date
+    (empty on the 1st) and yesterday's baseline window."""
+    yesterday = as_of - ONE_DAY
+    this_month = first_of_month(as_of)
+    return CostDetail(as_of=as_of, yesterday=Period(yesterday, as_of),
+                      last_month=Period(previous_month_start(as_of), this_month),
+                      month_to_date=Period(this_month, as_of), baseline=baseline_window(yesterday, baseline_days))
