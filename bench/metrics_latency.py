@@ -22,14 +22,16 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from exporter.aws import ApiStats  # noqa: E402
-from exporter.collectors.cost import DAILY, MONTHLY, CostCollector, CostRecord  # noqa: E402
-from exporter.config import CostSettings, parse  # noqa: E402
-from exporter.metrics import Exposition  # noqa: E402
-from exporter.scheduler import Runner  # noqa: E402
 from exporter.collectors.base import Collected  # noqa: E402
+from exporter.collectors.cost import CostCollector  # noqa: E402
+from exporter.config import CostSettings, parse  # noqa: E402
+from exporter.exposition import Exposition  # noqa: E402
+from exporter.model import DAILY, MONTHLY, CostRecord  # noqa: E402
+from exporter.periods import cost_detail  # noqa: E402
+from exporter.scheduler import Runner  # noqa: E402
 from exporter.server import WebServer  # noqa: E402
 from exporter.snapshot import SnapshotHolder  # noqa: E402
+from exporter.telemetry import ApiStats  # noqa: E402
 
 AS_OF = dt.date(2026, 11, 25)
 SERVICES_PER_ACCOUNT = 50
@@ -48,7 +50,7 @@ class SyntheticCost(CostCollector):
                                       "AmortizedCost", False))
             records.append(CostRecord(service, MONTHLY, last_month, dt.date(2026, 11, 1), Decimal("345.6789012345"),
                                       "USD", "AmortizedCost", False))
-        return Collected(records=tuple(records))
+        return Collected(records=tuple(records), detail=cost_detail(as_of, self.settings.baseline_days))
 
 
 def run(series: int, scrapes: int) -> dict:
@@ -57,7 +59,7 @@ def run(series: int, scrapes: int) -> dict:
                                   "role_arn": f"arn:aws:iam::{n:012d}:role/r"} for n in range(1, accounts + 1)]})
     collector = SyntheticCost(CostSettings(), client_for=lambda *_: None)
     holder = SnapshotHolder()
-    exposition = Exposition(config.accounts, [collector], ApiStats())
+    exposition = Exposition(config.accounts, {collector.name: collector.interval_seconds}, ApiStats())
     holder.subscribe(exposition.on_snapshot)
     runner = Runner(config.accounts, holder)
 

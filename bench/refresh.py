@@ -71,7 +71,7 @@ def run(endpoint: str, accounts: int, concurrency: int, client_cache_size: int =
     seconds = time.perf_counter() - start
     snapshot = app.holder.current
     ok = sum(1 for r in snapshot.for_collector("cost") if r.up)
-    requests = sum(app.clients.stats.view()[0].values())
+    requests = sum(app.clients.stats.view().requests.values())
     return {"accounts": accounts, "concurrency": concurrency, "client_cache_size": client_cache_size, "ok": ok, "refresh_seconds": round(seconds, 2),
             "ms_per_account": round(seconds / accounts * 1000, 1), "aws_requests": requests,
             "ce_requests": app.clients.stats.requests_for("ce"),

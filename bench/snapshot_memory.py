@@ -19,11 +19,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from exporter.aws import ApiStats  # noqa: E402
-from exporter.collectors.cost import CostCollector, _merge_pages, parse_page  # noqa: E402
-from exporter.config import CostSettings, parse  # noqa: E402
-from exporter.metrics import Exposition, render, snapshot_families  # noqa: E402
-from exporter.snapshot import AccountResult, CollectorRun, SnapshotHolder, snapshot_to_json, utcnow  # noqa: E402
+from exporter.collectors.cost import _merge_pages, parse_page  # noqa: E402
+from exporter.config import parse  # noqa: E402
+from exporter.exposition import Exposition  # noqa: E402
+from exporter.exposition.cost import cost_families  # noqa: E402
+from exporter.exposition.render import render  # noqa: E402
+from exporter.model import AccountResult, CollectorRun, encode_snapshot, utcnow  # noqa: E402
+from exporter.periods import cost_detail  # noqa: E402
+from exporter.snapshot import SnapshotHolder  # noqa: E402
+from exporter.telemetry import ApiStats  # noqa: E402
 from tests.aws_helpers import standard_seed  # noqa: E402
 
 AS_OF = dt.date(2026, 11, 25)
@@ -43,25 +47,28 @@ def main() -> None:
     before = rss_mib()
     results = []
     for account in config.accounts:
-        pages = [parse_page(page, "AmortizedCost") for page in standard_seed(AS_OF, SERVICES)]
+        pages = [parse_page(page, "AmortizedCost", granularity)
+                 for page, granularity in zip(standard_seed(AS_OF, SERVICES), ("daily", "monthly"))]
         now = utcnow()
-        results.append(AccountResult("cost", account.id, _merge_pages(pages), True, now, now, 0.1, None, AS_OF))
+        results.append(AccountResult(collector="cost", account_id=account.id, records=_merge_pages(pages), up=True,
+                                     last_attempt=now, last_success=now, duration_seconds=0.1, as_of=AS_OF,
+                                     detail=cost_detail(AS_OF, 14)))
     gc.collect()
     records = rss_mib()
-    collector = CostCollector(CostSettings(), client_for=lambda *_: None)
     holder = SnapshotHolder()
-    exposition = Exposition(config.accounts, [collector], ApiStats(), process_metrics=False)
+    exposition = Exposition(config.accounts, {"cost": 21600.0}, ApiStats(), process_metrics=False)
     holder.subscribe(exposition.on_snapshot)
-    holder.publish(CollectorRun("cost", utcnow(), 1.0, n, 0), results)
+    holder.publish(CollectorRun(collector="cost", started=utcnow(), duration_seconds=1.0, accounts_ok=n,
+                                accounts_failed=0), results)
     gc.collect()
     published = rss_mib()
 
     snapshot = holder.current
     tracemalloc.start()
-    snapshot_to_json(snapshot, config.accounts, "bench")
+    encode_snapshot(snapshot)
     json_peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.reset_peak()
-    render(snapshot_families(snapshot, config.accounts, [collector]))
+    render(cost_families(snapshot.for_collector("cost"), exposition.by_id))
     render_peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     print({"accounts": n, "records": sum(len(r.records) for r in results),

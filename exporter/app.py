@@ -6,15 +6,18 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from exporter.aws import ApiStats, AwsClients, cost_explorer_region
+from exporter import __version__
+from exporter.aws import AwsClients, cost_explorer_region
 from exporter.collectors.base import Collector
 from exporter.collectors.cloudwatch import CloudWatchCollector
 from exporter.collectors.cost import CostCollector
 from exporter.collectors.health import HealthCollector
 from exporter.config import Config
-from exporter.metrics import Exposition
+from exporter.exposition import Exposition
+from exporter.model import AccountInfo, Snapshot
 from exporter.scheduler import Runner, Schedule
 from exporter.snapshot import SnapshotHolder
+from exporter.telemetry import ApiStats
 
 COLLECTOR_NAMES = ("cost", "health", "cloudwatch")
 
@@ -27,8 +30,7 @@ def build_collectors(config: Config, clients: AwsClients, only: Iterable[str] | 
         # Cost Explorer has one endpoint per partition (us-east-1 in aws), whatever the account's regions.
         collectors.append(CostCollector(
             config.collectors.cost,
-            lambda account, service: clients.for_account(account, service, cost_explorer_region(account.role_arn)),
-            project_budgets=config.budgets.projects))
+            lambda account, service: clients.for_account(account, service, cost_explorer_region(account.role_arn))))
     if "health" in wanted:
         # The Health API is global: the region picks the active (or passive) endpoint; None = the main account.
         collectors.append(HealthCollector(
@@ -58,8 +60,12 @@ class App:
         """``as_of``: every pass collects as if today were that UTC day (``--as-of``), else the real today."""
         clients = AwsClients(config.aws, ApiStats())
         collectors = build_collectors(config, clients, only)
-        holder = SnapshotHolder()
-        exposition = Exposition(config.accounts, collectors, clients.stats, process_metrics=process_metrics)
+        holder = SnapshotHolder(Snapshot.empty([AccountInfo(a.id, a.name, a.project) for a in config.accounts],
+                                               exporter_version=__version__))
+        exposition = Exposition(config.accounts, {c.name: c.interval_seconds for c in collectors}, clients.stats,
+                                project_budgets=config.budgets.projects,
+                                labels_snake_case=config.collectors.cloudwatch.labels_snake_case,
+                                process_metrics=process_metrics)
         holder.subscribe(exposition.on_snapshot)
         runner = Runner(config.accounts, holder, concurrency=config.aws.concurrency)
         if as_of is not None:

@@ -10,8 +10,8 @@ Only this module and the collectors import boto3/botocore.
   is not, so creation is serialised.
 * Endpoints come from botocore's own resolution, so ``AWS_ENDPOINT_URL`` and
   ``AWS_ENDPOINT_URL_<SERVICE>`` work for every client, the demo's included.
-* Every HTTP attempt is counted in :class:`ApiStats` (requests, errors by code, throttles, Cost
-  Explorer spend); optional process-wide request rate limiting.
+* Every HTTP attempt is counted in :class:`exporter.telemetry.ApiStats` (requests, errors by code,
+  throttles, Cost Explorer spend); optional process-wide request rate limiting.
 """
 
 from __future__ import annotations
@@ -20,9 +20,8 @@ import functools
 import logging
 import threading
 import time
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from collections.abc import Callable
-from decimal import Decimal
 from typing import Any
 
 import boto3
@@ -32,17 +31,9 @@ from botocore.credentials import CredentialProvider, CredentialResolver, Deferre
 from botocore.exceptions import ClientError
 
 from exporter.config import Account, AwsSettings
+from exporter.telemetry import COST_EXPLORER_PRICE_PER_REQUEST_USD, ApiStats  # noqa: F401 - backfill prices with it
 
 log = logging.getLogger(__name__)
-
-# Cost Explorer bills every API request (https://aws.amazon.com/aws-cost-management/pricing/).
-COST_EXPLORER_PRICE_PER_REQUEST_USD = Decimal("0.01")
-THROTTLING_CODES = frozenset({
-    "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
-    "TooManyRequestsException", "RequestLimitExceeded", "LimitExceededException", "SlowDown",
-    "RequestThrottled", "ProvisionedThroughputExceededException", "BandwidthLimitExceeded",
-})
-
 
 def error_code(exc: BaseException) -> str:
     """A short, bounded name for an AWS failure, fit for a label and a log line."""
@@ -82,45 +73,6 @@ def _cost_explorer_region(partition: str) -> str:
             if region:
                 return region
     raise ValueError(f"Cost Explorer has no endpoint in the {partition} partition")
-
-
-def is_throttle(code: str) -> bool:
-    return code in THROTTLING_CODES
-
-
-class ApiStats:
-    """Process-wide counters of AWS requests, kept apart from snapshots (they are about the exporter).
-
-    Counted per HTTP attempt, so a throttled request that a retry later got through still shows up.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.requests: Counter[tuple[str, str]] = Counter()
-        self.errors: Counter[tuple[str, str, str]] = Counter()
-        self.cost_explorer_spend_usd = Decimal(0)
-        self.extra_spend_usd = Decimal(0)
-
-    def record(self, service: str, operation: str, error: str | None) -> None:
-        with self._lock:
-            self.requests[(service, operation)] += 1
-            if error:
-                self.errors[(service, operation, error)] += 1
-            if service == "ce" and not error:
-                self.cost_explorer_spend_usd += COST_EXPLORER_PRICE_PER_REQUEST_USD
-
-    def add_spend(self, amount: Decimal) -> None:
-        """Spend billed by volume rather than per request (e.g. CloudWatch GetMetricData)."""
-        with self._lock:
-            self.extra_spend_usd += amount
-
-    def view(self) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str, str], int], Decimal, Decimal]:
-        with self._lock:
-            return dict(self.requests), dict(self.errors), self.cost_explorer_spend_usd, self.extra_spend_usd
-
-    def requests_for(self, service: str, operation: str | None = None) -> int:
-        with self._lock:
-            return sum(n for (s, o), n in self.requests.items() if s == service and operation in (None, o))
 
 
 class RateLimiter:

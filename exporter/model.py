@@ -9,7 +9,7 @@ Whatever the exposition needs to know about how data was collected (the as-of da
 refresh covered, the baseline window it used, CloudWatch's window and regions, Health's subscription
 state) is a ``detail`` written at collection time, never read back from a live collector's settings.
 
-Wire format (``/snapshot``): JSON, money as exact decimal strings, dates ``YYYY-MM-DD``, times RFC 3339
+Wire format (``/snapshot``): JSON, money as exact decimal strings (plain notation), dates ``YYYY-MM-DD``, times RFC 3339
 UTC (``…Z``), every record and detail tagged with ``kind``. :data:`SCHEMA_VERSION` is ``MAJOR.MINOR``: a
 minor bump only adds optional fields (older readers ignore them); anything else, a new record kind
 included, is a major bump, and a reader refuses a major it does not know.
@@ -37,6 +37,13 @@ ACTIVE_HEALTH_STATUSES = ("open", "upcoming")
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(UTC)
+
+
+class Amount(Decimal):
+    """An exact amount from AWS, written by ``/snapshot`` in plain notation (``"0.0000001234"``, never
+    ``"1.234E-7"``); a plain Decimal is written exactly too, in Decimal's own notation."""
+
+    __slots__ = ()
 
 
 class _Tagged(msgspec.Struct, frozen=True, gc=False, tag_field="kind"):
@@ -247,7 +254,13 @@ class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
 
 # ------------------------------------------------------------------------------------------- encoding
 
-_encoder = msgspec.json.Encoder(decimal_format="string")
+def _plain(value: object) -> object:
+    if isinstance(value, Amount):
+        return format(value, "f")
+    raise NotImplementedError(f"not part of the snapshot model: {type(value).__name__}")
+
+
+_encoder = msgspec.json.Encoder(enc_hook=_plain, decimal_format="string")
 
 
 def encode_snapshot(snapshot: Snapshot) -> bytes:

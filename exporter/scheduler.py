@@ -7,7 +7,6 @@ log line with the reason, its last good records kept.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import logging
 import threading
@@ -21,7 +20,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from exporter.aws import error_message
 from exporter.collectors.base import Collected, Collector, Failed, Outcome
 from exporter.config import Account
-from exporter.snapshot import AccountResult, CollectorRun, Snapshot, SnapshotHolder, utcnow
+from exporter.model import AccountResult, CollectorRun, Snapshot, utcnow
+from exporter.snapshot import SnapshotHolder
 
 log = logging.getLogger(__name__)
 EXPECTED_ERRORS = (ClientError, BotoCoreError, TimeoutError, ConnectionError)
@@ -106,7 +106,8 @@ class Runner:
             results.append(self._result(collector.name, account, outcome, duration, as_of, finished,
                                         previous.get(account.id)))
         ok = sum(1 for r in results if r.up)
-        run = CollectorRun(collector.name, started, time.monotonic() - t0, ok, len(results) - ok)
+        run = CollectorRun(collector=collector.name, started=started, duration_seconds=time.monotonic() - t0,
+                           accounts_ok=ok, accounts_failed=len(results) - ok)
         log.info("event=collect_done collector=%s ok=%d failed=%d duration_seconds=%.3f retry=%s",
                  collector.name, run.accounts_ok, run.accounts_failed, run.duration_seconds, str(partial).lower())
         # A retry updates its accounts; the collector's pass figures stay those of the last full pass.
@@ -149,13 +150,11 @@ class Runner:
     def _result(collector: str, account: Account, outcome: Outcome, duration: float, as_of: dt.date,
                 at: dt.datetime, previous: AccountResult | None) -> AccountResult:
         if isinstance(outcome, Collected):
-            return AccountResult(collector, account.id, records=outcome.records, up=True, last_attempt=at,
-                                 last_success=at, duration_seconds=duration, error=None, as_of=as_of,
-                                 extra=outcome.extra)
-        failed = (previous or AccountResult(collector, account.id)).failed(at, duration, outcome.error)
-        if outcome.extra:
-            failed = dataclasses.replace(failed, extra={**failed.extra, **outcome.extra})
-        return failed
+            return AccountResult(collector=collector, account_id=account.id, records=outcome.records, up=True,
+                                 last_attempt=at, last_success=at, duration_seconds=duration, error=None,
+                                 as_of=as_of, detail=outcome.detail)
+        before = previous or AccountResult(collector=collector, account_id=account.id)
+        return before.failed(at, duration, outcome.error, outcome.detail)
 
 
 class Schedule:

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from exporter import __version__
-from exporter.metrics import CONTENT_TYPE, Exposition
-from exporter.snapshot import Snapshot, utcnow
+from exporter.exposition import CONTENT_TYPE, Exposition
+from exporter.model import Snapshot, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,8 @@ class _Handler(BaseHTTPRequestHandler):
 def landing_page(snapshot: Snapshot) -> str:
     now = utcnow()
     rows = []
-    for (collector, _), result in sorted(snapshot.results.items()):
+    for result in sorted(snapshot.all_results(), key=lambda r: (r.collector, r.account_id)):
+        collector = result.collector
         age = f"{(now - result.last_success).total_seconds():.0f}s ago" if result.last_success else "never"
         rows.append(
             f"<tr><td>{html.escape(collector)}</td><td>{html.escape(result.account_id)}</td>"

@@ -367,7 +367,7 @@ CW_UNITS = {"CPUUtilization": "percent", "FreeStorageSpace": "bytes", "FreeableM
 
 def cloudwatch_rows(config) -> list[tuple[str, list[tuple[str, str, str, str]]]]:
     """(namespace row title, [(panel title, metric family, unit, legend)]) for the config's queries."""
-    from exporter.collectors.cloudwatch import dimension_label, metric_name
+    from exporter.exposition.cloudwatch import dimension_label, metric_name
 
     snake_case = config.collectors.cloudwatch.labels_snake_case
     rows: dict[str, dict[str, tuple[str, str, str, str]]] = {}

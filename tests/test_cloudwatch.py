@@ -16,15 +16,15 @@ import pytest
 from botocore.config import Config as BotoConfig
 from botocore.stub import Stubber
 
-from exporter.aws import ApiStats, AwsClients
-from exporter.collectors.cloudwatch import (
-    CloudWatchCollector, CloudWatchRecord, DiscoveryCache, cloudwatch_families, dimension_label, metric_name,
-    parse_list_metrics, plan_window,
-)
+from exporter.aws import AwsClients
+from exporter.collectors.cloudwatch import CloudWatchCollector, DiscoveryCache, parse_list_metrics, plan_window
 from exporter.config import CloudWatchQuery, ConfigError, parse
-from exporter.metrics import render
+from exporter.exposition.cloudwatch import cloudwatch_families, dimension_label, metric_name
+from exporter.exposition.render import Exposition, render
+from exporter.model import AccountResult, CloudWatchRecord
 from exporter.scheduler import Runner
-from exporter.snapshot import AccountResult, SnapshotHolder
+from exporter.snapshot import SnapshotHolder
+from exporter.telemetry import ApiStats
 from tests.conftest import aws_response
 from tests.test_exporter_moto import samples
 from tests.test_prometheus_rules import require_tool
@@ -59,14 +59,17 @@ def datum(metric: str, dims: dict[str, str], value: float, at: dt.datetime) -> d
 
 
 def collect(cfg, now: dt.datetime, collector: CloudWatchCollector | None = None, holder: SnapshotHolder | None = None):
+    """One CloudWatch pass through the runner; the text is the whole /metrics exposition it publishes."""
     clients = AwsClients(cfg.aws, ApiStats())
     collector = collector or CloudWatchCollector(
         cfg.collectors.cloudwatch, lambda a, region: clients.for_account(a, "cloudwatch", region),
         stats=clients.stats, clock=lambda: now)
     holder = holder or SnapshotHolder()
+    exposition = Exposition(cfg.accounts, {"cloudwatch": collector.interval_seconds}, clients.stats,
+                            labels_snake_case=cfg.collectors.cloudwatch.labels_snake_case, process_metrics=False)
+    holder.subscribe(exposition.on_snapshot)
     Runner(cfg.accounts, holder).run(collector, now.date())
-    text = render(collector.families(holder.current.for_collector("cloudwatch"), {a.id: a for a in cfg.accounts},
-                                     now.date())).decode()
+    text = exposition.metrics().decode()
     return collector, clients.stats, holder, text
 
 
@@ -113,8 +116,9 @@ def _ec2_exposition(now: dt.datetime, **cloudwatch: Any) -> str:
                                          "dimensions": {"InstanceId": "i-1"}, "stats": ["Average"]}], **cloudwatch)
     records = (CloudWatchRecord("us-east-1", "AWS/EC2", "CPUUtilization", "Average", (("InstanceId", "i-1"),), 37.5, now),
                CloudWatchRecord("us-east-1", "AWS/EC2", "NetworkIn", "Sum", (("InstanceId", "i-1"),), 2048.0, now))
-    result = AccountResult("cloudwatch", "000000000001", records, up=True, last_success=now)
-    return render(cloudwatch_families([result], {a.id: a for a in cfg.accounts}, cfg.collectors.cloudwatch)).decode()
+    result = AccountResult(collector="cloudwatch", account_id="000000000001", records=records, up=True,
+                           last_success=now)
+    return render(cloudwatch_families([result], {a.id: a for a in cfg.accounts}, cfg.collectors.cloudwatch.labels_snake_case)).decode()
 
 
 @pytest.mark.parametrize(("cloudwatch", "label"), [({}, "dimension_InstanceId"),
@@ -171,7 +175,7 @@ def test_1201_queries_go_out_in_3_getmetricdata_requests_and_are_billed(aws, now
     assert stats.requests_for("cloudwatch", "GetMetricData") == 3
     assert stats.requests_for("cloudwatch", "GetMetricStatistics") == 0
     assert samples(text, "aws_exporter_cloudwatch_metrics_requested_total") == {(("account", "acct-1"),): 1201.0}
-    assert stats.view()[3] == Decimal("0.01201")  # $0.01 per 1,000 metrics requested
+    assert stats.view().cloudwatch_spend_usd == Decimal("0.01201")  # $0.01 per 1,000 metrics requested
     load = {dict(k)["dimension_Node"]: v for k, v in samples(text, "aws_custom_fleet_load_average").items()}
     assert load == {"n0000": 0.0, "n1200": 1200.0}  # series without a datapoint in the window are left out
 
@@ -270,7 +274,7 @@ def test_getmetricdata_nexttoken_pages_are_followed_and_merged():
         "CPUUtilization": (41.5, dt.datetime.fromtimestamp(1764027600, UTC)),  # newest across both pages
         "Invocations": (1180.0, dt.datetime.fromtimestamp(1764027600, UTC)),
     }  # FreeStorageSpace had no datapoint: no record
-    assert collector.requested() == {"acct-1": 3}  # billed once per metric, not per page
+    assert stats.view().cloudwatch_metrics_requested == {"acct-1": 3}  # billed once per metric, not per page
 
 
 # ----------------------------------------------------------------------- labels and per-account config
@@ -290,8 +294,8 @@ def test_as_of_a_past_day_reads_the_window_before_that_day_began(aws, now):
                                     lambda a, region: clients.for_account(a, "cloudwatch", region), clock=lambda: now)
     holder = SnapshotHolder()
     Runner(cfg.accounts, holder).run(collector, as_of)
-    text = render(collector.families(holder.current.for_collector("cloudwatch"), {a.id: a for a in cfg.accounts},
-                                     as_of)).decode()
+    text = render(cloudwatch_families(holder.current.for_collector("cloudwatch"), {a.id: a for a in cfg.accounts},
+                                 cfg.collectors.cloudwatch.labels_snake_case)).decode()
     assert list(samples(text, "aws_ec2_cpuutilization_maximum").values()) == [5.0]
     assert list(samples(text, "aws_cloudwatch_window_end_timestamp_seconds").values()) == [then.end.timestamp()]
 
@@ -331,8 +335,9 @@ def test_dimension_names_that_become_one_label_give_one_label(now):
                                          "stats": ["Maximum"]}])
     records = tuple(CloudWatchRecord("us-east-1", "Custom/Q", "Depth", "Maximum", dims, value, now)
                     for dims, value in (((("Queue.Name", "a"),), 1.0), ((("Queue-Name", "b"),), 2.0)))
-    result = AccountResult("cloudwatch", "000000000001", records, up=True, last_success=now)
-    text = render(cloudwatch_families([result], {a.id: a for a in cfg.accounts}, cfg.collectors.cloudwatch)).decode()
+    result = AccountResult(collector="cloudwatch", account_id="000000000001", records=records, up=True,
+                           last_success=now)
+    text = render(cloudwatch_families([result], {a.id: a for a in cfg.accounts}, cfg.collectors.cloudwatch.labels_snake_case)).decode()
     lines = [line for line in text.splitlines() if line.startswith("aws_custom_q_depth_maximum{")]
     assert len(lines) == 2 and all(line.count("dimension_Queue_Name=") == 1 for line in lines)
     assert {dict(k)["dimension_Queue_Name"]: v for k, v in samples(text, "aws_custom_q_depth_maximum").items()} == {

@@ -10,13 +10,19 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from exporter.collectors.cost import (
-    DAILY, MONTHLY, CostQuery, CostRecord, fetch_pages, months_from_days, parse_page, plan_queries, view,
-)
+from exporter.collectors.cost import CostQuery, fetch_pages, months_from_days, parse_page, plan_queries
 from exporter.config import CostSettings
+from exporter.exposition.cost import view as view_of
+from exporter.model import DAILY, MONTHLY, CostRecord
+from exporter.periods import cost_detail
 from tests.conftest import load_fixture
 
 D = dt.date
+
+
+def view(records, as_of: dt.date, baseline_days: int):
+    """What the exposition makes of records collected as of ``as_of`` (the detail the collector records)."""
+    return view_of(records, cost_detail(as_of, baseline_days))
 
 
 def windows(as_of: dt.date, **kw) -> list[tuple[str, str, str]]:
@@ -196,12 +202,12 @@ def test_view_on_the_first_of_a_month_has_a_month_to_date_of_zero_for_every_know
 
 def test_a_refresh_after_one_that_saw_an_estimated_day_asks_for_that_day_again():
     from exporter.collectors.cost import CostCollector
-    from exporter.snapshot import AccountResult
+    from exporter.model import AccountResult
     from tests.aws_helpers import config_for
 
     account = config_for(1).accounts[0]
     stale = CostRecord("EC2", DAILY, D(2026, 11, 2), D(2026, 11, 3), Decimal("9"), "USD", "AmortizedCost", True)
-    previous = AccountResult("cost", account.id, records=(stale,), up=True)
+    previous = AccountResult(collector="cost", account_id=account.id, records=(stale,), up=True)
     client = boto3.client("ce", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
     collector = CostCollector(CostSettings(), client_for=lambda *_: client)
     restated = {"ResultsByTime": [{"TimePeriod": {"Start": "2026-11-02", "End": "2026-11-03"}, "Total": {},

@@ -141,7 +141,7 @@ def test_one_account_denied_while_the_others_succeed(iam_fleet, caplog):
     assert up == {"acct-1": 1.0, "acct-2": 1.0, "acct-3": 0.0}
     accounts_with_cost = {dict(k)["account"] for k in samples(text, "aws_cost_usd")}
     assert accounts_with_cost == {"acct-1", "acct-2"}
-    assert ("sts", "AssumeRole", "AccessDenied") in app.clients.stats.view()[1]
+    assert ("sts", "AssumeRole", "AccessDenied") in app.clients.stats.view().errors
 
     failures = [r.getMessage() for r in caplog.records if "collect_failed" in r.getMessage()]
     assert len(failures) == 1 and "account=acct-3" in failures[0] and "AccessDenied" in failures[0]
@@ -227,7 +227,7 @@ def test_scrapes_never_call_aws_and_reuse_the_rendered_snapshot(aws):
     aws.seed_cost("000000000001", standard_seed(AS_OF, {"Amazon EC2": "7.5"}))
     app = build(config_for(1))
     app.collect_once(AS_OF)
-    requests_before, renders_before = app.clients.stats.view()[0], app.exposition.renders
+    requests_before, renders_before = app.clients.stats.view().requests, app.exposition.renders
     server = WebServer("127.0.0.1", 0, app.exposition, lambda: app.holder.current)
     server.start()
     try:
@@ -245,7 +245,7 @@ def test_scrapes_never_call_aws_and_reuse_the_rendered_snapshot(aws):
             assert http.get(f"{base}/nope").status_code == 404
     finally:
         server.stop()
-    assert app.clients.stats.view()[0] == requests_before
+    assert app.clients.stats.view().requests == requests_before
     assert app.exposition.renders == renders_before
     assert plain.headers["Content-Type"].startswith("text/plain; version=0.0.4")
     assert zipped.headers["Content-Encoding"] == "gzip" and zipped.headers["Vary"] == "Accept-Encoding"

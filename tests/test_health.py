@@ -15,9 +15,12 @@ from botocore.stub import Stubber
 
 from exporter.collectors.health import DESCRIPTION_MAX_CHARS, HealthCollector, parse_events
 from exporter.config import parse
-from exporter.metrics import render
+from exporter.exposition.health import health_families
+from exporter.exposition.own import exporter_families
+from exporter.exposition.render import render
+from exporter.model import encode_snapshot
 from exporter.scheduler import Runner
-from exporter.snapshot import SnapshotHolder, snapshot_to_json
+from exporter.snapshot import SnapshotHolder
 from tests.conftest import aws_response
 from tests.test_exporter_moto import samples
 
@@ -104,8 +107,7 @@ def run(cfg, clients: Clients, holder: SnapshotHolder | None = None, now: dt.dat
     holder = holder or SnapshotHolder()
     collector = HealthCollector(cfg.collectors.health, clients, clock=lambda: now)
     Runner(cfg.accounts, holder).run(collector, now.date())
-    families = list(collector.families(holder.current.for_collector("health"), {a.id: a for a in cfg.accounts},
-                                       now.date()))
+    families = health_families(holder.current.for_collector("health"), {a.id: a for a in cfg.accounts})
     return holder, render(families).decode()
 
 
@@ -177,7 +179,7 @@ def test_descriptions_reach_the_snapshot_but_no_metric_label(clients):
     assert records[ISSUE_ARN].description.startswith("[RESOLVED] Increased API Error Rates\n\n3:15 PM PST")
     assert "reschedule the reboot" in records[UPCOMING_ARN].description
     assert {e.description for e in records.values() if not e.active} == {None}  # closed events are not described
-    document = json.loads(snapshot_to_json(holder.current, cfg.accounts, "test"))
+    document = json.loads(encode_snapshot(holder.current))
     served = {r["arn"]: r["description"] for r in document["collectors"]["health"]["accounts"]["000000000001"]["records"]}
     assert served[IAM_ARN].startswith("We have detected IAM access keys")
     assert "Increased API" not in text and "access keys" not in text
@@ -313,10 +315,8 @@ def test_subscription_required_is_reported_once_and_backed_off(clients, caplog):
 
 
 def render_exporter(holder: SnapshotHolder, cfg) -> str:
-    from exporter.metrics import exporter_families
-
-    collector = HealthCollector(cfg.collectors.health, lambda *_: None)
-    return render(exporter_families(holder.current, cfg.accounts, [collector])).decode()
+    return render(exporter_families(holder.current, cfg.accounts, {"health": cfg.collectors.health.interval_seconds})
+                  ).decode()
 
 
 def test_fails_over_to_the_passive_region_when_the_active_one_errors(clients, caplog):

@@ -1,28 +1,27 @@
-"""What every collector is: a name, an interval, a way to collect one account, a way to expose results.
+"""What every collector is: a name, an interval, a way to collect one account (or the whole fleet).
 
-The runner (``exporter.scheduler``) owns timing, error handling and publishing; a collector only
-talks to AWS through the clients it is given and turns responses into records.
+The runner (``exporter.scheduler``) owns timing, error handling and publishing; a collector only talks
+to AWS through the clients it is given and turns responses into model records
+(:mod:`exporter.model`). Turning records into metrics is the exposition's job, never a collector's.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
-
-from prometheus_client.metrics_core import Metric
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
 from exporter.config import Account
-from exporter.snapshot import AccountResult
+from exporter.model import AccountResult, Detail, Record
 
 
 @dataclass(frozen=True, slots=True)
 class Collected:
-    """A successful collection for one account."""
+    """A successful collection for one account, and what the exposition must know about how it was made."""
 
-    records: tuple[Any, ...]
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    records: tuple[Record, ...]
+    detail: Detail | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +30,7 @@ class Failed:
 
     error: str
     exception: BaseException | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    detail: Detail | None = None  # e.g. Health's subscription back-off, kept even though the attempt failed
 
 
 Outcome = Collected | Failed
@@ -43,16 +42,12 @@ class Collector(Protocol):
     # Failed accounts are collected again this long after a pass (None: wait for the next pass).
     retry_interval_seconds: float | None
 
-    def collect_account(self, account: Account, as_of: dt.date, previous: AccountResult | None) -> Collected:
+    def collect_account(self, account: Account, as_of: dt.date, previous: AccountResult | None) -> Outcome:
         """Collect one account; raise on failure (the runner turns it into a ``Failed``)."""
 
     def collect_fleet(self, accounts: Sequence[Account], as_of: dt.date,
                       previous: Mapping[str, AccountResult]) -> Mapping[str, Outcome] | None:
         """Collect every account in one go (e.g. an organization-wide API), or None to go account by account."""
-
-    def families(self, results: Sequence[AccountResult], accounts: Mapping[str, Account],
-                 as_of: dt.date) -> Iterable[Metric]:
-        """The metric families for this collector's part of a snapshot."""
 
 
 class PerAccountCollector:
@@ -65,11 +60,3 @@ class PerAccountCollector:
     def collect_fleet(self, accounts: Sequence[Account], as_of: dt.date,
                       previous: Mapping[str, AccountResult]) -> Mapping[str, Outcome] | None:
         return None
-
-
-def account_labels(account: Account) -> list[str]:
-    """Label values for ``account, account_id, project``: the first labels of every per-account family."""
-    return [account.name, account.id, account.project]
-
-
-ACCOUNT_LABELS = ["account", "account_id", "project"]

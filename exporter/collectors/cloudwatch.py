@@ -10,89 +10,30 @@ AWS bills GetMetricData per metric requested ($0.01 per 1,000): every query sent
 ``aws_exporter_cloudwatch_metrics_requested_total{account}`` and its dollars in
 ``aws_exporter_api_spend_usd_total{service="cloudwatch"}``.
 
-Names and labels are YACE's (BuildMetricName, PromString; ``dimension_<Name>``, or with
-``labels_snake_case`` ``dimension_<name in snake_case>``), so YACE dashboards carry over; every series of
-a family has the same label keys (a dimension a series lacks is "").
-
-The families are exposed as ``untyped``, the type Prometheus gives values translated from another
-monitoring system under that system's names: a CloudWatch statistic is a per-period aggregate, not a
-Prometheus gauge, and YACE's names end in ``_sum``/``_sample_count``, suffixes Prometheus reserves for
-summaries and histograms on typed metrics. Queries use them exactly as gauges::
-
-    aws_ec2_cpuutilization_average{account="web-prod",account_id="210987654321",project="web",region="ap-northeast-2",dimension_InstanceId="i-0abc1234"} 37.5
-    aws_rds_free_storage_space_minimum{account="data-prod",...,region="us-east-1",dimension_DBInstanceIdentifier="orders"} 1.2e+10
-    aws_cloudwatch_window_end_timestamp_seconds{account="web-prod",account_id="210987654321",project="web",region="ap-northeast-2"} 1.7646e+09
+Records (:class:`~exporter.model.CloudWatchRecord`) keep CloudWatch's own names; the exposition
+(``exporter.exposition.cloudwatch``) names them as YACE does.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 import threading
 import time
-import unicodedata
-from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, UnknownMetricFamily
-from prometheus_client.metrics_core import Metric
-
-from exporter.aws import ApiStats
-from exporter.collectors.base import ACCOUNT_LABELS, Collected, PerAccountCollector, account_labels
+from exporter.collectors.base import Collected, PerAccountCollector
 from exporter.config import Account, CloudWatchQuery, CloudWatchScope, CloudWatchSettings
-from exporter.snapshot import AccountResult, utcnow
+from exporter.model import AccountResult, CloudWatchDetail, CloudWatchRecord, utcnow
+from exporter.telemetry import ApiStats
 
 UTC = dt.timezone.utc
 MAX_QUERIES_PER_REQUEST = 500  # GetMetricData MetricDataQueries limit
 WINDOW_PERIODS = 3  # a window of a few periods still finds a value for metrics that report late or sparsely
 RECENTLY_ACTIVE = "PT3H"  # the only value ListMetrics accepts
-PRICE_PER_METRIC_USD = Decimal("0.01") / 1000
 
 Dimensions = tuple[tuple[str, str], ...]
-
-
-# ------------------------------------------------------------------------------------ YACE naming
-
-_TO_UNDERSCORE = frozenset(" ,\t/\\.-:=@<>()“")
-
-
-def prom_string(text: str) -> str:
-    """YACE's PromString: separators → "_", "%" → "_percent", snake_case at lower/digit→Upper edges."""
-    out: list[str] = []
-    prev = ""
-    for c in text:
-        if c in _TO_UNDERSCORE:
-            out.append("_")
-        elif c == "%":
-            out.append("_percent")
-        else:
-            if c.isupper() and prev and (prev.islower() or unicodedata.category(prev) == "Nd"):
-                out.append("_")
-            out.append(c.lower())
-        prev = c
-    return "".join(out)
-
-
-def metric_name(namespace: str, metric: str, stat: str) -> str:
-    """YACE's BuildMetricName: ``aws_<namespace>_<metric>_<stat>``, metric parts the namespace repeats trimmed."""
-    ns = prom_string(namespace.lower()).removeprefix("_")
-    name = ns if ns.startswith("aws") else f"aws_{ns}"
-    metric_part = prom_string(metric)
-    for part in ns.split("_"):
-        metric_part = metric_part.removeprefix(part)
-    metric_part = metric_part.removeprefix("_")
-    return f"{name}_{metric_part}_{prom_string(stat)}" if stat else f"{name}_{metric_part}"
-
-
-def dimension_label(name: str, snake_case: bool = False) -> str:
-    """YACE's label for a dimension (its PromStringTag): ``dimension_`` + the name with separators → "_",
-    or, with ``labels_snake_case`` (YACE's -labels-snake-case), + PromString(name): dimension_instance_id."""
-    if snake_case:
-        return "dimension_" + prom_string(name)
-    return "dimension_" + "".join("_" if c in _TO_UNDERSCORE else c for c in name).replace("%", "_percent")
 
 
 # ---------------------------------------------------------------------------------------- records
@@ -105,23 +46,6 @@ class MetricSeries:
     namespace: str
     metric: str
     dimensions: Dimensions
-
-
-@dataclass(frozen=True, slots=True)
-class CloudWatchRecord:
-    KIND: ClassVar[str] = "cloudwatch_datapoint"
-
-    region: str
-    namespace: str
-    metric: str
-    stat: str
-    dimensions: Dimensions
-    value: float
-    timestamp: dt.datetime  # the datapoint's (start of its period)
-
-    @property
-    def name(self) -> str:
-        return metric_name(self.namespace, self.metric, self.stat)
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,18 +189,6 @@ class CloudWatchCollector(PerAccountCollector):
         self.stats = stats
         self.clock = clock
         self.discovery = discovery or DiscoveryCache(settings.discovery_cache_seconds)
-        self._requested: Counter[str] = Counter()
-        self._lock = threading.Lock()
-
-    def _count_requested(self, account: Account, n: int) -> None:
-        with self._lock:
-            self._requested[account.name] += n
-        if self.stats is not None:
-            self.stats.add_spend(PRICE_PER_METRIC_USD * n)
-
-    def requested(self) -> dict[str, int]:
-        with self._lock:
-            return dict(self._requested)
 
     def collect_account(self, account: Account, as_of: dt.date, previous: AccountResult | None) -> Collected:
         scope = self.settings.scope(account)
@@ -286,8 +198,9 @@ class CloudWatchCollector(PerAccountCollector):
         records: list[CloudWatchRecord] = []
         for region in scope.regions:
             records.extend(self.collect_region(account, region, scope, window))
-        return Collected(records=tuple(records), extra={"window_end": window.end,
-                                                        "period_seconds": scope.period_seconds})
+        return Collected(records=tuple(records), detail=CloudWatchDetail(
+            window_start=window.start, window_end=window.end, period_seconds=scope.period_seconds,
+            regions=scope.regions))
 
     def series_for(self, account: Account, region: str, client: Any,
                    scope: CloudWatchScope) -> list[tuple[MetricSeries, Sequence[str]]]:
@@ -308,7 +221,8 @@ class CloudWatchCollector(PerAccountCollector):
         queries = plan_queries(self.series_for(account, region, client, scope))
         newest: dict[str, tuple[dt.datetime, float]] = {}
         for batch in batches(queries):
-            self._count_requested(account, len(batch))
+            if self.stats is not None:  # billed per metric requested, whatever the answer
+                self.stats.cloudwatch_metrics(account.name, len(batch))
             newest.update(parse_metric_data(fetch_metric_data(client, batch, window)))
         records = []
         for q in queries:
@@ -317,65 +231,3 @@ class CloudWatchCollector(PerAccountCollector):
                 records.append(CloudWatchRecord(region, q.series.namespace, q.series.metric, q.stat,
                                                 q.series.dimensions, value, timestamp))
         return records
-
-    def families(self, results: Sequence[AccountResult], accounts: Mapping[str, Account],
-                 as_of: dt.date) -> Iterable[Metric]:
-        yield from cloudwatch_families(results, accounts, self.settings)
-        requested = CounterMetricFamily(
-            "aws_exporter_cloudwatch_metrics_requested",
-            "CloudWatch metrics the exporter requested with GetMetricData (MetricDataQueries sent), which is how "
-            "AWS bills it: USD 0.01 per 1,000.", labels=["account"])
-        for name, n in sorted(self.requested().items()):
-            requested.add_metric([name], n)
-        yield requested
-
-
-# ------------------------------------------------------------------------------------- exposition
-
-_VALID_LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-
-
-def cloudwatch_families(results: Sequence[AccountResult], accounts: Mapping[str, Account],
-                        settings: CloudWatchSettings) -> Iterator[Metric]:
-    by_name: dict[str, list[tuple[Account, CloudWatchRecord]]] = defaultdict(list)
-    window_end = GaugeMetricFamily(
-        "aws_cloudwatch_window_end_timestamp_seconds",
-        "End of the GetMetricData window the account's CloudWatch values come from (Unix time; it ends "
-        "delay_seconds before the collection, on a period boundary).", labels=ACCOUNT_LABELS + ["region"])
-    for result in results:
-        account = accounts.get(result.account_id)
-        if account is None or result.last_success is None:
-            continue
-        for record in result.records:
-            by_name[record.name].append((account, record))
-        end = result.extra.get("window_end")
-        scope = settings.scope(account)
-        if end is not None and scope is not None:
-            for region in scope.regions:
-                window_end.add_metric(account_labels(account) + [region], end.timestamp())
-    for name in sorted(by_name):
-        series = by_name[name]
-        first = series[0][1]
-        # Label → the dimension names it stands for: "Queue.Name" and "Queue-Name" are both
-        # dimension_Queue_Name. Listed twice, the label kept only one position's value (a series lost its
-        # dimension value and could collide with another).
-        dimensions_of: dict[str, list[str]] = defaultdict(list)
-        for dimension in sorted({n for _, r in series for n, _ in r.dimensions}):
-            if _VALID_LABEL.match(label := dimension_label(dimension, settings.labels_snake_case)):
-                dimensions_of[label].append(dimension)
-        family = UnknownMetricFamily(
-            name,
-            f"CloudWatch {first.namespace} {first.metric} {first.stat}, from GetMetricData: the newest datapoint "
-            "in a window that ended delay_seconds ago (named as YACE names it). Cached.",
-            labels=ACCOUNT_LABELS + ["region"] + list(dimensions_of))
-        seen: set[tuple[str, ...]] = set()
-        for account, record in sorted(series, key=lambda ar: (ar[0].name, ar[1].region, ar[1].dimensions)):
-            dims = dict(record.dimensions)
-            values = account_labels(account) + [record.region] + [
-                next((dims[d] for d in names if d in dims), "") for names in dimensions_of.values()]
-            if tuple(values) in seen:
-                continue
-            seen.add(tuple(values))
-            family.add_metric(values, record.value)
-        yield family
-    yield window_end

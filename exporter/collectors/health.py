@@ -30,33 +30,24 @@ An account without a Business/Enterprise support plan answers SubscriptionRequir
 logged once, shown as ``aws_exporter_collector_up{collector="health"} 0`` and
 ``aws_health_subscription_required 1``, and not asked again for ``subscription_backoff``.
 
-Exposition::
-
-    aws_health_events{account="web-prod",account_id="210987654321",project="web",service="EC2",region="ap-northeast-2",category="issue",status="open"} 1
-    aws_health_event_info{...,category="issue",status="open",event_type_code="AWS_EC2_OPERATIONAL_ISSUE",event_arn="arn:aws:health:ap-northeast-2::event/EC2/AWS_EC2_OPERATIONAL_ISSUE/AWS_EC2_OPERATIONAL_ISSUE_1"} 1
-    aws_health_event_start_timestamp_seconds{<same labels as aws_health_event_info>} 1.7646e+09
-    aws_health_event_end_timestamp_seconds{<same labels as aws_health_event_info>} 1.7647e+09
-    aws_health_affected_entities{account="web-prod",account_id="210987654321",project="web",event_arn="arn:aws:health:..."} 3
-    aws_health_subscription_required{account="platform-sandbox"} 1
+Records and details are :mod:`exporter.model` types; ``exporter.exposition.health`` turns them into metrics.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 
+import msgspec
 from botocore.exceptions import ClientError
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.metrics_core import Metric
 
 from exporter.aws import error_code, error_message
-from exporter.collectors.base import ACCOUNT_LABELS, Collected, Failed, Outcome, account_labels
+from exporter.collectors.base import Collected, Failed, Outcome
 from exporter.config import Account, HealthSettings
-from exporter.snapshot import AccountResult, utcnow
+from exporter.model import ACTIVE_HEALTH_STATUSES as ACTIVE_STATUSES
+from exporter.model import AccountResult, HealthDetail, HealthEvent, utcnow
 
 log = logging.getLogger(__name__)
 UTC = dt.timezone.utc
@@ -67,7 +58,6 @@ ENTITY_AGGREGATE_BATCH = 50  # DescribeEntityAggregates eventArns max
 ORG_ENTITY_AGGREGATE_BATCH = 25  # DescribeEntityAggregatesForOrganization eventArns max
 EVENT_DETAILS_BATCH = 10  # DescribeEventDetails eventArns max, and ...ForOrganization filters max
 DESCRIPTION_MAX_CHARS = 2000
-ACTIVE_STATUSES = ("open", "upcoming")
 SUBSCRIPTION_REQUIRED = "SubscriptionRequiredException"
 # Errors the passive endpoint would answer just the same: failing over only doubles the requests.
 NO_FAILOVER = frozenset({
@@ -75,30 +65,6 @@ NO_FAILOVER = frozenset({
     "InvalidClientTokenId", "ExpiredTokenException", "ValidationException", "InvalidPaginationToken",
     "UnsupportedLocale", "AWSOrganizationsNotInUseException",
 })
-
-
-@dataclass(frozen=True, slots=True)
-class HealthEvent:
-    """One AWS Health event as one account sees it (``affected_entities`` is that account's count)."""
-
-    KIND: ClassVar[str] = "health_event"
-
-    arn: str
-    service: str
-    event_type_code: str
-    category: str
-    region: str  # "global" where AWS reports none
-    status: str  # open | upcoming | closed
-    scope: str  # PUBLIC | ACCOUNT_SPECIFIC | NONE | "" (not reported)
-    start: dt.datetime | None
-    end: dt.datetime | None
-    last_updated: dt.datetime | None
-    affected_entities: int | None = None
-    description: str | None = None  # latestDescription (open/upcoming events only); snapshot JSON, never a label
-
-    @property
-    def active(self) -> bool:
-        return self.status in ACTIVE_STATUSES
 
 
 # ------------------------------------------------------------------------------------------ parsing
@@ -246,8 +212,9 @@ def fetch_account_events(client: Any, now: dt.datetime, settings: HealthSettings
         counts.update(parse_entity_aggregates(client.describe_entity_aggregates(eventArns=list(batch))))
     descriptions = describe([((e.arn, None), e.last_updated) for e in events if e.active], known or {},
                             lambda batch: client.describe_event_details(eventArns=[arn for arn, _ in batch]), who)
-    return tuple(replace(e, affected_entities=counts.get(e.arn, 0) if e.arn in wanted else e.affected_entities,
-                         description=descriptions.get((e.arn, None))) if e.active else e for e in events)
+    return tuple(msgspec.structs.replace(
+        e, affected_entities=counts.get(e.arn, 0) if e.arn in wanted else e.affected_entities,
+        description=descriptions.get((e.arn, None))) if e.active else e for e in events)
 
 
 def _org_detail_filter(key: DescriptionKey) -> dict[str, str]:
@@ -296,7 +263,7 @@ def fetch_organization_events(client: Any, now: dt.datetime, settings: HealthSet
     for event in events:
         for account_id in affected[event.arn]:
             count = counts.get((event.arn, account_id), 0) if event.arn in counted else None
-            per_account[account_id].append(replace(event, affected_entities=count,
+            per_account[account_id].append(msgspec.structs.replace(event, affected_entities=count,
                                                    description=descriptions.get(key(event.arn, account_id))))
     return {a: tuple(events) for a, events in per_account.items()}
 
@@ -304,20 +271,13 @@ def fetch_organization_events(client: Any, now: dt.datetime, settings: HealthSet
 # ---------------------------------------------------------------------------------------- collector
 
 
-@dataclass(frozen=True, slots=True)
-class SubscriptionMarker:
-    """Kept in AccountResult.extra so the back-off survives between runs without collector state."""
+def subscription_state(previous: AccountResult | None) -> HealthDetail:
+    """The back-off the previous result carries (kept in its detail, so it survives without collector state)."""
+    detail = previous.detail if previous is not None else None
+    return detail if isinstance(detail, HealthDetail) else HealthDetail()
 
-    required: bool
-    retry_after: dt.datetime | None = None
 
-    @classmethod
-    def of(cls, previous: AccountResult | None) -> SubscriptionMarker:
-        extra = previous.extra if previous is not None else {}
-        return cls(bool(extra.get("subscription_required")), extra.get("subscription_retry_after"))
-
-    def extra(self) -> dict[str, Any]:
-        return {"subscription_required": self.required, "subscription_retry_after": self.retry_after}
+SUBSCRIPTION_AVAILABLE = HealthDetail(subscription_required=False)
 
 
 class HealthCollector:
@@ -347,28 +307,29 @@ class HealthCollector:
         raise AssertionError("unreachable")
 
     def _subscription_required(self, accounts: Sequence[Account], exc: ClientError,
-                               markers: Mapping[str, SubscriptionMarker], now: dt.datetime) -> dict[str, Outcome]:
+                               markers: Mapping[str, HealthDetail], now: dt.datetime) -> dict[str, Outcome]:
         retry_after = now + dt.timedelta(seconds=self.settings.subscription_backoff_seconds)
         outcomes: dict[str, Outcome] = {}
         for account in accounts:
-            if not markers[account.id].required:  # said once per account, not on every retry
+            if not markers[account.id].subscription_required:  # said once per account, not on every retry
                 log.warning("event=health_subscription_required account=%s account_id=%s retry_after=%s "
                             "reason=%r", account.name, account.id, retry_after.isoformat(),
                             "AWS Health API needs a Business, Enterprise On-Ramp or Enterprise support plan")
             outcomes[account.id] = Failed(error_message(exc), exc,
-                                          extra=SubscriptionMarker(True, retry_after).extra())
+                                          detail=HealthDetail(subscription_required=True,
+                                                              subscription_retry_after=retry_after))
         return outcomes
 
     @staticmethod
-    def _backing_off(marker: SubscriptionMarker, now: dt.datetime) -> Failed | None:
-        if marker.required and marker.retry_after is not None and now < marker.retry_after:
-            return Failed(f"{SUBSCRIPTION_REQUIRED}: skipped until {marker.retry_after.isoformat()}",
-                          extra=marker.extra())
+    def _backing_off(marker: HealthDetail, now: dt.datetime) -> Failed | None:
+        retry_after = marker.subscription_retry_after
+        if marker.subscription_required and retry_after is not None and now < retry_after:
+            return Failed(f"{SUBSCRIPTION_REQUIRED}: skipped until {retry_after.isoformat()}", detail=marker)
         return None
 
     def collect_account(self, account: Account, as_of: dt.date, previous: AccountResult | None) -> Outcome:
         now = self.clock()
-        marker = SubscriptionMarker.of(previous)
+        marker = subscription_state(previous)
         if (skipped := self._backing_off(marker, now)) is not None:
             return skipped
         try:
@@ -379,16 +340,16 @@ class HealthCollector:
             if error_code(exc) != SUBSCRIPTION_REQUIRED:
                 raise
             return self._subscription_required([account], exc, {account.id: marker}, now)[account.id]
-        if marker.required:
+        if marker.subscription_required:
             log.info("event=health_subscription_available account=%s account_id=%s", account.name, account.id)
-        return Collected(records=events, extra=SubscriptionMarker(False).extra())
+        return Collected(records=events, detail=SUBSCRIPTION_AVAILABLE)
 
     def collect_fleet(self, accounts: Sequence[Account], as_of: dt.date,
                       previous: Mapping[str, AccountResult]) -> Mapping[str, Outcome] | None:
         if not self.settings.organization:
             return None
         now = self.clock()
-        markers = {a.id: SubscriptionMarker.of(previous.get(a.id)) for a in accounts}
+        markers = {a.id: subscription_state(previous.get(a.id)) for a in accounts}
         skipped = {a.id: self._backing_off(markers[a.id], now) for a in accounts}
         if all(s is not None for s in skipped.values()):
             return skipped  # type: ignore[return-value]
@@ -401,75 +362,4 @@ class HealthCollector:
             if error_code(exc) != SUBSCRIPTION_REQUIRED:
                 raise
             return self._subscription_required(accounts, exc, markers, now)
-        return {a: Collected(records=events, extra=SubscriptionMarker(False).extra())
-                for a, events in per_account.items()}
-
-    def families(self, results: Sequence[AccountResult], accounts: Mapping[str, Account],
-                 as_of: dt.date) -> Iterable[Metric]:
-        return health_families(results, accounts)
-
-
-# -------------------------------------------------------------------------------------- exposition
-
-EVENT_LABELS = ACCOUNT_LABELS + ["service", "region", "category", "status"]
-EVENT_INFO_LABELS = EVENT_LABELS + ["event_type_code", "event_arn"]
-
-
-def _ts(value: dt.datetime) -> float:
-    return value.timestamp()
-
-
-def health_families(results: Sequence[AccountResult], accounts: Mapping[str, Account]) -> Iterator[Metric]:
-    counts = GaugeMetricFamily(
-        "aws_health_events",
-        "Number of AWS Health events (DescribeEvents, or DescribeEventsForOrganization in organization mode) "
-        "by service, region (\"global\" where the event has none), eventTypeCategory and statusCode: open and "
-        "upcoming events, and events closed within collectors.health.closed_window. Cached.",
-        labels=EVENT_LABELS)
-    info = GaugeMetricFamily(
-        "aws_health_event_info",
-        "1 for each open or upcoming AWS Health event (DescribeEvents events[]: arn, eventTypeCode, service, "
-        "region, eventTypeCategory, statusCode). Closed events are only counted in aws_health_events. Cached.",
-        labels=EVENT_INFO_LABELS)
-    start = GaugeMetricFamily(
-        "aws_health_event_start_timestamp_seconds",
-        "Start of an open or upcoming AWS Health event (DescribeEvents events[].startTime, Unix time); for a "
-        "scheduled change, when it will happen.", labels=EVENT_INFO_LABELS)
-    end = GaugeMetricFamily(
-        "aws_health_event_end_timestamp_seconds",
-        "End of an open or upcoming AWS Health event (DescribeEvents events[].endTime, Unix time), where AWS "
-        "gives one.", labels=EVENT_INFO_LABELS)
-    entities = GaugeMetricFamily(
-        "aws_health_affected_entities",
-        "Resources of the account an open or upcoming account-specific AWS Health event affects "
-        "(DescribeEntityAggregates entityAggregates[].count, or DescribeEntityAggregatesForOrganization "
-        "accounts[].count). Cached.", labels=ACCOUNT_LABELS + ["event_arn"])
-    subscription = GaugeMetricFamily(
-        "aws_health_subscription_required",
-        "1 when AWS Health answered SubscriptionRequiredException for the account (no Business/Enterprise "
-        "support plan): the account is asked again only after collectors.health.subscription_backoff.",
-        labels=["account"])
-    for result in results:
-        account = accounts.get(result.account_id)
-        if account is None:
-            continue
-        if result.last_attempt is not None:
-            subscription.add_metric([account.name], 1.0 if result.extra.get("subscription_required") else 0.0)
-        if result.last_success is None:
-            continue
-        labels = account_labels(account)
-        tally = Counter((e.service, e.region, e.category, e.status) for e in result.records)
-        for key, n in sorted(tally.items()):
-            counts.add_metric(labels + list(key), float(n))
-        for e in sorted(result.records, key=lambda e: e.arn):
-            if not e.active:
-                continue
-            event_labels = labels + [e.service, e.region, e.category, e.status, e.event_type_code, e.arn]
-            info.add_metric(event_labels, 1.0)
-            if e.start is not None:
-                start.add_metric(event_labels, _ts(e.start))
-            if e.end is not None:
-                end.add_metric(event_labels, _ts(e.end))
-            if e.affected_entities is not None:
-                entities.add_metric(labels + [e.arn], float(e.affected_entities))
-    yield from (counts, info, start, end, entities, subscription)
+        return {a: Collected(records=events, detail=SUBSCRIPTION_AVAILABLE) for a, events in per_account.items()}

@@ -1,0 +1,77 @@
+"""The exporter's own process-wide counters: AWS requests, errors, throttles, spend, CloudWatch metrics asked.
+
+Live counters (they describe the exporter, not the fleet): ``exporter.aws`` counts every HTTP attempt,
+the CloudWatch collector counts the metrics it requests, and the exposition reads them on every scrape.
+Nothing here knows boto3 or Prometheus.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from decimal import Decimal
+
+# Cost Explorer bills every API request (https://aws.amazon.com/aws-cost-management/pricing/).
+COST_EXPLORER_PRICE_PER_REQUEST_USD = Decimal("0.01")
+# GetMetricData bills per metric requested: USD 0.01 per 1,000 (https://aws.amazon.com/cloudwatch/pricing/).
+CLOUDWATCH_PRICE_PER_METRIC_USD = Decimal("0.00001")
+THROTTLING_CODES = frozenset({
+    "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
+    "TooManyRequestsException", "RequestLimitExceeded", "LimitExceededException", "SlowDown",
+    "RequestThrottled", "ProvisionedThroughputExceededException", "BandwidthLimitExceeded",
+})
+
+
+def is_throttle(code: str) -> bool:
+    return code in THROTTLING_CODES
+
+
+@dataclass(frozen=True, slots=True)
+class TelemetryView:
+    """A consistent copy of the counters at one moment."""
+
+    requests: dict[tuple[str, str], int]  # (service, operation) → HTTP attempts
+    errors: dict[tuple[str, str, str], int]  # (service, operation, error code) → failed attempts
+    cost_explorer_spend_usd: Decimal
+    cloudwatch_spend_usd: Decimal
+    cloudwatch_metrics_requested: dict[str, int]  # account name → GetMetricData queries sent
+
+
+class ApiStats:
+    """Process-wide counters of AWS requests and what they cost.
+
+    Counted per HTTP attempt, so a throttled request that a retry later got through still shows up;
+    Cost Explorer spend counts successful requests only (AWS bills those).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._requests: Counter[tuple[str, str]] = Counter()
+        self._errors: Counter[tuple[str, str, str]] = Counter()
+        self._cost_explorer_spend = Decimal(0)
+        self._cloudwatch_spend = Decimal(0)
+        self._metrics_requested: Counter[str] = Counter()
+
+    def record(self, service: str, operation: str, error: str | None) -> None:
+        with self._lock:
+            self._requests[(service, operation)] += 1
+            if error:
+                self._errors[(service, operation, error)] += 1
+            if service == "ce" and not error:
+                self._cost_explorer_spend += COST_EXPLORER_PRICE_PER_REQUEST_USD
+
+    def cloudwatch_metrics(self, account: str, n: int) -> None:
+        """``n`` GetMetricData queries sent for ``account`` (billed per metric, not per request)."""
+        with self._lock:
+            self._metrics_requested[account] += n
+            self._cloudwatch_spend += CLOUDWATCH_PRICE_PER_METRIC_USD * n
+
+    def view(self) -> TelemetryView:
+        with self._lock:
+            return TelemetryView(dict(self._requests), dict(self._errors), self._cost_explorer_spend,
+                                 self._cloudwatch_spend, dict(self._metrics_requested))
+
+    def requests_for(self, service: str, operation: str | None = None) -> int:
+        with self._lock:
+            return sum(n for (s, o), n in self._requests.items() if s == service and operation in (None, o))
