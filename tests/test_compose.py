@@ -20,8 +20,8 @@ from tests.test_prometheus_rules import require_tool
 import yaml
 
 from exporter.config import parse
+from exporter.config.reporter import load_settings
 from exporter.demo.fleet import config_document
-from exporter.reporter.settings import load_settings
 from tests.conftest import ROOT
 from tests.test_prometheus_rules import alert_rules
 

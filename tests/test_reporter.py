@@ -19,10 +19,10 @@ import pytest
 import yaml
 
 from exporter.aws import ApiStats, AwsClients
+from exporter.config.reporter import LlmSettings, load_settings
 from exporter.reporter import backfill, guard, render
 from exporter.reporter.llm import LlmClient, user_prompt
 from exporter.reporter.runner import CATCH_UP_DAYS, Reporter
-from exporter.reporter.settings import LlmSettings, load_settings
 from exporter.reporter.store import Store
 from exporter.reporter.summary import Facts
 from tests.aws_helpers import CostExplorerStandIn, account_doc, config_for, daily_response, serve, wait_for

@@ -14,9 +14,9 @@ from urllib.parse import parse_qs
 
 import pytest
 
+from exporter.config.reporter import load_settings
 from exporter.reporter import chat
 from exporter.reporter.runner import Reporter
-from exporter.reporter.settings import load_settings
 from exporter.reporter.store import Store
 from tests.aws_helpers import account_doc
 from tests.conftest import ROOT, write_config

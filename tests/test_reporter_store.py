@@ -17,10 +17,10 @@ import httpx
 import pytest
 
 from exporter.app import App
+from exporter.config.reporter import LlmSettings, ReporterSettings, Retention, SummarySettings
 from exporter.demo.health import INJECTED_INSTRUCTION
 from exporter.reporter.llm import LlmClient
 from exporter.reporter.runner import Reporter
-from exporter.reporter.settings import LlmSettings, ReporterSettings, Retention, SummarySettings
 from exporter.reporter.store import MIGRATIONS, SCHEMA_VERSION, Store, migrate, open_database, schema_version
 from exporter.reporter.summary import build_facts
 from exporter.server import WebServer

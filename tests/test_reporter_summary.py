@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from exporter.config.reporter import LlmSettings, ReporterSettings
 from exporter.reporter import guard, render
 from exporter.reporter.llm import LlmClient, retry_after_seconds, system_prompt, user_prompt
 from exporter.reporter.runner import Reporter
-from exporter.reporter.settings import LlmSettings, ReporterSettings
 from exporter.reporter.store import Store, open_database
 from exporter.reporter.summary import build_facts
 from tests.test_reporter_fakes import EC2, KNOWN_DAY, exporter_with_known_history, fake_llm, known_budgets

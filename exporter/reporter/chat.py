@@ -29,7 +29,7 @@ from typing import Any
 
 import httpx
 
-from exporter.reporter.settings import ChatDestination
+from exporter.config.reporter import ChatDestination
 
 LIMITS = {"slack": 12000, "teams": 20000, "google_chat": 4000, "webhook": 20000}  # characters of text
 # The JSON body as sent (UTF-8), per platform:

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from exporter import __version__, config as config_mod, logsetup
 from exporter.cli import _ArgumentParser, _date  # the exporter's argument handling: same exit codes
 from exporter.config import Config, ConfigError, parse_listen_address
-from exporter.reporter.settings import ReporterSettings, load_settings
+from exporter.config.reporter import ReporterSettings, load_settings
 
 log = logging.getLogger("exporter.reporter")
 

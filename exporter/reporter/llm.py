@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from exporter.reporter.settings import LlmSettings
+from exporter.config.reporter import LlmSettings
 from exporter.reporter.summary import Facts
 
 log = logging.getLogger(__name__)

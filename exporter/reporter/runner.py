@@ -39,10 +39,10 @@ from typing import IO
 import httpx
 from apscheduler.triggers.cron import CronTrigger
 
+from exporter.config.reporter import ChatDestination, ReporterSettings
 from exporter.reporter import chat, guard, render
 from exporter.reporter.llm import LlmClient, LlmError
 from exporter.reporter.selfmetrics import SelfMetrics
-from exporter.reporter.settings import ChatDestination, ReporterSettings
 from exporter.reporter.store import DEFAULT_COST_METRIC, Store, public_url
 from exporter.reporter.summary import Facts, build_facts
 

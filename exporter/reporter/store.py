@@ -46,7 +46,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from exporter.config import CostSettings
-from exporter.reporter.settings import Retention
+from exporter.config.reporter import Retention
 
 log = logging.getLogger(__name__)
 UTC = dt.timezone.utc

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from exporter.reporter.settings import SummarySettings
+from exporter.config.reporter import SummarySettings
 from exporter.reporter.store import DEFAULT_COST_METRIC, Store
 
 CENT = Decimal("0.01")

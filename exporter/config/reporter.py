@@ -1,10 +1,11 @@
-"""The ``reporter:`` section of the config file: validated into frozen dataclasses, secrets resolved apart.
+"""The reporter sidecar's settings: the ``reporter:`` section, validated into frozen dataclasses, secrets
+resolved apart.
 
 :func:`parse_reporter` only checks the section's shape, so ``aws-ops-exporter --check-config`` reports
 reporter typos with their paths (``reporter.chat[1].webhook_url_env: ...``) without needing the
-reporter's secrets in the exporter's environment. :func:`resolve_secrets` reads the environment
-variables the section names (the LLM key, the webhook URLs) when the reporter itself starts; the
-values live only in memory, never in logs, SQLite or metrics.
+reporter's secrets in the exporter's environment (:func:`exporter.config.parse` calls it for the section).
+:func:`resolve_secrets` reads the environment variables the section names (the LLM key, the webhook URLs)
+when the reporter itself starts; the values live only in memory, never in logs, SQLite or metrics.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
-from exporter.config import ENV_NAME_RE, ConfigError, Section, parse_listen_address
+from exporter.config.validate import ENV_NAME_RE, ConfigError, Section
 
 CHAT_TYPES = ("slack", "teams", "google_chat", "webhook")
 LANGUAGES = ("en", "ko")
@@ -102,11 +103,7 @@ def parse_reporter(section: Section) -> ReporterSettings:
     if s.has("exporter_urls") and not urls and not s.problems_at("exporter_urls"):
         s.problem("must list at least one exporter URL", "exporter_urls")
 
-    listen = s.string("listen_address", DEFAULT_LISTEN_ADDRESS) or DEFAULT_LISTEN_ADDRESS
-    try:
-        parse_listen_address(listen)
-    except ValueError as exc:
-        s.problem(str(exc), "listen_address")
+    listen = s.listen_address("listen_address", DEFAULT_LISTEN_ADDRESS)
 
     timezone = s.string("timezone", "UTC") or "UTC"
     try:

@@ -1,0 +1,102 @@
+"""The fleet: ``accounts:``, the ``aws:`` section that says how each one is reached, and ``budgets:`` for the
+projects the accounts name.
+
+An account's ExternalId may come from the environment (``external_id_env``); it is read here, once, and
+never quoted in an error.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from exporter.config.cloudwatch import parse_cloudwatch_override
+from exporter.config.model import Account, AwsSettings, Budgets
+from exporter.config.validate import (ACCOUNT_ID_RE, ENV_NAME_RE, EXTERNAL_ID_RE, EXTERNAL_ID_RULE, REGION_RE,
+                                      ROLE_ARN_RE, Section, did_you_mean)
+
+NAME_RE = re.compile(r"^[\w.@+-]{1,64}$")  # account names and projects
+NAME_RULE = "use letters, digits and . _ - @ + (at most 64)"
+
+
+def parse_aws(s: Section) -> AwsSettings:
+    d = AwsSettings()
+    settings = AwsSettings(
+        region=s.string("region", d.region, pattern=REGION_RE, explain="not an AWS region"),
+        role_session_name=s.string("role_session_name", d.role_session_name,
+                                   pattern=re.compile(r"^[\w+=,.@-]{2,64}$"), explain="not a valid RoleSessionName"),
+        max_attempts=s.integer("max_attempts", d.max_attempts, minimum=1, maximum=20),
+        connect_timeout_seconds=s.duration("connect_timeout", d.connect_timeout_seconds, minimum=0.1),
+        read_timeout_seconds=s.duration("read_timeout", d.read_timeout_seconds, minimum=0.1),
+        max_requests_per_second=s.number("max_requests_per_second", d.max_requests_per_second),
+        concurrency=s.integer("concurrency", d.concurrency, minimum=1, maximum=64),
+        client_cache_size=s.integer("client_cache_size", d.client_cache_size, minimum=1, maximum=1_000_000),
+    )
+    s.close()
+    return settings
+
+
+def parse_accounts(s: Section, default_region: str) -> tuple[Account, ...]:
+    accounts: list[Account] = []
+    first_seen: dict[str, int] = {}
+    names: dict[str, int] = {}
+    items = s.items("accounts")
+    if not items and not s.problems_at("accounts"):
+        s.problem("at least one account is required", "accounts")
+    for index, raw in items:
+        a = Section(raw, s.at("accounts") + f"[{index}]", s.problems)
+        account_id = a.string("id", required=True, pattern=ACCOUNT_ID_RE, explain="not a 12-digit AWS account id")
+        name = a.string("name", required=True, pattern=NAME_RE, explain=NAME_RULE)
+        project = a.string("project", required=True, pattern=NAME_RE, explain=NAME_RULE)
+        role_arn = a.string("role_arn", required=True, pattern=ROLE_ARN_RE, explain="not an IAM role ARN")
+        external_id = a.string("external_id", pattern=EXTERNAL_ID_RE, explain=EXTERNAL_ID_RULE, secret=True)
+        external_id_env = a.string("external_id_env", pattern=ENV_NAME_RE, explain="not an environment variable name")
+        if external_id_env:
+            from_env = os.environ.get(external_id_env)
+            if not from_env:
+                a.problem(f"environment variable {external_id_env} is not set", "external_id_env")
+            elif external_id:
+                a.problem("give external_id or external_id_env, not both", "external_id_env")
+            elif not EXTERNAL_ID_RE.match(from_env.strip()):
+                a.problem(f"the value of {external_id_env}: {EXTERNAL_ID_RULE}", "external_id_env")
+            else:
+                external_id = from_env.strip()
+        regions = a.regions("regions", (default_region,))
+        budget = a.money("budget_usd")
+        cloudwatch = None
+        if a.has("cloudwatch"):
+            cw_s = a.section("cloudwatch")
+            cloudwatch = parse_cloudwatch_override(cw_s)
+            cw_s.close()
+        a.close()
+        if account_id and role_arn:
+            role_account = ROLE_ARN_RE.match(role_arn).group(1)  # type: ignore[union-attr]
+            if role_account != account_id:
+                a.problem(f"role is in account {role_account}, not in {account_id}", "role_arn")
+        if account_id:
+            if account_id in first_seen:
+                a.problem(f"duplicate account id {account_id} (first at accounts[{first_seen[account_id]}])", "id")
+            first_seen.setdefault(account_id, index)
+        if name:
+            if name in names:
+                a.problem(f"duplicate account name {name!r} (first at accounts[{names[name]}])", "name")
+            names.setdefault(name, index)
+        if account_id and name and project and role_arn:
+            accounts.append(Account(account_id, name, project, role_arn, external_id or None, regions, budget,
+                                    cloudwatch))
+    return tuple(accounts)
+
+
+def parse_budgets(s: Section, known: set[str]) -> Budgets:
+    """``known``: the projects the accounts name, including accounts with other problems (their projects
+    are not typos here)."""
+    projects_s = s.section("projects")
+    projects = {}
+    for key in list(projects_s.data):
+        amount = projects_s.money(str(key))
+        if known and str(key) not in known:  # a typo here would be a budget that never alerts
+            projects_s.problem("no account has this project" + did_you_mean(str(key), known), str(key))
+        elif amount is not None:
+            projects[str(key)] = amount
+    s.close()
+    return Budgets(projects=projects)

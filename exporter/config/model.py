@@ -1,0 +1,172 @@
+"""The exporter's settings: frozen dataclasses and their defaults, as the section parsers fill them in.
+
+The reporter's settings sit beside these in :mod:`exporter.config.reporter`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+DEFAULT_LISTEN_ADDRESS = ":9780"
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: str
+    name: str
+    project: str
+    role_arn: str
+    external_id: str | None = None
+    regions: tuple[str, ...] = ("us-east-1",)
+    budget_usd: Decimal | None = None
+    cloudwatch: CloudWatchOverride | None = None  # accounts[].cloudwatch
+
+
+@dataclass(frozen=True, slots=True)
+class AwsSettings:
+    region: str = "us-east-1"
+    role_session_name: str = "aws-ops-exporter"
+    max_attempts: int = 8
+    connect_timeout_seconds: float = 10.0
+    read_timeout_seconds: float = 60.0
+    # 0 = not limited. Applied to every AWS request the exporter makes, across threads.
+    max_requests_per_second: float = 0.0
+    # Accounts collected at the same time per collector; 1 = one after another (AWS rate limits).
+    concurrency: int = 1
+    # boto3 clients kept (one per service × account × region; ~0.3 MiB each); more are re-created as needed.
+    client_cache_size: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class CostSettings:
+    enabled: bool = True
+    interval_seconds: float = 6 * 3600
+    metric: str = "AmortizedCost"
+    baseline_days: int = 14
+    # How far back a still-Estimated daily period is re-fetched on later refreshes.
+    refetch_estimated_days: int = 62
+    # Days of DAILY history each refresh fetches (and /snapshot carries for the reporter); at least
+    # baseline_days + 1. More days cost no extra requests, only bigger (possibly more) pages.
+    history_days: int = 0  # 0 = baseline_days + 1
+    # Accounts that failed are tried again this long after, instead of waiting a whole interval.
+    retry_interval_seconds: float = 15 * 60
+
+
+@dataclass(frozen=True, slots=True)
+class HealthSettings:
+    enabled: bool = False
+    interval_seconds: float = 300
+    # The Health API is global: one active endpoint, a passive one to fail over to.
+    region: str = "us-east-1"
+    failover_region: str = "us-east-2"
+    closed_window_seconds: float = 7 * 86400  # closed events reported if they ended this recently
+    organization: bool = False  # one set of *ForOrganization calls from the main account
+    # Accounts without Business/Enterprise support: how long to leave them alone after SubscriptionRequired.
+    subscription_backoff_seconds: float = 3600
+
+
+@dataclass(frozen=True, slots=True)
+class CloudWatchQuery:
+    namespace: str
+    metric: str
+    # (name, value) pairs; value None = discover every recently active value with ListMetrics.
+    dimensions: tuple[tuple[str, str | None], ...]
+    stats: tuple[str, ...]
+
+    @property
+    def discover(self) -> bool:
+        return any(value is None for _, value in self.dimensions)
+
+
+@dataclass(frozen=True, slots=True)
+class CloudWatchScope:
+    """What to collect for one account: the collector's settings with the account's overrides applied."""
+
+    regions: tuple[str, ...]
+    period_seconds: int
+    delay_seconds: int
+    queries: tuple[CloudWatchQuery, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CloudWatchOverride:
+    """``accounts[].cloudwatch``: any key given replaces the collector's value for that account."""
+
+    enabled: bool | None = None
+    regions: tuple[str, ...] | None = None
+    period_seconds: int | None = None
+    delay_seconds: int | None = None
+    queries: tuple[CloudWatchQuery, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CloudWatchSettings:
+    enabled: bool = False
+    interval_seconds: float = 300
+    regions: tuple[str, ...] | None = None  # None = each account's regions
+    period_seconds: int = 300
+    delay_seconds: int = 600
+    queries: tuple[CloudWatchQuery, ...] = ()
+    discovery_cache_seconds: float = 3600  # ListMetrics results reused this long
+    labels_snake_case: bool = False  # YACE's -labels-snake-case: dimension_instance_id, not dimension_InstanceId
+
+    def scope(self, account: Account) -> CloudWatchScope | None:
+        """The account's effective settings, or None when the account opts out."""
+        o = account.cloudwatch or CloudWatchOverride()
+        if o.enabled is False:
+            return None
+        return CloudWatchScope(
+            regions=o.regions or self.regions or account.regions,
+            period_seconds=o.period_seconds or self.period_seconds,
+            delay_seconds=self.delay_seconds if o.delay_seconds is None else o.delay_seconds,
+            queries=self.queries if o.queries is None else o.queries,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Collectors:
+    cost: CostSettings = field(default_factory=CostSettings)
+    health: HealthSettings = field(default_factory=HealthSettings)
+    cloudwatch: CloudWatchSettings = field(default_factory=CloudWatchSettings)
+
+    def enabled(self) -> tuple[str, ...]:
+        return tuple(name for name in ("cost", "health", "cloudwatch") if getattr(self, name).enabled)
+
+
+@dataclass(frozen=True, slots=True)
+class WebSettings:
+    listen_address: str = DEFAULT_LISTEN_ADDRESS
+
+
+@dataclass(frozen=True, slots=True)
+class LogSettings:
+    level: str = "info"
+    format: str = "logfmt"
+
+
+@dataclass(frozen=True, slots=True)
+class Budgets:
+    projects: Mapping[str, Decimal] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    accounts: tuple[Account, ...]
+    collectors: Collectors = field(default_factory=Collectors)
+    aws: AwsSettings = field(default_factory=AwsSettings)
+    web: WebSettings = field(default_factory=WebSettings)
+    log: LogSettings = field(default_factory=LogSettings)
+    budgets: Budgets = field(default_factory=Budgets)
+    # The reporter sidecar's section as written: its shape is checked here (exporter.config.reporter), its
+    # secrets are read only by the reporter itself (load_settings).
+    reporter: Mapping[str, Any] = field(default_factory=dict)
+    source: str = "<memory>"
+
+    def account(self, account_id: str) -> Account:
+        for account in self.accounts:
+            if account.id == account_id:
+                return account
+        raise KeyError(account_id)
