@@ -28,12 +28,16 @@ import boto3
 import botocore.session
 from botocore.config import Config as BotoConfig
 from botocore.credentials import CredentialProvider, CredentialResolver, DeferredRefreshableCredentials
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from exporter.config import Account, AwsSettings
 from exporter.telemetry import COST_EXPLORER_PRICE_PER_REQUEST_USD, ApiStats  # noqa: F401 - backfill prices with it
 
 log = logging.getLogger(__name__)
+
+# Failures AWS, credentials or the network cause: logged as one line, without a traceback.
+EXPECTED_ERRORS = (ClientError, BotoCoreError, TimeoutError, ConnectionError)
+
 
 def error_code(exc: BaseException) -> str:
     """A short, bounded name for an AWS failure, fit for a label and a log line."""

@@ -15,16 +15,13 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from botocore.exceptions import BotoCoreError, ClientError
-
-from exporter.aws import error_message
+from exporter.aws import EXPECTED_ERRORS, error_message
 from exporter.collectors.base import Collected, Collector, Failed, Outcome
 from exporter.config import Account
 from exporter.model import AccountResult, CollectorRun, Snapshot, utcnow
 from exporter.snapshot import SnapshotHolder
 
 log = logging.getLogger(__name__)
-EXPECTED_ERRORS = (ClientError, BotoCoreError, TimeoutError, ConnectionError)
 
 
 class Runner:

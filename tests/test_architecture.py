@@ -1,0 +1,174 @@
+"""The shape ARCHITECTURE.md draws, as a test: which room may import which, no cycles, small modules.
+
+Imports are read from the source (``ast``), top-level and lazy ones alike, and resolved to modules of
+this repository; third-party imports are checked against the few rooms allowed to use them.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+PACKAGES = ("exporter", "aws_ops_demo")
+MAX_LINES = 400
+
+# Room → the rooms of this repository it may import (a room is a module or a package prefix; the longest
+# prefix wins). Arrows point one way: config → aws → collectors → scheduler → snapshot → exposition/server;
+# the model, periods and telemetry are the shared vocabulary below them all.
+ALLOWED: dict[str, set[str]] = {
+    "exporter.config": {"exporter.config"},
+    "exporter.model": set(),
+    "exporter.periods": {"exporter.model"},
+    "exporter.telemetry": set(),
+    "exporter.logsetup": set(),
+    "exporter.aws": {"exporter.config", "exporter.telemetry"},
+    "exporter.collectors": {"exporter.collectors", "exporter.config", "exporter.model", "exporter.periods",
+                            "exporter.aws", "exporter.telemetry"},
+    "exporter.snapshot": {"exporter.model"},
+    "exporter.scheduler": {"exporter.collectors.base", "exporter.config", "exporter.model", "exporter.snapshot",
+                           "exporter.aws"},
+    "exporter.exposition": {"exporter.exposition", "exporter.model", "exporter.config", "exporter.telemetry",
+                            "exporter.periods", "exporter"},
+    "exporter.server": {"exporter.exposition", "exporter.model", "exporter"},
+    "exporter.app": {"exporter", "exporter.aws", "exporter.collectors", "exporter.config", "exporter.exposition",
+                     "exporter.model", "exporter.scheduler", "exporter.snapshot", "exporter.telemetry"},
+    "exporter.cli": {"exporter", "exporter.app", "exporter.config", "exporter.logsetup", "exporter.server",
+                     "aws_ops_demo"},
+    "exporter.__main__": {"exporter.cli"},
+    "exporter": set(),  # exporter/__init__.py: the version only
+    # The reporter reads /snapshot over HTTP with the model; only its Cost Explorer backfill talks to AWS.
+    "exporter.reporter": {"exporter", "exporter.reporter", "exporter.model", "exporter.config", "exporter.periods",
+                          "exporter.logsetup", "exporter.cli"},
+    "exporter.reporter.backfill": {"exporter.reporter", "exporter.model", "exporter.config", "exporter.periods",
+                                   "exporter.aws", "exporter.telemetry", "exporter.collectors.cost"},
+    # The demo drives the real exporter from outside: its config and the collectors' own query plans.
+    "aws_ops_demo": {"aws_ops_demo", "exporter.config", "exporter.collectors.cost", "exporter.collectors.cloudwatch"},
+}
+# Third-party packages only some rooms may import.
+RESTRICTED: dict[str, set[str]] = {
+    "boto3": {"exporter.aws", "aws_ops_demo"},
+    "botocore": {"exporter.aws", "exporter.collectors", "aws_ops_demo"},
+    "prometheus_client": {"exporter.exposition", "exporter.reporter.selfmetrics"},
+    "yaml": {"exporter.config"},
+    "moto": {"aws_ops_demo"},
+}
+# Lazy imports that are part of the design (the demo is an optional extra).
+LAZY_ONLY = {("exporter.cli", "aws_ops_demo")}
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")) if (ROOT / package).is_dir() else ():
+            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts.pop()
+            found[".".join(parts)] = path
+    return found
+
+
+MODULES = _modules()
+
+
+def _imports(module: str, path: Path) -> Iterator[tuple[str, bool]]:
+    """(imported name, lazy) for every import in the module; relative imports resolved."""
+    tree = ast.parse(path.read_text(), str(path))
+    top_level = {id(node) for node in tree.body}
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    for node in ast.walk(tree):
+        lazy = id(node) not in top_level
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name, lazy
+        elif isinstance(node, ast.ImportFrom) and node.module != "__future__":
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([node.module] if node.module else []))
+            for alias in node.names:  # "from exporter import config" imports a module
+                name = f"{base}.{alias.name}"
+                yield (name if name in MODULES else base), lazy
+
+
+EXACT_ROOMS = {"exporter"}  # the package's __init__ only, not everything under it
+
+
+def _room(module: str, rooms: dict[str, set[str]]) -> str | None:
+    candidates = [r for r in rooms if module == r or (r not in EXACT_ROOMS and module.startswith(r + "."))]
+    return max(candidates, key=len) if candidates else None
+
+
+def _in(module: str, rooms: set[str]) -> bool:
+    return any(module == r or module.startswith(r + ".") for r in rooms)
+
+
+def _is_own(name: str) -> bool:
+    return name.split(".")[0] in PACKAGES
+
+
+def test_every_module_has_a_room():
+    assert MODULES, "no modules found"
+    assert [m for m in MODULES if _room(m, ALLOWED) is None] == []
+
+
+def test_each_room_imports_only_what_it_may():
+    wrong = []
+    for module, path in MODULES.items():
+        allowed = ALLOWED.get(_room(module, ALLOWED), set())  # type: ignore[arg-type]
+        for name, lazy in _imports(module, path):
+            if _is_own(name):
+                target = name if name in MODULES else name.rpartition(".")[0]
+                exact = target in allowed or any(target.startswith(a + ".") for a in allowed - EXACT_ROOMS)
+                if not exact:
+                    wrong.append(f"{module} imports {target}")
+                elif (module, target.split(".")[0]) in LAZY_ONLY and not lazy:
+                    wrong.append(f"{module} imports {target} at import time (only lazily, when asked for)")
+            else:
+                top = name.split(".")[0]
+                if top in RESTRICTED and not _in(module, RESTRICTED[top]):
+                    wrong.append(f"{module} imports {name} (only {', '.join(sorted(RESTRICTED[top]))} may)")
+    assert wrong == []
+
+
+def test_no_import_cycles():
+    graph = {m: {n if n in MODULES else n.rpartition(".")[0] for n, _ in _imports(m, p) if _is_own(n)}
+             for m, p in MODULES.items()}
+    graph = {m: {t for t in targets if t in MODULES and t != m} for m, targets in graph.items()}
+    # A package's __init__ re-exporting its modules is not a cycle with them.
+    graph = {m: {t for t in targets if not m.startswith(t + ".")} for m, targets in graph.items()}
+    cycles, state = [], {}
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = "active"
+        for target in sorted(graph[node]):
+            if state.get(target) == "active":
+                cycles.append(" → ".join(stack[stack.index(target):] + [target]))
+            elif target not in state:
+                visit(target, stack + [target])
+        state[node] = "done"
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+    assert cycles == []
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_modules_stay_small(module: str):
+    lines = len(MODULES[module].read_text().splitlines())
+    assert lines <= MAX_LINES, f"{module}: {lines} lines (split it by reason to change)"
+
+
+def test_the_rules_catch_a_forbidden_edge(tmp_path: Path):
+    """The check itself: an exposition module importing a collector is reported."""
+    path = tmp_path / "bad.py"
+    path.write_text("from exporter.collectors.cost import plan_queries\nimport boto3\n")
+    names = [name for name, _ in _imports("exporter.exposition.bad", path)]
+    allowed = ALLOWED[_room("exporter.exposition.bad", ALLOWED)]  # type: ignore[index]
+    assert "exporter.collectors.cost" in names and not _in("exporter.collectors.cost", allowed - EXACT_ROOMS)
+    assert not _in("exporter.exposition.bad", RESTRICTED["boto3"])
