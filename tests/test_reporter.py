@@ -15,11 +15,13 @@ from decimal import Decimal
 from http.server import BaseHTTPRequestHandler
 
 import httpx
+import msgspec
 import pytest
 import yaml
 
 from exporter.aws import ApiStats, AwsClients
 from exporter.config.reporter import LlmSettings, load_settings
+from exporter.model import Snapshot, encode_snapshot
 from exporter.reporter import backfill, guard, render
 from exporter.reporter.llm import LlmClient, user_prompt
 from exporter.reporter.runner import CATCH_UP_DAYS, Reporter
@@ -27,7 +29,9 @@ from exporter.reporter.store import Store
 from exporter.reporter.summary import Facts
 from tests.aws_helpers import CostExplorerStandIn, account_doc, config_for, daily_response, serve, wait_for
 from tests.conftest import ROOT, free_port, write_config
-from tests.test_reporter_fakes import KNOWN_DAY, chat_config, exporter_with_known_history, fake_llm, receivers
+from tests.test_reporter_fakes import (
+    EC2, KNOWN_DAY, chat_config, daily_cost, exporter_with_known_history, fake_llm, receivers, result_of, snapshot_of,
+)
 
 UTC = dt.timezone.utc
 
@@ -312,30 +316,75 @@ def test_a_first_post_that_fails_is_caught_up_even_after_a_restart(tmp_path):
 # ------------------------------------------------------------------------------------- pulls
 
 
-class _ListSnapshot(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802
-        data = b"[]"
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+def _serving(body: bytes) -> type[BaseHTTPRequestHandler]:
+    """An exporter whose ``/snapshot`` answers ``body``."""
 
-    def log_message(self, *args) -> None:  # noqa: ANN002
-        pass
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:  # noqa: ANN002
+            pass
+
+    return Handler
 
 
-def test_a_snapshot_that_is_not_a_json_object_is_a_failed_pull_and_the_day_is_still_posted(aws, tmp_path, caplog):
-    with serve(_ListSnapshot) as odd, exporter_with_known_history(aws) as good:
+STRANGER = "000000000009"  # the account of every unreadable snapshot: none of it may be stored
+
+
+def _known_day_snapshot(account_id: str = "000000000001", **fields) -> Snapshot:
+    snapshot = snapshot_of(result_of("cost", account_id, [daily_cost(EC2, KNOWN_DAY, "12.50")],
+                                     as_of=KNOWN_DAY + dt.timedelta(days=1)),
+                           accounts=[(account_id, f"acct-{account_id[-1]}", "p")])
+    return msgspec.structs.replace(snapshot, **fields)
+
+
+def _without_schema_version() -> bytes:
+    document = json.loads(encode_snapshot(_known_day_snapshot(STRANGER)))
+    del document["schema_version"]
+    return json.dumps(document).encode()
+
+
+def _unknown_record_kind() -> bytes:
+    document = json.loads(encode_snapshot(_known_day_snapshot(STRANGER)))
+    document["collectors"]["cost"]["accounts"][STRANGER]["records"][0]["kind"] = "mystery"
+    return json.dumps(document).encode()
+
+
+@pytest.mark.parametrize("body, error", [
+    (lambda: encode_snapshot(_known_day_snapshot(STRANGER, schema_version="2.0")),
+     "SnapshotVersionError: snapshot schema '2.0' is not readable by this reader (schema 1.0, major 1): "
+     "run the reporter of the same release as the exporter"),
+    (_without_schema_version,
+     "SnapshotVersionError: the snapshot has no schema_version (an exporter older than schema 1.0): "
+     "upgrade the exporter"),
+    (lambda: b"[]", "ValidationError: Expected `object`, got `array`"),
+    (lambda: b"{not json", "DecodeError: JSON is malformed: object keys must be strings (byte 1)"),
+    (_unknown_record_kind,
+     "ValidationError: Invalid value 'mystery' - at `$.collectors[...].accounts[...].records[0].kind`"),
+], ids=["major-2", "no-schema-version", "json-array", "not-json", "unknown-record-kind"])
+def test_a_snapshot_the_model_cannot_read_is_a_failed_pull_and_the_day_is_still_posted(tmp_path, caplog, body,
+                                                                                          error):
+    """Refused whole, with one clear line (no traceback): nothing of it stored, the other exporter's data is."""
+    with serve(_serving(body())) as odd, serve(_serving(encode_snapshot(_known_day_snapshot()))) as good:
         settings = load_settings({"exporter_urls": [odd, good], "database": str(tmp_path / "h.db")}, "<test>", {})
         r = Reporter(settings, Store.open(settings.database), now=lambda: dt.datetime(2026, 11, 16, 9, tzinfo=UTC))
         caplog.set_level("INFO")
         assert r.once(KNOWN_DAY)
-    assert f'event=pull_failed exporter={odd} error="not a JSON object but a JSON array"' in caplog.text
+    assert f'event=pull_failed exporter={odd} error="{error}"' in caplog.text
+    assert not [record for record in caplog.records if record.exc_info]
     m = r.metrics.registry.get_sample_value
     assert m("aws_ops_reporter_pulls_total", {"exporter": odd, "result": "failed"}) == 1
     assert m("aws_ops_reporter_pulls_total", {"exporter": good, "result": "ok"}) == 1
-    assert r.store.daily_costs(KNOWN_DAY, KNOWN_DAY + dt.timedelta(days=1))  # the other exporter is stored
+    assert [(p["exporter"], p["error"], p["records"]) for p in r.store.db["pulls"].rows_where(order_by="id")] == [
+        (odd, error, 0), (good, None, 1)]
+    for table in ("cost", "accounts", "collector_status"):
+        assert not any(STRANGER in row.values() for row in r.store.db[table].rows), table
+    assert [row["amount"] for row in r.store.daily_costs(KNOWN_DAY, KNOWN_DAY + dt.timedelta(days=1))] == ["12.50"]
     assert r.store.post_state(KNOWN_DAY, "log")["state"] == "posted"
 
 

@@ -1,4 +1,5 @@
-"""Local HTTP servers for the reporter's tests: an OpenAI-compatible gateway, chat webhooks, a known history.
+"""Local HTTP servers for the reporter's tests: an OpenAI-compatible gateway, chat webhooks, a known history;
+and typed snapshots (:mod:`exporter.model`) as an exporter publishes them.
 
 No tests here: the other ``test_reporter_*`` modules import these.
 """
@@ -10,7 +11,7 @@ import json
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -18,7 +19,10 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import msgspec
+
 from exporter.app import App
+from exporter.model import DAILY, AccountInfo, AccountResult, CostRecord, HealthEvent, Record, Snapshot
 from exporter.server import WebServer
 from tests.aws_helpers import config_for, monthly_response, serve as http_server
 
@@ -210,6 +214,43 @@ def chat_config(recv: dict[str, Receiver]) -> tuple[list[dict[str, str]], dict[s
         chat.append({"type": kind, "name": name, "webhook_url_env": var, "timeout": "5s"})
         env[var] = receiver.url
     return chat, env
+
+
+# ------------------------------------------------------------------------------------- typed snapshots
+
+
+def snapshot_of(*results: AccountResult, accounts: Iterable[tuple[str, str, str]] = ()) -> Snapshot:
+    """A snapshot as the exporter publishes it: ``results`` merged into an empty one of ``accounts``
+    (id, name, project)."""
+    return Snapshot.empty(AccountInfo(*a) for a in accounts).with_run(None, results)
+
+
+def result_of(collector: str, account_id: str, records: Iterable[Record] = (), up: bool = True,
+              **fields: Any) -> AccountResult:
+    return AccountResult(collector=collector, account_id=account_id, records=tuple(records), up=up, **fields)
+
+
+def with_records(snapshot: Snapshot, collector: str, account_id: str, records: Iterable[Record]) -> Snapshot:
+    """``snapshot`` with one collector × account's records replaced (what a later pull would see)."""
+    result = snapshot.result(collector, account_id)
+    assert result is not None
+    return snapshot.with_run(None, [msgspec.structs.replace(result, records=tuple(records))])
+
+
+def daily_cost(service: str, day: dt.date | str, amount: str, metric: str = "AmortizedCost",
+               estimated: bool = False) -> CostRecord:
+    day = dt.date.fromisoformat(day) if isinstance(day, str) else day
+    return CostRecord(service, DAILY, day, day + dt.timedelta(days=1), Decimal(amount), "USD", metric, estimated)
+
+
+def health_event(arn: str, status: str = "open", start: str = "2026-11-10T00:00:00Z",
+                 last_updated: str | None = None, **fields: Any) -> HealthEvent:
+    """An EC2 operational issue in us-east-1 (``fields`` override any other field)."""
+    start_time = dt.datetime.fromisoformat(start)
+    updated = dt.datetime.fromisoformat(last_updated) if last_updated else start_time
+    return HealthEvent(**{"arn": arn, "service": "EC2", "event_type_code": "AWS_EC2_OPERATIONAL_ISSUE",
+                          "category": "issue", "region": "us-east-1", "status": status, "scope": "",
+                          "start": start_time, "end": None, "last_updated": updated, **fields})
 
 
 # ------------------------------------------------------------------------------------- known history

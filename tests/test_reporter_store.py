@@ -1,4 +1,5 @@
-"""The SQLite history: pulled over HTTP from the real exporter (demo subprocess, or in-process against moto)."""
+"""The SQLite history: pulled over HTTP from the real exporter (demo subprocess, or in-process against moto),
+or stored from typed snapshots (:mod:`exporter.model`)."""
 
 from __future__ import annotations
 
@@ -14,21 +15,28 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 import httpx
+import msgspec
 import pytest
 
 from exporter.app import App
 from exporter.config.reporter import LlmSettings, ReporterSettings, Retention, SummarySettings
 from exporter.demo.health import INJECTED_INSTRUCTION
+from exporter.model import CloudWatchRecord, CostRecord, HealthEvent, Snapshot, decode_snapshot, encode_snapshot
 from exporter.reporter.llm import LlmClient
 from exporter.reporter.runner import Reporter
-from exporter.reporter.store import MIGRATIONS, SCHEMA_VERSION, Store, migrate, open_database, schema_version
+from exporter.reporter.store import (
+    MIGRATIONS, SCHEMA_VERSION, Store, cost_row, migrate, open_database, schema_version,
+)
 from exporter.reporter.summary import build_facts
 from exporter.server import WebServer
 from tests.aws_helpers import config_for, daily_response, monthly_response, wait_for
 from tests.conftest import ROOT, free_port
-from tests.test_reporter_fakes import fake_llm
+from tests.test_reporter_fakes import (
+    daily_cost, fake_llm, health_event, result_of, snapshot_of, with_records,
+)
 
 DATA_TABLES = ("cost", "health_events", "cloudwatch_points", "accounts", "collector_status")
+UTC = dt.timezone.utc
 
 
 @pytest.fixture(scope="module")
@@ -76,24 +84,27 @@ def test_pulling_the_same_snapshot_twice_changes_nothing(demo_exporter, tmp_path
     assert all(str(a) == row for a, row in zip(amounts, (r["amount"] for r in store.db["cost"].rows)))
 
 
+def _closed(snapshot: Snapshot, account_id: str, arn: str, **fields) -> Snapshot:
+    """``snapshot`` with one account's Health event closed (and ``fields`` changed)."""
+    records = snapshot.result("health", account_id).records
+    return with_records(snapshot, "health", account_id, [
+        msgspec.structs.replace(r, status="closed", **fields) if r.arn == arn else r for r in records])
+
+
 def test_health_and_cloudwatch_records_are_stored_by_natural_key(demo_exporter, tmp_path):
     store = Store.open(tmp_path / "h.db")
-    document = httpx.get(f"{demo_exporter}/snapshot").json()
-    kinds = {rec["kind"] for c in document["collectors"].values() for a in c["accounts"].values()
-             for rec in a["records"]}
-    assert {"health_event", "cloudwatch_datapoint"} <= kinds  # the demo serves both
-    stored = store.store_snapshot(document, demo_exporter)
-    events = [(acct, rec["arn"]) for a_id, a in document["collectors"]["health"]["accounts"].items()
-              for acct, rec in ((a_id, r) for r in a["records"])]
+    snapshot = decode_snapshot(httpx.get(f"{demo_exporter}/snapshot").content)
+    kinds = {type(rec) for result in snapshot.all_results() for rec in result.records}
+    assert {HealthEvent, CloudWatchRecord} <= kinds  # the demo serves both
+    stored = store.store_snapshot(snapshot, demo_exporter)
+    events = [(r.account_id, rec.arn) for r in snapshot.for_collector("health") for rec in r.records]
     assert store.db["health_events"].count == len(set(events)) == stored.rows["health_events"]
+    assert store.db["cloudwatch_points"].count == stored.rows["cloudwatch_points"] > 0 and stored.ignored == 0
     # An event moves to closed: the same row is updated, not a second one added.
     acct, arn = events[0]
-    for rec in document["collectors"]["health"]["accounts"][acct]["records"]:
-        if rec["arn"] == arn:
-            rec["status"], rec["last_updated"] = "closed", "2030-01-01T00:00:00Z"
-    document["collectors"]["mystery"] = {"accounts": {acct: {"up": True, "records": [{"kind": "mystery", "x": 1}]}}}
-    stored = store.store_snapshot(document, demo_exporter)
-    assert store.db["health_events"].count == len(set(events)) and stored.ignored == 1
+    stored = store.store_snapshot(_closed(snapshot, acct, arn, last_updated=dt.datetime(2030, 1, 1, tzinfo=UTC)),
+                                  demo_exporter)
+    assert store.db["health_events"].count == len(set(events)) == stored.rows["health_events"]
     row = store.db["health_events"].get((acct, arn))
     assert (row["status_code"], row["last_updated_time"]) == ("closed", "2030-01-01T00:00:00Z")
 
@@ -133,17 +144,18 @@ def test_restated_estimates_replace_the_old_values(aws, tmp_path):
 
 WRITER = textwrap.dedent("""
     import datetime as dt, sys
+    from decimal import Decimal
+    from exporter.model import AccountInfo, AccountResult, CostRecord, Snapshot
     from exporter.reporter.store import Store
     store = Store.open(sys.argv[1])
     day = dt.date(2020, 1, 1)
     for i in range(100000):
-        records = [{"kind": "cost", "service": f"svc-{s}", "granularity": "daily",
-                    "period_start": (day + dt.timedelta(days=i)).isoformat(),
-                    "period_end": (day + dt.timedelta(days=i + 1)).isoformat(), "amount": f"{i}.{s:02d}",
-                    "unit": "USD", "metric": "AmortizedCost", "estimated": False} for s in range(50)]
-        store.store_snapshot({"accounts": [{"id": "000000000001", "name": "a", "project": "p"}],
-                              "collectors": {"cost": {"accounts": {"000000000001": {"up": True, "records": records}}}}},
-                             "http://exporter:9780")
+        start = day + dt.timedelta(days=i)
+        records = tuple(CostRecord(f"svc-{s}", "daily", start, start + dt.timedelta(days=1), Decimal(f"{i}.{s:02d}"),
+                                   "USD", "AmortizedCost", False) for s in range(50))
+        snapshot = Snapshot.empty([AccountInfo("000000000001", "a", "p")]).with_run(None, [
+            AccountResult(collector="cost", account_id="000000000001", up=True, records=records)])
+        store.store_snapshot(snapshot, "http://exporter:9780")
         print(i, flush=True)
 """)
 
@@ -187,14 +199,74 @@ def test_migration_from_v1_keeps_the_history(tmp_path):
         migrate(store.db)
 
 
+def test_the_stored_text_stays_what_the_untyped_snapshot_gave(tmp_path):
+    """Natural keys and upserts of existing files depend on these strings: a change to them must be deliberate.
+
+    They are what the reporter stored when it read ``/snapshot`` as untyped JSON (``str`` of the exact
+    decimal, ``YYYY-MM-DD``, times in UTC as ``…Z``; Health ``data`` and the CloudWatch ``series`` as JSON).
+    """
+    at = dt.datetime(2026, 11, 15, 3, 35, 41, 123456, tzinfo=UTC)
+    seoul_noon = dt.datetime(2026, 11, 15, 12, 0, tzinfo=dt.timezone(dt.timedelta(hours=9)))
+    acct = "000000000001"
+    costs = [daily_cost("Amazon EC2", "2026-11-14", "10.4200", estimated=True),
+             daily_cost("AWS Lambda", "2026-11-14", "1.234E-7"),
+             CostRecord("Tax", "monthly", dt.date(2026, 10, 1), dt.date(2026, 11, 1), Decimal("1E+2"), "USD",
+                        "AmortizedCost", False),
+             daily_cost("Broken", "2026-11-14", "NaN")]  # not a figure: ignored
+    events = [health_event("arn:aws:health:us-east-1::event/EC2/X/1", start=at.isoformat(),
+                           last_updated=seoul_noon.isoformat(), scope="PUBLIC",
+                           description="Réseau dégradé — 日本語 </aws_data>"),
+              health_event("arn:aws:health:global::event/IAM/Y/2", status="closed", start=at.isoformat(),
+                           service="IAM", region="global", end=at, affected_entities=3)]
+    points = [CloudWatchRecord("eu-west-1", "AWS/EC2", "CPUUtilization", "Average",
+                               (("AutoScalingGroupName", "wéb"), ("InstanceId", "i-1")), 12.5, at)]
+    snapshot = snapshot_of(
+        result_of("cost", acct, costs, last_attempt=seoul_noon, last_success=at, as_of=dt.date(2026, 11, 16)),
+        result_of("health", acct, events), result_of("cloudwatch", acct, points),
+        result_of("cost", "000000000002", up=False, last_attempt=seoul_noon, error="AccessDenied: no"),
+        accounts=[(acct, "acct-1", "p"), ("000000000002", "", "")])
+    store = Store.open(tmp_path / "h.db")
+    stored = store.store_snapshot(decode_snapshot(encode_snapshot(snapshot)), "http://exporter:9780", at)
+    assert stored.ignored == 1
+
+    assert sorted((r["service"], r["granularity"], r["period_start"], r["period_end"], r["amount"], r["estimated"])
+                  for r in store.db["cost"].rows) == [
+        ("AWS Lambda", "daily", "2026-11-14", "2026-11-15", "1.234E-7", 0),
+        ("Amazon EC2", "daily", "2026-11-14", "2026-11-15", "10.4200", 1),
+        ("Tax", "monthly", "2026-10-01", "2026-11-01", "100", 0)]
+    assert cost_row(acct, costs[2], source="backfill")["amount"] == "100"  # a backfill writes the same text
+    issue = store.db["health_events"].get((acct, "arn:aws:health:us-east-1::event/EC2/X/1"))
+    assert (issue["start_time"], issue["end_time"], issue["last_updated_time"]) == (
+        "2026-11-15T03:35:41.123456Z", None, "2026-11-15T03:00:00Z")
+    assert issue["description"] == "Réseau dégradé — 日本語 </aws_data>"
+    assert issue["data"] == (
+        '{"affected_entities": null, "arn": "arn:aws:health:us-east-1::event/EC2/X/1", "category": "issue", '
+        '"end": null, "event_type_code": "AWS_EC2_OPERATIONAL_ISSUE", "kind": "health_event", '
+        '"last_updated": "2026-11-15T03:00:00Z", "region": "us-east-1", "scope": "PUBLIC", "service": "EC2", '
+        '"start": "2026-11-15T03:35:41.123456Z", "status": "open"}')
+    closed = store.db["health_events"].get((acct, "arn:aws:health:global::event/IAM/Y/2"))
+    assert json.loads(closed["data"])["affected_entities"] == 3 and closed["description"] is None
+    assert [(r["region"], r["series"], r["timestamp"], r["value"]) for r in store.db["cloudwatch_points"].rows] == [
+        ("eu-west-1", '{"dimensions": [["AutoScalingGroupName", "w\\u00e9b"], ["InstanceId", "i-1"]], '
+                      '"metric": "CPUUtilization", "namespace": "AWS/EC2", "stat": "Average"}',
+         "2026-11-15T03:35:41.123456Z", 12.5)]
+    status = {(r["collector"], r["account_id"]): (r["up"], r["last_success"], r["last_attempt"], r["error"], r["as_of"])
+              for r in store.db["collector_status"].rows}
+    assert status[("cost", acct)] == (1, "2026-11-15T03:35:41.123456Z", "2026-11-15T03:00:00Z", None, "2026-11-16")
+    assert status[("cost", "000000000002")] == (0, None, "2026-11-15T03:00:00Z", "AccessDenied: no", None)
+    assert [(r["id"], r["name"], r["project"]) for r in store.db["accounts"].rows] == [
+        (acct, "acct-1", "p"), ("000000000002", "000000000002", "")]
+    (pull,) = store.db["pulls"].rows
+    assert pull["taken_at"] == snapshot.taken_at.isoformat().replace("+00:00", "Z") and pull["records"] == 6
+
+
 def test_retention_bounds_every_table(tmp_path):
     store = Store.open(tmp_path / "h.db")
     old, new = "2020-01-01", "2026-11-01"
     for start in (old, new):
-        store.store_snapshot({"accounts": [], "collectors": {"cost": {"accounts": {"000000000001": {
-            "up": True, "records": [{"kind": "cost", "service": "S", "granularity": "daily", "period_start": start,
-                                     "period_end": start, "amount": "1", "metric": "AmortizedCost"}]}}}}},
-            "http://exporter:9780", dt.datetime.fromisoformat(f"{start}T00:00:00+00:00"))
+        record = msgspec.structs.replace(daily_cost("S", start, "1"), period_end=dt.date.fromisoformat(start))
+        store.store_snapshot(snapshot_of(result_of("cost", "000000000001", [record])), "http://exporter:9780",
+                             dt.datetime.fromisoformat(f"{start}T00:00:00+00:00"))
     deleted = store.apply_retention(Retention(cost_days=30, pulls_days=30), dt.date(2026, 11, 16))
     assert deleted["cost"] == 1 and deleted["pulls"] == 1
     assert [r["period_start"] for r in store.db["cost"].rows] == [new]
@@ -215,11 +287,9 @@ def test_demo_health_descriptions_are_stored_kept_and_reach_the_prompt_only_fenc
     assert r.pull() and dump(store) == before  # descriptions included, a re-pull changes nothing
 
     # The event closes: the exporter no longer describes it, the stored description stays.
-    document = httpx.get(f"{demo_exporter}/snapshot").json()
-    for rec in document["collectors"]["health"]["accounts"][drive["account_id"]]["records"]:
-        if rec["arn"] == drive["event_arn"]:
-            rec.update(status="closed", description=None, last_updated="2030-01-01T00:00:00Z")
-    store.store_snapshot(document, demo_exporter)
+    snapshot = decode_snapshot(httpx.get(f"{demo_exporter}/snapshot").content)
+    store.store_snapshot(_closed(snapshot, drive["account_id"], drive["event_arn"], description=None,
+                                 last_updated=dt.datetime(2030, 1, 1, tzinfo=UTC)), demo_exporter)
     row = store.db["health_events"].get((drive["account_id"], drive["event_arn"]))
     assert (row["status_code"], row["description"]) == ("closed", drive["description"])
 
@@ -237,20 +307,21 @@ def test_demo_health_descriptions_are_stored_kept_and_reach_the_prompt_only_fenc
 
 
 CONCURRENT_WRITER = textwrap.dedent("""
-    import sys
+    import datetime as dt, sys
+    from decimal import Decimal
+    from exporter.model import AccountInfo, AccountResult, CostRecord, Snapshot
     from exporter.reporter.store import Store
     store = Store.open(sys.argv[1])
     account = sys.argv[2]
     errors = 0
     for i in range(60):
-        records = [{"kind": "cost", "service": f"svc-{s}", "granularity": "daily", "period_start": f"2026-01-{d:02d}",
-                    "period_end": f"2026-01-{d + 1:02d}", "amount": f"{i}.{s:02d}", "metric": "AmortizedCost"}
-                   for s in range(20) for d in range(1, 11)]
+        records = tuple(CostRecord(f"svc-{s}", "daily", dt.date(2026, 1, d), dt.date(2026, 1, d + 1),
+                                   Decimal(f"{i}.{s:02d}"), "USD", "AmortizedCost", False)
+                        for s in range(20) for d in range(1, 11))
+        snapshot = Snapshot.empty([AccountInfo(account, account, "p")]).with_run(None, [
+            AccountResult(collector="cost", account_id=account, up=True, as_of=dt.date(2026, 1, 11), records=records)])
         try:
-            store.store_snapshot({"accounts": [{"id": account, "name": account, "project": "p"}],
-                                  "collectors": {"cost": {"accounts": {account: {"up": True, "as_of": "2026-01-11",
-                                                                                 "records": records}}}}},
-                                 f"http://exporter-{account}:9780")
+            store.store_snapshot(snapshot, f"http://exporter-{account}:9780")
             store.record_pull_error("http://other:9780", "ConnectError")
         except Exception as exc:
             errors += 1
@@ -274,21 +345,18 @@ def test_two_processes_writing_the_same_database_wait_for_each_other(tmp_path):
     assert conn.execute("SELECT count(*) FROM cost").fetchone()[0] == 2 * 20 * 10
 
 
-def _cost_document(account: str, days: dict[str, dict[str, str]], as_of: str, up: bool = True) -> dict:
+def _cost_document(account: str, days: dict[str, dict[str, str]], as_of: str, up: bool = True) -> Snapshot:
     """One account's cost result as /snapshot carries it: DAILY rows {day: {service: amount}} up to ``as_of``."""
-    records = [{"kind": "cost", "service": service, "granularity": "daily", "period_start": day,
-                "period_end": (dt.date.fromisoformat(day) + dt.timedelta(days=1)).isoformat(), "amount": amount,
-                "metric": "AmortizedCost", "estimated": True} for day, services in days.items()
+    records = [daily_cost(service, day, amount, estimated=True) for day, services in days.items()
                for service, amount in services.items()]
-    return {"accounts": [{"id": account, "name": "a", "project": "p"}],
-            "collectors": {"cost": {"accounts": {account: {"up": up, "as_of": as_of, "records": records}}}}}
+    return snapshot_of(result_of("cost", account, records, up=up, as_of=dt.date.fromisoformat(as_of)),
+                       accounts=[(account, "a", "p")])
 
 
 def test_a_service_restated_away_leaves_no_old_row(tmp_path):
     store = Store.open(tmp_path / "h.db")
     acct = "000000000001"
-    store.store_backfill_window(acct, [{"service": "Amazon EC2", "granularity": "daily", "period_start": "2026-10-31",
-                                        "period_end": "2026-11-01", "amount": "9", "metric": "AmortizedCost"}],
+    store.store_backfill_window(acct, [daily_cost("Amazon EC2", "2026-10-31", "9")],
                                 dt.date(2026, 10, 1), dt.date(2026, 11, 1), "AmortizedCost")
     both = {"Amazon EC2": "10.00", "Amazon Bedrock": "4.00"}
     store.store_snapshot(_cost_document(acct, {"2026-11-01": both, "2026-11-02": both}, "2026-11-03"),
@@ -312,18 +380,14 @@ def test_a_service_restated_away_leaves_no_old_row(tmp_path):
                          "http://exporter:9780")
     assert days() == before
     # A backfill window is complete too: October asked for again, without the EC2 day.
-    store.store_backfill_window(acct, [{"service": "AWS Lambda", "granularity": "daily", "period_start": "2026-10-31",
-                                        "period_end": "2026-11-01", "amount": "1", "metric": "AmortizedCost"}],
+    store.store_backfill_window(acct, [daily_cost("AWS Lambda", "2026-10-31", "1")],
                                 dt.date(2026, 10, 1), dt.date(2026, 11, 1), "AmortizedCost")
     assert days() == [("2026-10-31", "AWS Lambda", "1")] + before[1:]
 
 
-def _health_document(account: str, arns: list[str], up: bool = True) -> dict:
-    events = [{"kind": "health_event", "arn": arn, "service": "EC2", "event_type_code": "AWS_EC2_OPERATIONAL_ISSUE",
-               "category": "issue", "region": "us-east-1", "status": "open", "start": "2026-11-10T00:00:00Z",
-               "last_updated": "2026-11-10T00:00:00Z"} for arn in arns]
-    return {"accounts": [{"id": account, "name": f"acct-{account[-1]}", "project": "p"}],
-            "collectors": {"health": {"accounts": {account: {"up": up, "records": events}}}}}
+def _health_document(account: str, arns: list[str], up: bool = True) -> Snapshot:
+    return snapshot_of(result_of("health", account, [health_event(arn) for arn in arns], up=up),
+                       accounts=[(account, f"acct-{account[-1]}", "p")])
 
 
 def test_an_event_that_leaves_the_health_results_is_closed_and_ages_out(tmp_path):

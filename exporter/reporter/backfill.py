@@ -1,7 +1,8 @@
 """``aws-ops-reporter backfill``: daily cost history straight from Cost Explorer, through the exporter's code.
 
 Same path as the exporter: :class:`exporter.aws.AwsClients` (AssumeRole per account), and
-:mod:`exporter.collectors.cost` (``CostQuery`` DAILY grouped by SERVICE, ``fetch_pages``, ``parse_page``).
+:mod:`exporter.collectors.cost` (``CostQuery`` DAILY grouped by SERVICE, ``fetch_pages``, ``parse_page``), whose
+:class:`exporter.model.CostRecord` records are stored as they are, as the exporter's snapshot would carry them.
 The range is cut into calendar-month windows; each account × window is one GetCostAndUsage request
 ($0.01, plus NextPageToken pages). The plan and its price are announced before anything is sent.
 Each finished account × window is recorded in SQLite with its rows (one transaction), so a second
@@ -20,10 +21,10 @@ from typing import IO
 from exporter.aws import (
     COST_EXPLORER_PRICE_PER_REQUEST_USD, ApiStats, AwsClients, cost_explorer_region, error_message,
 )
-from exporter.collectors.cost import DAILY, CostQuery, fetch_pages, parse_page
+from exporter.collectors.cost import CostQuery, fetch_pages, parse_page
 from exporter.config import Account, Config
+from exporter.model import DAILY
 from exporter.reporter.store import Store
-from exporter.snapshot import record_to_dict
 
 log = logging.getLogger("exporter.reporter.backfill")
 HISTORY_MONTHS = 14  # what Cost Explorer keeps by default (longer only with multi-year data enabled)
@@ -123,8 +124,7 @@ def run(config: Config, store: Store, start: dt.date, end: dt.date, *, clients: 
             continue
         try:
             client = clients.for_account(account, "ce", cost_explorer_region(account.role_arn))
-            records = [record_to_dict(r)
-                       for page in fetch_pages(client, CostQuery("DAILY", ws, we, metric, account.id))
+            records = [r for page in fetch_pages(client, CostQuery("DAILY", ws, we, metric, account.id))
                        for r in parse_page(page, metric, DAILY)]
             rows = store.store_backfill_window(account.id, records, ws, we, metric)
         except Exception as exc:  # noqa: BLE001 - one account's failure never stops the others

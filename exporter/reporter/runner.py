@@ -37,9 +37,11 @@ from decimal import Decimal
 from typing import IO
 
 import httpx
+import msgspec
 from apscheduler.triggers.cron import CronTrigger
 
 from exporter.config.reporter import ChatDestination, ReporterSettings
+from exporter.model import SnapshotVersionError, decode_snapshot
 from exporter.reporter import chat, guard, render
 from exporter.reporter.llm import LlmClient, LlmError
 from exporter.reporter.selfmetrics import SelfMetrics
@@ -64,11 +66,9 @@ class Message:
     facts: Facts
 
 
-class _NotASnapshot(ValueError):
-    """An exporter answered JSON that is not a ``/snapshot`` document."""
-
-
-_JSON_TYPES = {list: "array", str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}
+def _one_line(exc: Exception) -> str:
+    """``Type: message`` on one line (msgspec's messages name the path of what did not fit)."""
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
 
 
 def snapshot_url(base: str) -> str:
@@ -107,31 +107,36 @@ class Reporter:
         """Pull every exporter's ``/snapshot`` into SQLite; one failing exporter does not stop the others."""
         all_ok = True
         for base in self.settings.exporter_urls:
-            url = snapshot_url(base)
-            try:
-                with httpx.Client(timeout=self.settings.pull_timeout_seconds, transport=self.transport) as http:
-                    response = http.get(url)
-                    response.raise_for_status()
-                    document = response.json()
-                if not isinstance(document, dict):
-                    raise _NotASnapshot(f"not a JSON object but a JSON {_JSON_TYPES.get(type(document), 'value')}")
-                stored = self.store.store_snapshot(document, base, self.now())
-            except (httpx.HTTPError, ValueError) as exc:
-                error = f"HTTP {exc.response.status_code}" if isinstance(exc, httpx.HTTPStatusError) \
-                    else str(exc) if isinstance(exc, _NotASnapshot) else type(exc).__name__
+            error = self._pull_one(base)
+            if error is not None:
                 self._pull_failed(base, error)
                 all_ok = False
-                continue
-            except Exception as exc:  # noqa: BLE001 - a document store_snapshot cannot read: this exporter only
-                log.error("event=pull_unreadable exporter=%s", public_url(base), exc_info=True)
-                self._pull_failed(base, f"unreadable snapshot ({type(exc).__name__})")
-                all_ok = False
-                continue
-            log.info("event=pulled exporter=%s cost_rows=%d health_rows=%d cloudwatch_rows=%d ignored=%d",
-                     public_url(base), stored.rows["cost"], stored.rows["health_events"],
-                     stored.rows["cloudwatch_points"], stored.ignored)
-            self.metrics.pulled(base, ok=True)
         return all_ok
+
+    def _pull_one(self, base: str) -> str | None:
+        """One exporter's ``/snapshot``, decoded with the exporter's model and stored; why it failed, or None.
+
+        A snapshot of another major schema version (or none), or one that does not fit the model, is refused
+        whole: nothing of it is stored.
+        """
+        try:
+            with httpx.Client(timeout=self.settings.pull_timeout_seconds, transport=self.transport) as http:
+                response = http.get(snapshot_url(base))
+                response.raise_for_status()
+                snapshot = decode_snapshot(response.content)
+            stored = self.store.store_snapshot(snapshot, base, self.now())
+        except httpx.HTTPError as exc:
+            return f"HTTP {exc.response.status_code}" if isinstance(exc, httpx.HTTPStatusError) else type(exc).__name__
+        except (SnapshotVersionError, msgspec.MsgspecError) as exc:
+            return _one_line(exc)
+        except Exception as exc:  # noqa: BLE001 - a snapshot store_snapshot cannot store: this exporter only
+            log.error("event=pull_unreadable exporter=%s", public_url(base), exc_info=True)
+            return f"unreadable snapshot ({type(exc).__name__})"
+        log.info("event=pulled exporter=%s cost_rows=%d health_rows=%d cloudwatch_rows=%d ignored=%d",
+                 public_url(base), stored.rows["cost"], stored.rows["health_events"],
+                 stored.rows["cloudwatch_points"], stored.ignored)
+        self.metrics.pulled(base, ok=True)
+        return None
 
     def _pull_failed(self, base: str, error: str) -> None:
         log.warning("event=pull_failed exporter=%s error=\"%s\"", public_url(base), error)

@@ -16,6 +16,11 @@ the old one):
 * ``posts``             day + destination: what was posted, so each day is posted once per destination
 * ``backfill_windows``  account_id + window_start + window_end + metric done by ``backfill``
 
+Rows come from the typed records of :mod:`exporter.model` (the decoded ``/snapshot``, or a backfill's
+Cost Explorer records), routed by record type. Their text stays what it was when ``/snapshot`` was read as
+untyped JSON (keys and upserts of existing files depend on it): exact decimal strings, ``YYYY-MM-DD`` days,
+times in UTC as ISO 8601 with ``Z`` (tests/test_reporter_store.py pins them).
+
 A successful cost result's DAILY rows are the whole truth for its window (the first day it carries up to its
 ``as_of``): stored daily rows of that account and metric inside the window that it no longer carries (a
 restated estimate that dropped a service) are deleted.
@@ -39,14 +44,16 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from sqlite_utils import Database
 
 from exporter.config import CostSettings
 from exporter.config.reporter import Retention
+from exporter.model import DAILY, MONTHLY, CloudWatchRecord, CostRecord, HealthEvent, Snapshot
 
 log = logging.getLogger(__name__)
 UTC = dt.timezone.utc
@@ -166,85 +173,70 @@ def public_url(url: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def _decimal(value: Any) -> Decimal | None:
-    try:
-        amount = Decimal(str(value))
-    except (InvalidOperation, ValueError):
+def _iso_z(value: dt.datetime | None) -> str | None:
+    """A time as the stored text has always been (the JSON snapshot's): UTC, ISO 8601, ``Z``; naive is UTC."""
+    if value is None:
         return None
-    return amount if amount.is_finite() else None
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _date_text(value: dt.date | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _amount_text(amount: Decimal) -> str:
+    """The exact decimal as stored: ``str``, except plain digits for a positive exponent (``1E+2`` → ``100``),
+    as the JSON snapshot wrote it (``format(amount, "f")``) before the reporter read it back."""
+    return str(amount) if amount.as_tuple().exponent <= 0 else format(amount, "f")
 
 
 # --------------------------------------------------------------------------- snapshot → rows
 
 
-def cost_row(account_id: str, record: Mapping[str, Any], source: str = "snapshot") -> dict[str, Any] | None:
-    amount = _decimal(record.get("amount"))
-    if amount is None or not record.get("service") or not record.get("period_start"):
+def cost_row(account_id: str, record: CostRecord, source: str = "snapshot") -> dict[str, Any] | None:
+    if not record.amount.is_finite() or not record.service:
         return None
     return {
-        "account_id": account_id, "service": str(record["service"]),
-        "granularity": str(record.get("granularity", "")), "period_start": str(record["period_start"]),
-        "metric": str(record.get("metric", "")), "period_end": str(record.get("period_end", "")),
-        "amount": str(amount), "unit": str(record.get("unit", "USD")),
-        "estimated": 1 if record.get("estimated") else 0, "source": source,
+        "account_id": account_id, "service": record.service, "granularity": record.granularity,
+        "period_start": record.period_start.isoformat(), "metric": record.metric,
+        "period_end": record.period_end.isoformat(), "amount": _amount_text(record.amount), "unit": record.unit,
+        "estimated": 1 if record.estimated else 0, "source": source,
     }
 
 
-def health_row(account_id: str, record: Mapping[str, Any]) -> dict[str, Any] | None:
-    """A ``health_event`` record (exporter.collectors.health.HealthEvent); a few field spellings accepted."""
-    arn = record.get("event_arn") or record.get("arn")
-    if not arn:
+def health_row(account_id: str, record: HealthEvent) -> dict[str, Any] | None:
+    if not record.arn:
         return None
+    # ``data``: the record as the JSON snapshot carried it (kind included, times ISO-Z); the description has
+    # its own column, kept once, not twice.
+    data = {name: _iso_z(value) if isinstance(value, dt.datetime) else value
+            for name, value in msgspec.structs.asdict(record).items() if name != "description"}
+    data["kind"] = record.__struct_config__.tag
     return {
-        "account_id": account_id, "event_arn": str(arn),
-        "service": _text(record.get("service")),
-        "event_type_code": _text(record.get("event_type_code")),
-        "event_type_category": _text(record.get("event_type_category") or record.get("category")),
-        "region": _text(record.get("region")),
-        "status_code": _text(record.get("status_code") or record.get("status")),
-        "start_time": _text(record.get("start_time") or record.get("start")),
-        "end_time": _text(record.get("end_time") or record.get("end")),
-        "last_updated_time": _text(record.get("last_updated_time") or record.get("last_updated")),
-        "description": _text(record.get("description")),
-        # The description has its own column; kept once, not twice.
-        "data": json.dumps({k: v for k, v in record.items() if k != "description"}, sort_keys=True,
-                           ensure_ascii=False, default=str),
+        "account_id": account_id, "event_arn": record.arn, "service": record.service,
+        "event_type_code": record.event_type_code, "event_type_category": record.category,
+        "region": record.region, "status_code": record.status, "start_time": _iso_z(record.start),
+        "end_time": _iso_z(record.end), "last_updated_time": _iso_z(record.last_updated),
+        "description": record.description,
+        "data": json.dumps(data, sort_keys=True, ensure_ascii=False, default=str),
         "closed_at": None,  # listed again: no longer closed by its absence
     }
 
 
-def cloudwatch_row(account_id: str, record: Mapping[str, Any]) -> dict[str, Any] | None:
-    timestamp, value = record.get("timestamp"), record.get("value")
-    if timestamp is None or value is None:
-        return None
-    series = record.get("series") or json.dumps(
-        {k: record.get(k) for k in ("namespace", "metric", "metric_name", "stat", "dimensions") if k in record},
-        sort_keys=True, default=str)
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return {"account_id": account_id, "region": str(record.get("region", "")), "series": str(series),
-            "timestamp": str(timestamp), "value": number}
+def cloudwatch_row(account_id: str, record: CloudWatchRecord) -> dict[str, Any] | None:
+    series = json.dumps({"namespace": record.namespace, "metric": record.metric, "stat": record.stat,
+                         "dimensions": [list(pair) for pair in record.dimensions]}, sort_keys=True, default=str)
+    return {"account_id": account_id, "region": record.region, "series": series,
+            "timestamp": _iso_z(record.timestamp), "value": float(record.value)}
 
 
-def _route(collector: str, record: Mapping[str, Any]) -> str | None:
-    """Which table a snapshot record goes to, by its kind; unknown kinds are ignored."""
-    kind = str(record.get("kind", ""))
-    if kind == "cost":
-        return "cost"
-    if kind.startswith("health") or (collector == "health" and "event_arn" in record):
-        return "health_events" if ("event_arn" in record or "arn" in record) else None
-    if kind.startswith("cloudwatch") or collector == "cloudwatch":
-        return "cloudwatch_points"
-    return None
-
-
-_ROW_BUILDERS = {"cost": cost_row, "health_events": health_row, "cloudwatch_points": cloudwatch_row}
+# Each record type, its table and its row.
+_TABLES: dict[type, tuple[str, Callable[[str, Any], dict[str, Any] | None]]] = {
+    CostRecord: ("cost", cost_row),
+    HealthEvent: ("health_events", health_row),
+    CloudWatchRecord: ("cloudwatch_points", cloudwatch_row),
+}
 _PKS = {"cost": list(COST_PK), "health_events": ["account_id", "event_arn"],
         "cloudwatch_points": ["account_id", "region", "series", "timestamp"]}
 # Columns a row without a value leaves as stored (an upsert would write NULL over them).
@@ -307,39 +299,38 @@ class Store:
         with self.lock, immediate(self.db) as db:
             yield db
 
-    def store_snapshot(self, document: Mapping[str, Any], exporter: str,
-                       pulled_at: dt.datetime | None = None) -> Stored:
-        """All of one ``/snapshot`` document in one transaction."""
+    def store_snapshot(self, snapshot: Snapshot, exporter: str, pulled_at: dt.datetime | None = None) -> Stored:
+        """All of one ``/snapshot`` (decoded with :func:`exporter.model.decode_snapshot`) in one transaction."""
         pulled_at = pulled_at or dt.datetime.now(UTC)
-        rows: dict[str, list[dict[str, Any]]] = {"cost": [], "health_events": [], "cloudwatch_points": []}
+        rows: dict[str, list[dict[str, Any]]] = {table: [] for table, _ in _TABLES.values()}
         status: list[dict[str, Any]] = []
         daily_windows: dict[tuple[str, str], _DailyWindow] = {}  # (account, metric) of successful cost results
         health_listed: dict[str, set[str]] = {}  # account → event ARNs of its successful Health result
         ignored = 0
-        for collector, entry in (document.get("collectors") or {}).items():
-            for account_id, result in ((entry or {}).get("accounts") or {}).items():
+        for collector, state in snapshot.collectors.items():
+            for account_id, result in state.accounts.items():
                 status.append({
-                    "collector": collector, "account_id": account_id, "up": 1 if result.get("up") else 0,
-                    "last_success": result.get("last_success"), "last_attempt": result.get("last_attempt"),
-                    "error": result.get("error"), "as_of": result.get("as_of"),
+                    "collector": collector, "account_id": account_id, "up": 1 if result.up else 0,
+                    "last_success": _iso_z(result.last_success), "last_attempt": _iso_z(result.last_attempt),
+                    "error": result.error, "as_of": _date_text(result.as_of),
                 })
-                if result.get("up") and collector == "health":
+                if result.up and collector == "health":
                     health_listed[account_id] = set()
-                for record in result.get("records") or ():
-                    table = _route(collector, record) if isinstance(record, Mapping) else None
-                    row = _ROW_BUILDERS[table](account_id, record) if table else None
+                for record in result.records:
+                    table, build = _TABLES[type(record)]
+                    row = build(account_id, record)
                     if row is None:
                         ignored += 1
                         continue
                     rows[table].append(row)
                     if account_id in health_listed and table == "health_events":
                         health_listed[account_id].add(row["event_arn"])
-                    if result.get("up") and table == "cost" and row["granularity"] == "daily":
-                        as_of = str(result.get("as_of") or row["period_end"])
+                    if result.up and table == "cost" and row["granularity"] == DAILY:
+                        as_of = _date_text(result.as_of) or row["period_end"]
                         daily_windows.setdefault((account_id, row["metric"]),
                                                  _DailyWindow(row["period_start"], as_of)).add(row)
-        accounts = [{"id": a["id"], "name": a.get("name") or a["id"], "project": a.get("project") or ""}
-                    for a in document.get("accounts") or () if isinstance(a, Mapping) and a.get("id")]
+        accounts = [{"id": a.id, "name": a.name or a.id, "project": a.project or ""}
+                    for a in snapshot.accounts if a.id]
         with self.write():
             if accounts:
                 self.db["accounts"].upsert_all(accounts, pk="id")
@@ -355,7 +346,7 @@ class Store:
                 self.db["collector_status"].upsert_all(status, pk=["collector", "account_id"])
             self.db["pulls"].insert({
                 "exporter": public_url(exporter), "pulled_at": pulled_at.isoformat(),
-                "taken_at": document.get("taken_at"), "generation": document.get("generation"),
+                "taken_at": _iso_z(snapshot.taken_at), "generation": snapshot.generation,
                 "records": sum(len(r) for r in rows.values()), "error": None,
             })
         return Stored({table: len(r) for table, r in rows.items()}, ignored)
@@ -390,7 +381,7 @@ class Store:
             self.db["pulls"].insert({"exporter": public_url(exporter), "pulled_at": at.isoformat(), "taken_at": None,
                                      "generation": None, "records": 0, "error": error[:500]})
 
-    def store_backfill_window(self, account_id: str, records: Iterable[Mapping[str, Any]], window_start: dt.date,
+    def store_backfill_window(self, account_id: str, records: Iterable[CostRecord], window_start: dt.date,
                               window_end: dt.date, metric: str) -> int:
         """One account × window of Cost Explorer records and its completion mark, in one transaction.
 
@@ -399,7 +390,7 @@ class Store:
         rows = [r for r in (cost_row(account_id, rec, source="backfill") for rec in records) if r is not None]
         window = _DailyWindow(window_start.isoformat(), window_end.isoformat())
         for row in rows:
-            if row["granularity"] == "daily" and row["metric"] == metric:
+            if row["granularity"] == DAILY and row["metric"] == metric:
                 window.add(row)
         with self.write():
             if rows:
@@ -473,7 +464,7 @@ class Store:
 
     def daily_costs(self, start: dt.date, end: dt.date, metric: str = DEFAULT_COST_METRIC) -> list[dict[str, Any]]:
         """Daily cost rows of ``metric`` with period_start in [start, end), joined with account names."""
-        return self._costs(metric, "daily", start, end)
+        return self._costs(metric, DAILY, start, end)
 
     def history_starts(self, metric: str = DEFAULT_COST_METRIC) -> dict[str, dt.date]:
         """Per account, the first day its daily ``metric`` history holds (days after it without a row had no
@@ -484,7 +475,7 @@ class Store:
 
     def monthly_costs(self, month_start: dt.date, metric: str = DEFAULT_COST_METRIC) -> list[dict[str, Any]]:
         """Monthly cost rows of ``metric`` for the month starting ``month_start``."""
-        return self._costs(metric, "monthly", month_start, month_start + dt.timedelta(days=1))
+        return self._costs(metric, MONTHLY, month_start, month_start + dt.timedelta(days=1))
 
     def accounts(self) -> list[dict[str, Any]]:
         return list(self.db["accounts"].rows)
