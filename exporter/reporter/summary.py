@@ -2,13 +2,15 @@
 
 :func:`build_facts` turns the history into one JSON-able document for a day ``D`` (a UTC cost day, as
 Cost Explorer counts days): fleet/project/account totals for the day, month to date and last month;
-top services; day-over-day, week-over-week and month-over-month movers; spikes against the trailing
-baseline (a service with no cost in the baseline is a new one, never a ratio against a zero or negative
-mean); budget projections; open and upcoming Health events; data freshness per exporter (failing or
-stale pulls) and failing collectors; 14-day sparklines for the top movers. Amounts are exact sums of
-the stored decimal strings, rounded to cents only at the end (percentages to one decimal, of the size of
-the amount compared against, since credits make it negative, and none against zero). Month-over-month
-movers only for accounts whose history covers both periods day by day.
+top services; day-over-day, week-over-week and month-over-month movers; spikes against the daily baseline
+(what it means, for the exporter too, is defined once in ``exporter/periods.py``: the mean over the
+``baseline_days`` before the day, over the days of that window the account's history covers; a service with
+no cost in the baseline is a new one, never a ratio against a zero or negative mean); budget projections;
+open and upcoming Health events; data freshness per exporter (failing or stale pulls) and failing
+collectors; 14-day sparklines for the top movers. Amounts are exact sums of the stored decimal strings,
+rounded to cents only at the end (percentages to one decimal, of the size of the amount compared against,
+since credits make it negative, and none against zero). Month-over-month movers only for accounts whose
+history covers both periods day by day.
 
 AWS-originated text (Health descriptions, collector errors) is kept apart in ``aws_text`` so the LLM
 prompt can fence it as data; the facts refer to it by id (``description_ref``, ``error_ref``), and one
@@ -18,7 +20,6 @@ or names become facts. :func:`render.deterministic_text` renders the same facts 
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -27,6 +28,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from exporter.config.reporter import SummarySettings
+from exporter.model import Period
+from exporter.periods import baseline_mean, baseline_window, days_in_month, first_of_month, previous_month_start
 from exporter.reporter.store import DEFAULT_COST_METRIC, Store
 
 CENT = Decimal("0.01")
@@ -70,14 +73,6 @@ def _covers(history: tuple[dt.date, dt.date] | None, start: dt.date, end: dt.dat
     """Whether an account's history (its first day, the newest day the fleet has) spans [start, end): a fresh
     install has only part of last month. A day inside it without a row had no cost, which is data too."""
     return history is not None and history[0] <= start and end - dt.timedelta(days=1) <= history[1]
-
-
-def _month_start(day: dt.date) -> dt.date:
-    return day.replace(day=1)
-
-
-def _previous_month_start(day: dt.date) -> dt.date:
-    return _month_start(_month_start(day) - dt.timedelta(days=1))
 
 
 def _age_hours(now: dt.datetime, then: dt.datetime | None) -> Decimal | None:
@@ -129,13 +124,13 @@ def _mover(series: _Series, current: Decimal, previous: Decimal) -> dict[str, An
             "change_usd": money(current - previous), "change_pct": percent(current - previous, previous)}
 
 
-def _spike(series: _Series, current: Decimal, mean: Decimal, baseline_start: dt.date, day: dt.date,
+def _spike(series: _Series, current: Decimal, mean: Decimal, baseline: Period,
            settings: SummarySettings) -> dict[str, Any] | None:
     """A spike against the trailing mean, or a new service (no cost in the baseline) above ``spike_min_usd``.
 
     A mean at or below zero (credits) gives no ratio: that is never a spike.
     """
-    new = not any(v for d, v in series.by_day.items() if baseline_start <= d < day)
+    new = not any(v for d, v in series.by_day.items() if d in baseline)
     if new:
         spiked = current >= settings.spike_min_usd
     else:
@@ -160,12 +155,12 @@ def build_facts(store: Store, day: dt.date, now: dt.datetime, settings: SummaryS
 
     ``account_budgets`` is keyed by account name; budgets are monthly USD, from the config file.
     """
-    month_start = _month_start(day)
-    last_month_start = _previous_month_start(day)
+    month_start = first_of_month(day)
+    last_month_start = previous_month_start(day)
     next_day = day + dt.timedelta(days=1)
-    baseline_start = day - dt.timedelta(days=settings.baseline_days)
+    baseline = baseline_window(day, settings.baseline_days)
     spark_start = day - dt.timedelta(days=SPARK_DAYS - 1)
-    first = min(last_month_start, baseline_start, spark_start, day - dt.timedelta(days=7))
+    first = min(last_month_start, baseline.start, spark_start, day - dt.timedelta(days=7))
 
     series: dict[tuple[str, str], _Series] = {}
     days_with_data: dict[str, set[dt.date]] = defaultdict(set)
@@ -241,11 +236,11 @@ def build_facts(store: Store, day: dt.date, now: dt.datetime, settings: SummaryS
             wow.append(_mover(s, current, s.by_day.get(week_ago, Decimal(0))))
         if _covers(history, last_month_start, next_day):
             mom.append(_mover(s, s.total(month_start, next_day), s.total(last_month_start, same_days_end)))
-        # The mean over the baseline days the account's history spans: a history shorter than the baseline
-        # (a new account, a fresh database) must not look like a spike.
-        baseline_days = (day - max(baseline_start, history[0])).days if history else 0
-        if _covers(history, day, next_day) and baseline_days > 0:
-            spike = _spike(s, current, s.total(baseline_start, day) / baseline_days, baseline_start, day, settings)
+        # Over the baseline days the account's history covers: a history shorter than the baseline (a new
+        # account, a fresh database) must not look like a spike.
+        if history is not None and _covers(history, day, next_day):
+            mean = baseline_mean(s.total(baseline.start, baseline.end), baseline, history[0])
+            spike = None if mean is None else _spike(s, current, mean, baseline, settings)
             if spike:
                 spikes.append(spike)
     spikes.sort(key=lambda x: (-(x["usd"] - x["baseline_mean_usd"]), x["account"], x["service"]))
@@ -257,14 +252,14 @@ def build_facts(store: Store, day: dt.date, now: dt.datetime, settings: SummaryS
         sparklines.append({"account": m["account"], "service": m["service"],
                            "line": sparkline(s.by_day.get(d, Decimal(0)) for d in _days(spark_start, next_day))})
 
-    days_in_month = calendar.monthrange(day.year, day.month)[1]
+    month_days = days_in_month(day)
     budgets = []
     project_totals, account_totals = level_totals("project"), level_totals("account")
     for kind, configured, totals in (("project", project_budgets or {}, project_totals),
                                      ("account", account_budgets or {}, account_totals)):
         for name, budget in sorted(configured.items()):
             mtd = (totals.get(name) or {}).get("month_to_date") or Decimal(0)
-            projected = money(mtd / day.day * days_in_month)
+            projected = money(mtd / day.day * month_days)
             budgets.append({"kind": kind, "name": name, "budget_usd": money(budget), "month_to_date_usd": mtd,
                             "projected_usd": projected, "projected_pct": percent(projected, budget),
                             "over_budget": projected > budget})
@@ -319,7 +314,7 @@ def build_facts(store: Store, day: dt.date, now: dt.datetime, settings: SummaryS
         "month": month_start.isoformat()[:7],
         "last_month": last_month_start.isoformat()[:7],
         "days_elapsed_in_month": day.day,
-        "days_in_month": days_in_month,
+        "days_in_month": month_days,
         "month_to_date_days_with_data": len(mtd_days),
         "baseline_days": settings.baseline_days,
         "sparkline_days": SPARK_DAYS,
