@@ -413,3 +413,22 @@ def test_defaults_and_account_overrides():
     one, two = (cfg.collectors.cloudwatch.scope(a) for a in cfg.accounts)
     assert (one.regions, one.period_seconds, one.delay_seconds) == (("ap-northeast-2", "us-east-1"), 300, 600)
     assert (two.regions, two.delay_seconds, two.queries) == (("eu-west-1",), 0, one.queries)
+
+
+def test_a_value_that_is_not_a_number_is_not_a_datapoint_and_the_snapshot_stays_readable(now):
+    """JSON (the /snapshot format) has no NaN: a NaN or infinite value would make every pull of the
+    snapshot fail. The newest finite datapoint is the value; none at all leaves the series out."""
+    from exporter.collectors.cloudwatch import parse_metric_data
+    from exporter.model import Snapshot, decode_snapshot, encode_snapshot
+
+    older, newer = now - dt.timedelta(minutes=10), now - dt.timedelta(minutes=5)
+    pages = [{"MetricDataResults": [
+        {"Id": "m0", "Timestamps": [newer, older], "Values": [float("nan"), 3.5]},
+        {"Id": "m1", "Timestamps": [newer], "Values": [float("inf")]},
+    ]}]
+    assert parse_metric_data(pages) == {"m0": (older, 3.5)}
+    record = CloudWatchRecord("us-east-1", "AWS/EC2", "CPUUtilization", "Average", (("InstanceId", "i-1"),), 3.5,
+                              older)
+    snapshot = Snapshot.empty().with_run(None, [AccountResult(collector="cloudwatch", account_id="000000000001",
+                                                              records=(record,), up=True)])
+    assert decode_snapshot(encode_snapshot(snapshot)).result("cloudwatch", "000000000001").records == (record,)

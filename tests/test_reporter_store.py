@@ -24,9 +24,9 @@ from exporter.demo.health import INJECTED_INSTRUCTION
 from exporter.model import CloudWatchRecord, CostRecord, HealthEvent, Snapshot, decode_snapshot, encode_snapshot
 from exporter.reporter.llm import LlmClient
 from exporter.reporter.runner import Reporter
-from exporter.reporter.store import (
-    MIGRATIONS, SCHEMA_VERSION, Store, cost_row, migrate, open_database, schema_version,
-)
+from exporter.reporter.rows import cost_row
+from exporter.reporter.schema import MIGRATIONS, SCHEMA_VERSION, migrate, open_database, schema_version
+from exporter.reporter.store import Store
 from exporter.reporter.summary import build_facts
 from exporter.server import WebServer
 from tests.aws_helpers import config_for, daily_response, monthly_response, wait_for

@@ -14,7 +14,8 @@ from exporter.model import AccountResult, Snapshot
 from exporter.reporter import guard, render
 from exporter.reporter.llm import LlmClient, retry_after_seconds, system_prompt, user_prompt
 from exporter.reporter.runner import Reporter
-from exporter.reporter.store import Store, open_database
+from exporter.reporter.schema import open_database
+from exporter.reporter.store import Store
 from exporter.reporter.summary import build_facts
 from tests.test_reporter_fakes import (
     EC2, KNOWN_DAY, daily_cost, exporter_with_known_history, fake_llm, health_event, known_budgets, result_of,

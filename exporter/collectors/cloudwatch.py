@@ -17,6 +17,7 @@ Records (:class:`~exporter.model.CloudWatchRecord`) keep CloudWatch's own names;
 from __future__ import annotations
 
 import datetime as dt
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -125,6 +126,8 @@ def parse_metric_data(pages: Iterable[Mapping[str, Any]]) -> dict[str, tuple[dt.
     for page in pages:
         for result in page.get("MetricDataResults", ()):
             for timestamp, value in zip(result.get("Timestamps", ()), result.get("Values", ())):
+                if not math.isfinite(value):  # not a datapoint (and JSON, the snapshot's format, has no NaN)
+                    continue
                 timestamp = timestamp.astimezone(UTC)
                 current = newest.get(result["Id"])
                 if current is None or timestamp > current[0]:

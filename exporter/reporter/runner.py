@@ -45,7 +45,8 @@ from exporter.model import SnapshotVersionError, decode_snapshot
 from exporter.reporter import chat, guard, render
 from exporter.reporter.llm import LlmClient, LlmError
 from exporter.reporter.selfmetrics import SelfMetrics
-from exporter.reporter.store import DEFAULT_COST_METRIC, Store, public_url
+from exporter.reporter.rows import public_url
+from exporter.reporter.store import DEFAULT_COST_METRIC, Store
 from exporter.reporter.summary import Facts, build_facts
 
 log = logging.getLogger("exporter.reporter")

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
 from exporter import __version__
-from exporter.reporter.store import public_url
+from exporter.reporter.rows import public_url
 
 
 class SelfMetrics:

@@ -29,227 +29,33 @@ Every write is one ``BEGIN IMMEDIATE`` transaction (:func:`immediate`): the side
 ``--once`` run write the same file, and a deferred transaction that reads before it writes fails at once
 with "database is locked" instead of waiting for the busy timeout.
 
-``PRAGMA user_version`` holds the schema version; :data:`MIGRATIONS` move an older file forward.
+The schema and its migrations are in :mod:`exporter.reporter.schema`; records become rows in
+:mod:`exporter.reporter.rows`.
 Nothing secret is stored: destinations appear by name, never by webhook URL.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
-import sqlite3
 import threading
-import urllib.parse
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from decimal import Decimal
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
-import msgspec
 from sqlite_utils import Database
 
 from exporter.config import CostSettings
 from exporter.config.reporter import Retention
-from exporter.model import DAILY, MONTHLY, CloudWatchRecord, CostRecord, HealthEvent, Snapshot
+from exporter.model import DAILY, MONTHLY, CostRecord, Snapshot
+from exporter.reporter.rows import PKS, TABLES, DailyWindow, cost_row, date_text, iso_z, public_url, upsert_groups
+from exporter.reporter.schema import COST_PK, immediate, migrate, open_database
 
 log = logging.getLogger(__name__)
 UTC = dt.timezone.utc
-COST_PK = ("account_id", "service", "granularity", "period_start", "metric")
 DEFAULT_COST_METRIC = CostSettings().metric
-
-
-def _v1(db: Database) -> None:
-    db["accounts"].create({"id": str, "name": str, "project": str}, pk="id", not_null={"name", "project"},
-                          if_not_exists=True)
-    db["cost"].create({
-        "account_id": str, "service": str, "granularity": str, "period_start": str, "metric": str,
-        "period_end": str, "amount": str, "unit": str, "estimated": int,
-    }, pk=list(COST_PK), not_null={"period_end", "amount"}, if_not_exists=True)
-    db["cost"].create_index(["granularity", "period_start"], if_not_exists=True)
-    db["collector_status"].create({
-        "collector": str, "account_id": str, "up": int, "last_success": str, "last_attempt": str, "error": str,
-        "as_of": str,
-    }, pk=["collector", "account_id"], if_not_exists=True)
-    db["pulls"].create({"id": int, "exporter": str, "pulled_at": str, "taken_at": str, "generation": int,
-                        "records": int}, pk="id", if_not_exists=True)
-
-
-def _v2(db: Database) -> None:
-    # Where a cost row came from: the exporter's snapshot or a Cost Explorer backfill.
-    if "source" not in db["cost"].columns_dict:
-        db["cost"].add_column("source", str, not_null_default="snapshot")
-    db["health_events"].create({
-        "account_id": str, "event_arn": str, "service": str, "event_type_code": str, "event_type_category": str,
-        "region": str, "status_code": str, "start_time": str, "end_time": str, "last_updated_time": str,
-        "description": str, "data": str,
-    }, pk=["account_id", "event_arn"], if_not_exists=True)
-    db["cloudwatch_points"].create({
-        "account_id": str, "region": str, "series": str, "timestamp": str, "value": float,
-    }, pk=["account_id", "region", "series", "timestamp"], if_not_exists=True)
-    db["posts"].create({
-        "day": str, "destination": str, "state": str, "idempotency_key": str, "started_at": str,
-        "posted_at": str, "deterministic": int,
-    }, pk=["day", "destination"], not_null={"state", "idempotency_key"}, if_not_exists=True)
-    db["backfill_windows"].create({
-        "account_id": str, "window_start": str, "window_end": str, "metric": str, "records": int,
-        "completed_at": str,
-    }, pk=["account_id", "window_start", "window_end", "metric"], if_not_exists=True)
-    if "error" not in db["pulls"].columns_dict:
-        db["pulls"].add_column("error", str)
-
-
-def _v3(db: Database) -> None:
-    # When the reporter closed an event because its account's Health result stopped listing it.
-    if "closed_at" not in db["health_events"].columns_dict:
-        db["health_events"].add_column("closed_at", str)
-    db["pulls"].create_index(["exporter", "pulled_at"], if_not_exists=True)
-
-
-MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1, _v2, _v3)
-SCHEMA_VERSION = len(MIGRATIONS)
-
-
-def schema_version(db: Database) -> int:
-    return int(db.execute("PRAGMA user_version").fetchone()[0])
-
-
-@contextmanager
-def immediate(db: Database) -> Iterator[Database]:
-    """A write transaction that takes the write lock first (``BEGIN IMMEDIATE``), waiting out the busy timeout.
-
-    sqlite-utils' ``atomic()`` begins a deferred transaction: when another process commits between its first
-    read and its first write, SQLite cannot upgrade the read and answers "database is locked" at once,
-    without waiting. Nested inside a transaction it is a savepoint (sqlite-utils' own).
-    """
-    if db.conn.in_transaction:
-        with db.atomic():
-            yield db
-        return
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        yield db
-        db.conn.commit()
-    except BaseException:
-        if db.conn.in_transaction:  # also when the commit itself failed (disk full): never left open
-            db.conn.rollback()
-        raise
-
-
-def migrate(db: Database, target: int = SCHEMA_VERSION) -> int:
-    """Apply the migrations after the file's version, each in its own transaction; returns the new version."""
-    version = schema_version(db)
-    if version > SCHEMA_VERSION:
-        raise RuntimeError(f"database schema version {version} is newer than this reporter's ({SCHEMA_VERSION})")
-    for number in range(version + 1, target + 1):
-        with immediate(db):
-            if schema_version(db) >= number:  # another process starting on the same file got there first
-                continue
-            MIGRATIONS[number - 1](db)
-            db.execute(f"PRAGMA user_version = {number}")
-        log.info("event=schema_migrated version=%d", number)
-    return schema_version(db)
-
-
-def open_database(path: str | Path) -> Database:
-    """A WAL database on disk (created with its directory), usable from the scheduler's threads."""
-    if str(path) != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
-    db = Database(conn)
-    if str(path) != ":memory:":
-        db.enable_wal()
-    return db
-
-
-def public_url(url: str) -> str:
-    """A URL fit for logs and SQLite: no user:password, no query string (tokens live there)."""
-    parts = urllib.parse.urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
-
-
-def _iso_z(value: dt.datetime | None) -> str | None:
-    """A time as the stored text has always been (the JSON snapshot's): UTC, ISO 8601, ``Z``; naive is UTC."""
-    if value is None:
-        return None
-    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-    return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _date_text(value: dt.date | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
-def _amount_text(amount: Decimal) -> str:
-    """The exact decimal as stored: ``str``, except plain digits for a positive exponent (``1E+2`` → ``100``),
-    as the JSON snapshot wrote it (``format(amount, "f")``) before the reporter read it back."""
-    return str(amount) if amount.as_tuple().exponent <= 0 else format(amount, "f")
-
-
-# --------------------------------------------------------------------------- snapshot → rows
-
-
-def cost_row(account_id: str, record: CostRecord, source: str = "snapshot") -> dict[str, Any] | None:
-    if not record.amount.is_finite() or not record.service:
-        return None
-    return {
-        "account_id": account_id, "service": record.service, "granularity": record.granularity,
-        "period_start": record.period_start.isoformat(), "metric": record.metric,
-        "period_end": record.period_end.isoformat(), "amount": _amount_text(record.amount), "unit": record.unit,
-        "estimated": 1 if record.estimated else 0, "source": source,
-    }
-
-
-def health_row(account_id: str, record: HealthEvent) -> dict[str, Any] | None:
-    if not record.arn:
-        return None
-    # ``data``: the record as the JSON snapshot carried it (kind included, times ISO-Z); the description has
-    # its own column, kept once, not twice.
-    data = {name: _iso_z(value) if isinstance(value, dt.datetime) else value
-            for name, value in msgspec.structs.asdict(record).items() if name != "description"}
-    data["kind"] = record.__struct_config__.tag
-    return {
-        "account_id": account_id, "event_arn": record.arn, "service": record.service,
-        "event_type_code": record.event_type_code, "event_type_category": record.category,
-        "region": record.region, "status_code": record.status, "start_time": _iso_z(record.start),
-        "end_time": _iso_z(record.end), "last_updated_time": _iso_z(record.last_updated),
-        "description": record.description,
-        "data": json.dumps(data, sort_keys=True, ensure_ascii=False, default=str),
-        "closed_at": None,  # listed again: no longer closed by its absence
-    }
-
-
-def cloudwatch_row(account_id: str, record: CloudWatchRecord) -> dict[str, Any] | None:
-    series = json.dumps({"namespace": record.namespace, "metric": record.metric, "stat": record.stat,
-                         "dimensions": [list(pair) for pair in record.dimensions]}, sort_keys=True, default=str)
-    return {"account_id": account_id, "region": record.region, "series": series,
-            "timestamp": _iso_z(record.timestamp), "value": float(record.value)}
-
-
-# Each record type, its table and its row.
-_TABLES: dict[type, tuple[str, Callable[[str, Any], dict[str, Any] | None]]] = {
-    CostRecord: ("cost", cost_row),
-    HealthEvent: ("health_events", health_row),
-    CloudWatchRecord: ("cloudwatch_points", cloudwatch_row),
-}
-_PKS = {"cost": list(COST_PK), "health_events": ["account_id", "event_arn"],
-        "cloudwatch_points": ["account_id", "region", "series", "timestamp"]}
-# Columns a row without a value leaves as stored (an upsert would write NULL over them).
-_KEPT_WHEN_ABSENT = {"health_events": "description"}
-
-
-def _upsert_groups(table: str, rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    """``rows`` split so that each upsert writes only the columns its rows have values for."""
-    column = _KEPT_WHEN_ABSENT.get(table)
-    if column is None:
-        return [rows]
-    return [[r for r in rows if r[column] is not None],
-            [{k: v for k, v in r.items() if k != column} for r in rows if r[column] is None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,23 +63,6 @@ class Stored:
     rows: Mapping[str, int]
     ignored: int
 
-
-@dataclass
-class _DailyWindow:
-    """What a successful cost result says is complete for one account and metric: DAILY [first, end).
-
-    The exporter asks for its DAILY window in one request, so every day from the first it carries up to its
-    ``as_of`` is complete: a (service, day) it does not carry has no cost (any stored row for it is stale).
-    """
-
-    first: str
-    end: str
-    keys: set[tuple[str, str]] = field(default_factory=set)
-
-    def add(self, row: Mapping[str, Any]) -> None:
-        self.first = min(self.first, row["period_start"])
-        self.end = max(self.end, row["period_end"])
-        self.keys.add((row["service"], row["period_start"]))
 
 
 class Store:
@@ -302,22 +91,22 @@ class Store:
     def store_snapshot(self, snapshot: Snapshot, exporter: str, pulled_at: dt.datetime | None = None) -> Stored:
         """All of one ``/snapshot`` (decoded with :func:`exporter.model.decode_snapshot`) in one transaction."""
         pulled_at = pulled_at or dt.datetime.now(UTC)
-        rows: dict[str, list[dict[str, Any]]] = {table: [] for table, _ in _TABLES.values()}
+        rows: dict[str, list[dict[str, Any]]] = {table: [] for table, _ in TABLES.values()}
         status: list[dict[str, Any]] = []
-        daily_windows: dict[tuple[str, str], _DailyWindow] = {}  # (account, metric) of successful cost results
+        daily_windows: dict[tuple[str, str], DailyWindow] = {}  # (account, metric) of successful cost results
         health_listed: dict[str, set[str]] = {}  # account → event ARNs of its successful Health result
         ignored = 0
         for collector, state in snapshot.collectors.items():
             for account_id, result in state.accounts.items():
                 status.append({
                     "collector": collector, "account_id": account_id, "up": 1 if result.up else 0,
-                    "last_success": _iso_z(result.last_success), "last_attempt": _iso_z(result.last_attempt),
-                    "error": result.error, "as_of": _date_text(result.as_of),
+                    "last_success": iso_z(result.last_success), "last_attempt": iso_z(result.last_attempt),
+                    "error": result.error, "as_of": date_text(result.as_of),
                 })
                 if result.up and collector == "health":
                     health_listed[account_id] = set()
                 for record in result.records:
-                    table, build = _TABLES[type(record)]
+                    table, build = TABLES[type(record)]
                     row = build(account_id, record)
                     if row is None:
                         ignored += 1
@@ -326,18 +115,18 @@ class Store:
                     if account_id in health_listed and table == "health_events":
                         health_listed[account_id].add(row["event_arn"])
                     if result.up and table == "cost" and row["granularity"] == DAILY:
-                        as_of = _date_text(result.as_of) or row["period_end"]
+                        as_of = date_text(result.as_of) or row["period_end"]
                         daily_windows.setdefault((account_id, row["metric"]),
-                                                 _DailyWindow(row["period_start"], as_of)).add(row)
+                                                 DailyWindow(row["period_start"], as_of)).add(row)
         accounts = [{"id": a.id, "name": a.name or a.id, "project": a.project or ""}
                     for a in snapshot.accounts if a.id]
         with self.write():
             if accounts:
                 self.db["accounts"].upsert_all(accounts, pk="id")
             for table, table_rows in rows.items():
-                for group in _upsert_groups(table, table_rows):
+                for group in upsert_groups(table, table_rows):
                     if group:
-                        self.db[table].upsert_all(group, pk=_PKS[table])
+                        self.db[table].upsert_all(group, pk=PKS[table])
             for (account_id, metric), window in daily_windows.items():
                 self._delete_restated_away(account_id, metric, window)
             for account_id, arns in health_listed.items():
@@ -346,12 +135,12 @@ class Store:
                 self.db["collector_status"].upsert_all(status, pk=["collector", "account_id"])
             self.db["pulls"].insert({
                 "exporter": public_url(exporter), "pulled_at": pulled_at.isoformat(),
-                "taken_at": _iso_z(snapshot.taken_at), "generation": snapshot.generation,
+                "taken_at": iso_z(snapshot.taken_at), "generation": snapshot.generation,
                 "records": sum(len(r) for r in rows.values()), "error": None,
             })
         return Stored({table: len(r) for table, r in rows.items()}, ignored)
 
-    def _delete_restated_away(self, account_id: str, metric: str, window: _DailyWindow) -> None:
+    def _delete_restated_away(self, account_id: str, metric: str, window: DailyWindow) -> None:
         """Daily rows inside a complete DAILY window that the window no longer carries (Cost Explorer dropped them)."""
         stored = self.db.execute(
             "SELECT service, period_start FROM cost WHERE account_id = ? AND metric = ? AND granularity = 'daily' "
@@ -388,7 +177,7 @@ class Store:
         The window is complete: stored daily rows in it that Cost Explorer no longer returns are deleted.
         """
         rows = [r for r in (cost_row(account_id, rec, source="backfill") for rec in records) if r is not None]
-        window = _DailyWindow(window_start.isoformat(), window_end.isoformat())
+        window = DailyWindow(window_start.isoformat(), window_end.isoformat())
         for row in rows:
             if row["granularity"] == DAILY and row["metric"] == metric:
                 window.add(row)
