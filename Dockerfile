@@ -6,6 +6,7 @@ FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY exporter ./exporter
+COPY aws_ops_demo ./aws_ops_demo
 RUN pip wheel --no-cache-dir --wheel-dir /wheels '.[demo]'
 
 FROM python:3.11-slim

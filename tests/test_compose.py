@@ -19,9 +19,9 @@ from pathlib import Path
 from tests.test_prometheus_rules import require_tool
 import yaml
 
+from aws_ops_demo.fleet import config_document
 from exporter.config import parse
 from exporter.config.reporter import load_settings
-from exporter.demo.fleet import config_document
 from tests.conftest import ROOT
 from tests.test_prometheus_rules import alert_rules
 

@@ -99,7 +99,7 @@ CLOUDWATCH_OVERRIDES: dict[str, dict] = {"platform-sandbox": {"enabled": False},
 
 def config_document(listen_address: str = ":9780") -> dict:
     """The demo's config, as a user would write it (parsed by the same validation as any config file)."""
-    from exporter.demo.cloudwatch import QUERIES
+    from aws_ops_demo.cloudwatch import QUERIES
 
     return {
         "accounts": [

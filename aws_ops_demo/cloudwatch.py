@@ -23,7 +23,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from exporter.demo.fleet import ACCOUNTS, DemoAccount, _noise
+from aws_ops_demo.fleet import ACCOUNTS, DemoAccount, _noise
 
 log = logging.getLogger(__name__)
 UTC = dt.timezone.utc

@@ -15,8 +15,8 @@ from typing import Any
 
 from exporter.collectors.cloudwatch import collection_time
 from exporter.config import Config, parse
-from exporter.demo import cloudwatch as demo_cloudwatch, cost as demo_cost, health as demo_health
-from exporter.demo.fleet import config_document
+from aws_ops_demo import cloudwatch as demo_cloudwatch, cost as demo_cost, health as demo_health
+from aws_ops_demo.fleet import config_document
 
 log = logging.getLogger(__name__)
 
