@@ -19,7 +19,7 @@ from pathlib import Path
 from tests.test_prometheus_rules import require_tool
 import yaml
 
-from aws_ops_demo.fleet import config_document
+from aws_ops_demo.config import config_document
 from exporter.config import parse
 from exporter.config.reporter import load_settings
 from tests.conftest import ROOT

@@ -95,7 +95,7 @@ def test_the_demo_keeps_answering_cost_queries_day_after_day(aws):
     from exporter.app import App
     from exporter.config import parse
     from aws_ops_demo import cost as demo_cost
-    from aws_ops_demo.fleet import config_document
+    from aws_ops_demo.config import config_document
 
     config = parse(config_document())
     first = dt.date(2026, 11, 25)
