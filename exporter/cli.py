@@ -89,9 +89,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo = None
     try:
         if args.demo:
-            from exporter import demo as demo_mod  # moto is only needed for the demo
+            # The demo is a package of its own, imported only here; it imports moto only as it starts.
+            import aws_ops_demo
 
-            demo = demo_mod.start(as_of=args.as_of)
+            demo = aws_ops_demo.start(as_of=args.as_of)
             config = demo.config
         else:
             config = config_mod.load(args.config)

@@ -487,7 +487,7 @@ def exporter() -> dict:
 def demo_config():
     """The demo fleet's config: what the committed CloudWatch dashboard is generated from."""
     from exporter.config import parse
-    from exporter.demo.fleet import config_document
+    from aws_ops_demo.config import config_document
 
     return parse(config_document(), source="<demo>")
 

@@ -19,9 +19,9 @@ from pathlib import Path
 from tests.test_prometheus_rules import require_tool
 import yaml
 
+from aws_ops_demo.config import config_document
 from exporter.config import parse
 from exporter.config.reporter import load_settings
-from exporter.demo.fleet import config_document
 from tests.conftest import ROOT
 from tests.test_prometheus_rules import alert_rules
 
@@ -175,10 +175,45 @@ def test_dockerfile_passes_hadolint():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def _stages(dockerfile: str) -> dict[str, tuple[str, str]]:
+    """name → (the image or stage it starts FROM, its instructions), in file order; the last is the default."""
+    parts = re.split(r"^FROM\s+(\S+)(?:\s+AS\s+(\S+))?\s*$", dockerfile, flags=re.M | re.I)[1:]
+    return {name or f"stage{i}": (parent, body) for i, (parent, name, body) in enumerate(zip(*[iter(parts)] * 3))}
+
+
+def _last_user(stages: dict[str, tuple[str, str]], name: str) -> str | None:
+    parent, body = stages[name]
+    users = re.findall(r"^USER\s+(\S+)", body, re.M)
+    return users[-1] if users else (_last_user(stages, parent) if parent in stages else None)
+
+
+def test_dockerfile_targets_production_without_moto_and_demo_with_it():
+    stages = _stages((ROOT / "Dockerfile").read_text())
+    assert list(stages)[-1] == "runtime", "the default target (the last stage) is the production image"
+    installs = {name: re.findall(r"\bpip install\b[^\n]*", body) for name, (_, body) in stages.items()}
+    [runtime], [demo] = installs["runtime"], installs["demo"]
+    assert "[demo]" not in runtime and "moto" not in runtime
+    assert runtime.endswith("/wheels/aws_ops_exporter-*.whl")
+    assert demo.endswith('"$(echo /wheels/aws_ops_exporter-*.whl)[demo]"')
+    for name in ("runtime", "demo"):
+        _, body = stages[name]
+        # exactly the build stage's wheels: no index, mounted rather than copied (no layer keeps them)
+        assert "--no-index --find-links /wheels" in installs[name][0]
+        assert "--mount=type=bind,from=build,source=/wheels,target=/wheels" in body
+        assert "COPY" not in body
+    assert "pip wheel --no-cache-dir --wheel-dir /wheels '.[demo]'" in stages["build"][1]
+    # compose builds the demo profile's services from the demo target, the aws profile's from runtime
+    targets = {name: service["build"]["target"] for name, service in SERVICES.items() if "build" in service}
+    assert targets == {"exporter": "runtime", "reporter": "runtime", "exporter-demo": "demo", "reporter-demo": "demo"}
+    assert SERVICES["exporter"]["image"] != SERVICES["exporter-demo"]["image"]
+
+
 def test_dockerfile_runs_as_non_root_and_bakes_in_no_credentials():
     dockerfile = (ROOT / "Dockerfile").read_text()
-    users = re.findall(r"^USER\s+(\S+)", dockerfile, re.M)
-    assert users and users[-1].split(":")[0] not in {"root", "0"}
+    stages = _stages(dockerfile)
+    for target in ("runtime", "demo"):
+        user = _last_user(stages, target)
+        assert user and user.split(":")[0] not in {"root", "0"}, target
     assert not re.search(r"^(ENV|ARG)\s+.*AWS_", dockerfile, re.M)
     ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
                if line.strip() and not line.startswith("#")}

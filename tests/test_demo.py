@@ -10,7 +10,7 @@ import sys
 import httpx
 import pytest
 
-from exporter.demo.fleet import SPIKE_ACCOUNT, SPIKE_SERVICE
+from aws_ops_demo.fleet import SPIKE_ACCOUNT, SPIKE_SERVICE
 from tests.conftest import ROOT, free_port
 from tests.test_exporter_moto import samples
 
@@ -94,8 +94,8 @@ def test_the_demo_keeps_answering_cost_queries_day_after_day(aws):
 
     from exporter.app import App
     from exporter.config import parse
-    from exporter.demo import cost as demo_cost
-    from exporter.demo.fleet import config_document
+    from aws_ops_demo import cost as demo_cost
+    from aws_ops_demo.config import config_document
 
     config = parse(config_document())
     first = dt.date(2026, 11, 25)

@@ -11,9 +11,9 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from aws_ops_demo.health import INJECTED_INSTRUCTION, HealthApi, HealthStandIn, demo_events
 from exporter.collectors.health import HealthCollector
 from exporter.config import HealthSettings
-from exporter.demo.health import INJECTED_INSTRUCTION, HealthApi, HealthStandIn, demo_events
 
 UTC = dt.timezone.utc
 NOW = dt.datetime(2026, 3, 2, 12, 0, tzinfo=UTC)

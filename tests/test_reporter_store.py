@@ -18,9 +18,9 @@ import httpx
 import msgspec
 import pytest
 
+from aws_ops_demo.health import INJECTED_INSTRUCTION
 from exporter.app import App
 from exporter.config.reporter import LlmSettings, ReporterSettings, Retention, SummarySettings
-from exporter.demo.health import INJECTED_INSTRUCTION
 from exporter.model import CloudWatchRecord, CostRecord, HealthEvent, Snapshot, decode_snapshot, encode_snapshot
 from exporter.reporter.llm import LlmClient
 from exporter.reporter.runner import Reporter

@@ -13,10 +13,10 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from aws_ops_demo import cloudwatch as demo_cloudwatch, cost as demo_cost, health as demo_health
+from aws_ops_demo.config import config_document
 from exporter.collectors.cloudwatch import collection_time
 from exporter.config import Config, parse
-from exporter.demo import cloudwatch as demo_cloudwatch, cost as demo_cost, health as demo_health
-from exporter.demo.fleet import config_document
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from exporter.demo.fleet import ACCOUNTS, DemoAccount, _noise
+from aws_ops_demo.fleet import ACCOUNTS, DemoAccount
+from aws_ops_demo.noise import noise
 
 log = logging.getLogger(__name__)
 UTC = dt.timezone.utc
@@ -86,10 +87,10 @@ def datum(account: DemoAccount, region: str, s: Signal, at: dt.datetime) -> dict
     """One period's aggregated datum for a signal (a daily rhythm plus deterministic noise)."""
     hour = at.hour + at.minute / 60
     rhythm = 1.0 + s.swing * math.sin((hour - 9) / 24 * 2 * math.pi)
-    noise = _noise(account.id, region, s.resource, s.metric, at.isoformat())
-    mean = max(0.0, s.level * rhythm * (1 + 0.08 * noise))
+    jitter = noise(account.id, region, s.resource, s.metric, at.isoformat())
+    mean = max(0.0, s.level * rhythm * (1 + 0.08 * jitter))
     if s.metric == "StatusCheckFailed":
-        mean = 1.0 if noise > 0.97 else 0.0
+        mean = 1.0 if jitter > 0.97 else 0.0
     if s.metric == "CPUUtilization":
         mean = min(mean, 100.0)
     spread = 0.0 if s.metric in ("StatusCheckFailed", "FreeStorageSpace") else 0.3 * mean

@@ -18,9 +18,9 @@ from typing import Any
 
 import httpx
 
+from aws_ops_demo.fleet import ACCOUNTS, DemoAccount, daily_cost
 from exporter.collectors.cost import CostQuery, plan_queries
 from exporter.config import CostSettings
-from exporter.demo.fleet import ACCOUNTS, DemoAccount, daily_cost
 
 SEED_PATH = "/moto-api/static/ce/cost-and-usage-results"
 log = logging.getLogger(__name__)

@@ -8,9 +8,10 @@ consistent with any other (monthly totals are sums of the daily values).
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
+
+from aws_ops_demo.noise import noise
 
 QUANTUM = Decimal("0.0000000001")  # Cost Explorer reports amounts with up to 10 decimals
 
@@ -74,45 +75,14 @@ _FLAT = {"Amazon Simple Storage Service", "Amazon Route 53", "AWS Key Management
          "AWS CloudTrail", "AWS Config", "AWS Backup", "Amazon Elastic Container Registry", "Amazon Redshift"}
 
 
-def _noise(*parts: str) -> float:
-    """Deterministic noise in [-1, 1) from the parts."""
-    digest = hashlib.sha256("|".join(parts).encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**63 - 1.0
-
-
 def daily_cost(account: DemoAccount, service: str, day: dt.date, spike_day: dt.date | None) -> Decimal:
     base = account.services[service]
     if service == "Tax":
         return Decimal(0)
     weekly = 1.0 if service in _FLAT else _WEEKLY[day.weekday()]
     trend = 1.0 + 0.0015 * (day - dt.date(2026, 1, 1)).days / 10
-    noise = 1.0 + 0.035 * _noise(account.id, service, day.isoformat())
-    value = base * weekly * trend * noise
+    jitter = 1.0 + 0.035 * noise(account.id, service, day.isoformat())
+    value = base * weekly * trend * jitter
     if spike_day is not None and day == spike_day and account.name == SPIKE_ACCOUNT and service == SPIKE_SERVICE:
         value *= SPIKE_FACTOR
     return Decimal(repr(value)).quantize(QUANTUM, rounding=ROUND_HALF_EVEN)
-
-
-# accounts[].cloudwatch overrides in the demo: the sandbox opts out, platform-shared watches one region only.
-CLOUDWATCH_OVERRIDES: dict[str, dict] = {"platform-sandbox": {"enabled": False}, "platform-shared": {"regions": ["ap-northeast-2"]}}
-
-
-def config_document(listen_address: str = ":9780") -> dict:
-    """The demo's config, as a user would write it (parsed by the same validation as any config file)."""
-    from exporter.demo.cloudwatch import QUERIES
-
-    return {
-        "accounts": [
-            {"id": a.id, "name": a.name, "project": a.project,
-             "role_arn": f"arn:aws:iam::{a.id}:role/ops-exporter", "external_id": "aws-ops-exporter-demo",
-             "regions": list(a.regions),
-             **({"cloudwatch": CLOUDWATCH_OVERRIDES[a.name]} if a.name in CLOUDWATCH_OVERRIDES else {})}
-            for a in ACCOUNTS
-        ],
-        "collectors": {"cost": {"enabled": True, "interval": "1h", "history_days": 62},
-                       "health": {"enabled": True, "interval": "5m"},
-                       "cloudwatch": {"enabled": True, "interval": "5m", "period_seconds": 300,
-                                      "delay_seconds": 600, "labels_snake_case": True, "queries": QUERIES}},
-        "budgets": {"projects": {k: str(v) for k, v in PROJECT_BUDGETS_USD.items()}},
-        "web": {"listen_address": listen_address},
-    }
