@@ -14,7 +14,7 @@ from exporter.collectors.cost import CostCollector
 from exporter.collectors.health import HealthCollector
 from exporter.config import Config
 from exporter.exposition import Exposition
-from exporter.model import AccountInfo, Snapshot
+from exporter.model import AccountInfo, Snapshot, utcnow
 from exporter.scheduler import Runner, Schedule
 from exporter.snapshot import SnapshotHolder
 from exporter.telemetry import ApiStats
@@ -67,9 +67,8 @@ class App:
                                 labels_snake_case=config.collectors.cloudwatch.labels_snake_case,
                                 process_metrics=process_metrics)
         holder.subscribe(exposition.on_snapshot)
-        runner = Runner(config.accounts, holder, concurrency=config.aws.concurrency)
-        if as_of is not None:
-            runner.today = lambda: as_of
+        runner = Runner(config.accounts, holder, concurrency=config.aws.concurrency,
+                        today=(lambda: as_of) if as_of is not None else lambda: utcnow().date())
         return cls(config, clients, collectors, holder, runner, exposition)
 
     def collect_once(self, as_of: dt.date | None = None) -> None:

@@ -31,7 +31,7 @@ from botocore.credentials import CredentialProvider, CredentialResolver, Deferre
 from botocore.exceptions import BotoCoreError, ClientError
 
 from exporter.config import Account, AwsSettings
-from exporter.telemetry import COST_EXPLORER_PRICE_PER_REQUEST_USD, ApiStats  # noqa: F401 - backfill prices with it
+from exporter.telemetry import ApiStats
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,6 @@ Exit codes: 0 ok, 2 bad config or bad arguments, 1 anything else (e.g. the port 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import logging
 import signal
 import sys
@@ -15,26 +14,14 @@ from collections.abc import Sequence
 
 from exporter import __version__, config as config_mod, logsetup
 from exporter.app import COLLECTOR_NAMES, App
+from exporter.cliargs import ArgumentParser, iso_date
 from exporter.config import Config, ConfigError, parse_listen_address
 
 log = logging.getLogger("exporter")
 
 
-class _ArgumentParser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # exit 2 with the usage, as argparse does, but one clear line
-        self.print_usage(sys.stderr)
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def _date(value: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
-
-
 def parser() -> argparse.ArgumentParser:
-    p = _ArgumentParser(prog="aws-ops-exporter",
+    p = ArgumentParser(prog="aws-ops-exporter",
                         description="Prometheus exporter for a fleet of AWS accounts: Cost Explorer, AWS Health, "
                                     "CloudWatch. Collects on its own schedule; a scrape never calls AWS.")
     p.add_argument("--config", metavar="FILE", help="config file (YAML); see config.yaml")
@@ -42,7 +29,7 @@ def parser() -> argparse.ArgumentParser:
                    help="address to serve /metrics on (default: config web.listen_address, else :9780)")
     p.add_argument("--once", action="store_true",
                    help="run every enabled collector once, print the exposition to stdout and exit")
-    p.add_argument("--as-of", dest="as_of", type=_date, metavar="YYYY-MM-DD",
+    p.add_argument("--as-of", dest="as_of", type=iso_date, metavar="YYYY-MM-DD",
                    help="with --once, or with --demo (serving too): collect as if today were this UTC day "
                         "(backfills, replays; the demo fleet's data follows it); AWS Health keeps no history, "
                         "its events are as they are now")

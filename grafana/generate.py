@@ -237,8 +237,8 @@ def cost_overview() -> dict:
              description="1st of the month up to (not including) today."),
         stat("Last month", f"sum({monthly})", "currencyUSD", description="Last complete month."),
         stat("Projected this month", f"sum({projected})", "currencyUSD", no_value=NO_PROJECTION,
-             description="Month to date / days elapsed × days in month, per account, summed; from the 4th "
-                         "(aws_ops:budget_min_days_elapsed:threshold complete days)." + no_service),
+             description="Month to date / days elapsed × days in month, per account, summed; once "
+                         "aws_ops:budget_min_days_elapsed:threshold complete days are in." + no_service),
         stat("Projected vs last month", f"(sum({projected}) / sum({last_month}) - 1) * 100", "percent",
              decimals=1, no_value=NO_PROJECTION,
              description="Month-over-month change of the projection." + no_service),

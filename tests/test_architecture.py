@@ -26,6 +26,7 @@ ALLOWED: dict[str, set[str]] = {
     "exporter.periods": {"exporter.model"},
     "exporter.telemetry": set(),
     "exporter.logsetup": set(),
+    "exporter.cliargs": set(),
     "exporter.aws": {"exporter.config", "exporter.telemetry"},
     "exporter.collectors": {"exporter.collectors", "exporter.config", "exporter.model", "exporter.periods",
                             "exporter.aws", "exporter.telemetry"},
@@ -37,13 +38,13 @@ ALLOWED: dict[str, set[str]] = {
     "exporter.server": {"exporter.exposition", "exporter.model", "exporter"},
     "exporter.app": {"exporter", "exporter.aws", "exporter.collectors", "exporter.config", "exporter.exposition",
                      "exporter.model", "exporter.scheduler", "exporter.snapshot", "exporter.telemetry"},
-    "exporter.cli": {"exporter", "exporter.app", "exporter.config", "exporter.logsetup", "exporter.server",
-                     "aws_ops_demo"},
+    "exporter.cli": {"exporter", "exporter.app", "exporter.cliargs", "exporter.config", "exporter.logsetup",
+                     "exporter.server", "aws_ops_demo"},
     "exporter.__main__": {"exporter.cli"},
     "exporter": set(),  # exporter/__init__.py: the version only
     # The reporter reads /snapshot over HTTP with the model; only its Cost Explorer backfill talks to AWS.
     "exporter.reporter": {"exporter", "exporter.reporter", "exporter.model", "exporter.config", "exporter.periods",
-                          "exporter.logsetup", "exporter.cli"},
+                          "exporter.logsetup", "exporter.cliargs"},
     "exporter.reporter.backfill": {"exporter.reporter", "exporter.model", "exporter.config", "exporter.periods",
                                    "exporter.aws", "exporter.telemetry", "exporter.collectors.cost"},
     # The demo drives the real exporter from outside: its config and the collectors' own query plans.
@@ -172,3 +173,19 @@ def test_the_rules_catch_a_forbidden_edge(tmp_path: Path):
     allowed = ALLOWED[_room("exporter.exposition.bad", ALLOWED)]  # type: ignore[index]
     assert "exporter.collectors.cost" in names and not _in("exporter.collectors.cost", allowed - EXACT_ROOMS)
     assert not _in("exporter.exposition.bad", RESTRICTED["boto3"])
+
+
+def test_the_reporter_sidecar_loads_none_of_the_exporters_internals():
+    """Indirect imports count too: the sidecar (its CLI, runner, store, summary) knows the exporter only through
+    /snapshot and the model. Only its backfill command loads the Cost Explorer collector, when it runs."""
+    import subprocess
+    import sys
+
+    code = ("import sys, exporter.reporter.cli, exporter.reporter.runner, exporter.reporter.summary; "
+            "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in ('exporter', 'boto3', 'botocore', "
+            "'aws_ops_demo', 'moto'))))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True).stdout.split()
+    forbidden = ("exporter.scheduler", "exporter.exposition", "exporter.snapshot", "exporter.collectors", "exporter.aws",
+                 "exporter.app", "exporter.cli", "exporter.server", "boto3", "botocore", "aws_ops_demo", "moto")
+    assert [m for m in loaded if m in forbidden or m.startswith(tuple(f + "." for f in forbidden))] == []
+    assert "exporter.model" in loaded

@@ -19,7 +19,8 @@ import msgspec
 import pytest
 import yaml
 
-from exporter.aws import ApiStats, AwsClients
+from exporter.aws import AwsClients
+from exporter.telemetry import ApiStats
 from exporter.config.reporter import LlmSettings, load_settings
 from exporter.model import Snapshot, encode_snapshot
 from exporter.reporter import backfill, guard, render

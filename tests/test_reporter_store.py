@@ -39,11 +39,15 @@ DATA_TABLES = ("cost", "health_events", "cloudwatch_points", "accounts", "collec
 UTC = dt.timezone.utc
 
 
+DEMO_AS_OF = dt.date(2026, 3, 1)  # never the real date: CI runs on any day
+
+
 @pytest.fixture(scope="module")
 def demo_exporter() -> Iterator[str]:
     """``python -m exporter --demo`` on a free port: cost, Health and CloudWatch records in /snapshot."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "exporter", "--demo", "--web.listen-address", f"127.0.0.1:{port}"],
+    proc = subprocess.Popen([sys.executable, "-m", "exporter", "--demo", "--as-of", DEMO_AS_OF.isoformat(),
+                             "--web.listen-address", f"127.0.0.1:{port}"],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
 
@@ -298,7 +302,7 @@ def test_demo_health_descriptions_are_stored_kept_and_reach_the_prompt_only_fenc
     with fake_llm(default="Nothing unusual.") as gateway:
         llm = LlmClient(LlmSettings(base_url=f"{gateway.url}/v1", model="ops-summary"), sleep=lambda s: None)
         Reporter(ReporterSettings(exporter_urls=(demo_exporter,)), store, llm=llm).compose(
-            dt.date.today() - dt.timedelta(days=1))
+            DEMO_AS_OF - dt.timedelta(days=1))
     prompt = gateway.requests[0]["body"]["messages"][1]["content"]
     fenced = [part.split("</aws_data>", 1)[0] for part in prompt.split("<aws_data>")[1:]]
     assert any(INJECTED_INSTRUCTION in text for text in fenced)

@@ -23,7 +23,6 @@ import datetime as dt
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from exporter.collectors.base import Collected, PerAccountCollector

@@ -92,10 +92,6 @@ class GzipPrefix:
     crc: int
     size: int
 
-    @classmethod
-    def of(cls, text: bytes) -> GzipPrefix:
-        return cls(_GZIP_HEADER + deflate_part(text), zlib.crc32(text), len(text))
-
     def finish(self, tail: bytes) -> bytes:
         deflate = zlib.compressobj(1, zlib.DEFLATED, -zlib.MAX_WBITS)
         body = deflate.compress(tail) + deflate.flush()

@@ -18,12 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO
 
-from exporter.aws import (
-    COST_EXPLORER_PRICE_PER_REQUEST_USD, ApiStats, AwsClients, cost_explorer_region, error_message,
-)
+from exporter.aws import AwsClients, cost_explorer_region, error_message
 from exporter.collectors.cost import CostQuery, fetch_pages, parse_page
 from exporter.config import Account, Config
 from exporter.model import DAILY
+from exporter.telemetry import COST_EXPLORER_PRICE_PER_REQUEST_USD, ApiStats
 from exporter.reporter.store import Store
 
 log = logging.getLogger("exporter.reporter.backfill")

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Sequence
 
 from exporter import __version__, config as config_mod, logsetup
-from exporter.cli import _ArgumentParser, _date  # the exporter's argument handling: same exit codes
+from exporter.cliargs import ArgumentParser, iso_date
 from exporter.config import Config, ConfigError, parse_listen_address
 from exporter.config.reporter import ReporterSettings, load_settings
 
@@ -34,22 +34,22 @@ def _common(p: argparse.ArgumentParser, suppress: bool) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = _ArgumentParser(prog="aws-ops-reporter",
+    p = ArgumentParser(prog="aws-ops-reporter",
                         description="Stores the exporter's /snapshot history in SQLite and posts a daily summary "
                                     "(facts computed in Python; an LLM writes the prose, checked against the facts).")
     _common(p, suppress=False)
     p.add_argument("--once", action="store_true", help="one cycle: pull, store, summarize the day, post; then exit")
-    p.add_argument("--date", type=_date, metavar="YYYY-MM-DD",
+    p.add_argument("--date", type=iso_date, metavar="YYYY-MM-DD",
                    help="with --once: the (UTC) cost day to summarize (default: yesterday in reporter.timezone)")
     p.add_argument("--dry-run", action="store_true", help="with --once: print the message instead of posting it")
     p.add_argument("--web.listen-address", dest="listen_address", metavar="HOST:PORT",
                    help="where to serve the reporter's own /metrics (default: reporter.listen_address, :9781)")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = p.add_subparsers(dest="command", parser_class=_ArgumentParser)
+    sub = p.add_subparsers(dest="command", parser_class=ArgumentParser)
     b = sub.add_parser("backfill", help="fill the history from Cost Explorer (DAILY), resumable")
     _common(b, suppress=True)
-    b.add_argument("--from", dest="start", type=_date, required=True, metavar="YYYY-MM-DD", help="first day")
-    b.add_argument("--to", dest="end", type=_date, metavar="YYYY-MM-DD", help="last day, included (default: yesterday, UTC)")
+    b.add_argument("--from", dest="start", type=iso_date, required=True, metavar="YYYY-MM-DD", help="first day")
+    b.add_argument("--to", dest="end", type=iso_date, metavar="YYYY-MM-DD", help="last day, included (default: yesterday, UTC)")
     b.add_argument("--yes", action="store_true", help="do not ask before spending (non-interactive runs never ask)")
     b.add_argument("--allow-older", action="store_true",
                    help="allow --from beyond the 14 months Cost Explorer keeps by default (multi-year data enabled)")

@@ -1,0 +1,21 @@
+"""Argument handling both commands share (``aws-ops-exporter``, ``aws-ops-reporter``): the same exit codes and
+one clear line for a bad argument."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # exit 2 with the usage, as argparse does, but one clear line
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def iso_date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None

@@ -1,0 +1,116 @@
+"""The snapshot model's wire format, and the exposition's per-source rendering (reuse, gzip, CRC)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+from decimal import Decimal
+
+import pytest
+
+from exporter.exposition import Exposition
+from exporter.model import (
+    DAILY, AccountInfo, AccountResult, Amount, CloudWatchDetail, CloudWatchRecord, CollectorRun, CostRecord,
+    HealthDetail, HealthEvent, Snapshot, SnapshotVersionError, decode_snapshot, encode_snapshot,
+)
+from exporter.periods import cost_detail
+from exporter.snapshot import SnapshotHolder
+from exporter.telemetry import ApiStats
+from tests.aws_helpers import config_for
+
+UTC = dt.timezone.utc
+AS_OF = dt.date(2026, 12, 1)
+AT = dt.datetime(2026, 12, 1, 6, 30, tzinfo=UTC)
+ACCOUNTS = config_for(1, 2).accounts
+
+
+def cost(account_id: str, amount: str) -> AccountResult:
+    record = CostRecord("Amazon EC2", DAILY, dt.date(2026, 11, 30), AS_OF, Amount(amount), "USD", "AmortizedCost", True)
+    return AccountResult(collector="cost", account_id=account_id, records=(record,), up=True, last_attempt=AT,
+                         last_success=AT, as_of=AS_OF, detail=cost_detail(AS_OF, 14))
+
+
+def health(account_id: str, n: int) -> AccountResult:
+    event = HealthEvent(f"arn:aws:health:us-east-1::event/EC2/X/{n}", "EC2", "AWS_EC2_OPERATIONAL_ISSUE", "issue",
+                        "us-east-1", "open", "ACCOUNT_SPECIFIC", AT, None, AT, 2, "AWS text")
+    return AccountResult(collector="health", account_id=account_id, records=(event,), up=True, last_attempt=AT,
+                         last_success=AT, as_of=AS_OF, detail=HealthDetail(subscription_required=False))
+
+
+def run(collector: str) -> CollectorRun:
+    return CollectorRun(collector=collector, started=AT, duration_seconds=1.5, accounts_ok=2, accounts_failed=0)
+
+
+def test_every_record_and_detail_kind_survives_the_wire_with_exact_plain_amounts():
+    datapoint = CloudWatchRecord("eu-west-1", "AWS/EC2", "CPUUtilization", "Average", (("InstanceId", "i-1"),), 37.5, AT)
+    watched = AccountResult(collector="cloudwatch", account_id=ACCOUNTS[0].id, records=(datapoint,), up=True,
+                            detail=CloudWatchDetail(window_start=AT, window_end=AT, period_seconds=300,
+                                                    regions=("eu-west-1",)))
+    snapshot = (Snapshot.empty([AccountInfo(a.id, a.name, a.project) for a in ACCOUNTS], "1.2.3")
+                .with_run(run("cost"), [cost(ACCOUNTS[0].id, "0.0000001234")])
+                .with_run(None, [health(ACCOUNTS[0].id, 1), watched]))
+    body = encode_snapshot(snapshot)
+    assert decode_snapshot(body) == snapshot
+    document = json.loads(body)
+    assert document["schema_version"] == "1.0"
+    record = document["collectors"]["cost"]["accounts"][ACCOUNTS[0].id]["records"][0]
+    assert (record["kind"], record["amount"], record["period_start"]) == ("cost", "0.0000001234", "2026-11-30")
+    kinds = {c: [r["kind"] for r in s["accounts"][ACCOUNTS[0].id]["records"]] + [s["accounts"][ACCOUNTS[0].id]["detail"]["kind"]]
+             for c, s in document["collectors"].items()}
+    assert kinds == {"cost": ["cost", "cost"], "health": ["health_event", "health"],
+                     "cloudwatch": ["cloudwatch_datapoint", "cloudwatch"]}
+    assert document["collectors"]["health"]["accounts"][ACCOUNTS[0].id]["last_success"] == "2026-12-01T06:30:00Z"
+
+
+@pytest.mark.parametrize("version", ["2.0", "0.9", None])
+def test_a_snapshot_of_another_major_version_is_refused(version):
+    document = json.loads(encode_snapshot(Snapshot.empty()))
+    if version is None:
+        del document["schema_version"]
+    else:
+        document["schema_version"] = version
+    with pytest.raises(SnapshotVersionError):
+        decode_snapshot(json.dumps(document).encode())
+    document["schema_version"] = "1.7"  # a later minor of the same major only adds optional fields
+    document["added_later"] = {"ignored": True}
+    assert decode_snapshot(json.dumps(document).encode()).generation == 0
+
+
+def test_a_publish_shares_every_collector_state_it_did_not_change():
+    first = Snapshot.empty().with_run(run("cost"), [cost(a.id, "1") for a in ACCOUNTS])
+    second = first.with_run(run("health"), [health(a.id, 1) for a in ACCOUNTS])
+    assert second.collectors["cost"] is first.collectors["cost"]
+    assert second.generation == first.generation + 1
+    third = second.with_run(None, [cost(ACCOUNTS[1].id, "2")])  # a retry: one account, the pass figures stay
+    assert third.collectors["health"] is second.collectors["health"]
+    assert third.collectors["cost"].run == first.collectors["cost"].run
+    assert third.result("cost", ACCOUNTS[0].id) is first.result("cost", ACCOUNTS[0].id)
+
+
+def test_a_health_publish_reuses_the_cost_bytes_and_every_body_stays_one_valid_gzip_member():
+    holder = SnapshotHolder()
+    exposition = Exposition(ACCOUNTS, {"cost": 21600.0, "health": 300.0}, ApiStats(), process_metrics=False)
+    holder.subscribe(exposition.on_snapshot)
+
+    def cost_part() -> bytes:
+        return exposition._rendered.parts[0].text  # noqa: SLF001 - what this test is about
+
+    def check() -> str:
+        text = exposition.metrics()
+        assert gzip.decompress(exposition.metrics(gzipped=True)) == text
+        return text.decode()
+
+    holder.publish(run("cost"), [cost(a.id, "12.5") for a in ACCOUNTS])
+    part = exposition._rendered.parts[0]  # noqa: SLF001
+    assert 'service="Amazon EC2"' in cost_part().decode() and "12.5" in check()
+    for n in range(3):
+        holder.publish(run("health"), [health(a.id, n) for a in ACCOUNTS])
+        assert exposition._rendered.parts[0] is part  # noqa: SLF001 - not re-rendered, not re-deflated
+        assert f"event/EC2/X/{n}" in check()
+    holder.publish(None, [cost(ACCOUNTS[0].id, "99.25")])  # the cost part changes again
+    assert exposition._rendered.parts[0] is not part  # noqa: SLF001
+    text = check()
+    assert "99.25" in text and "event/EC2/X/2" in text
+    assert json.loads(exposition.snapshot_json())["generation"] == holder.current.generation
+    assert gzip.decompress(exposition.snapshot_json(gzipped=True)) == exposition.snapshot_json()
