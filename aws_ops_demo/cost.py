@@ -21,6 +21,7 @@ import httpx
 from aws_ops_demo.fleet import ACCOUNTS, DemoAccount, daily_cost
 from exporter.collectors.cost import CostQuery, plan_queries
 from exporter.config import CostSettings
+from exporter.periods import month_windows
 
 SEED_PATH = "/moto-api/static/ce/cost-and-usage-results"
 log = logging.getLogger(__name__)
@@ -31,14 +32,6 @@ def _days(start: dt.date, end: dt.date) -> Iterator[dt.date]:
     while day < end:
         yield day
         day += dt.timedelta(days=1)
-
-
-def _months(start: dt.date, end: dt.date) -> Iterator[tuple[dt.date, dt.date]]:
-    month = start
-    while month < end:
-        following = (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-        yield month, min(following, end)
-        month = following
 
 
 def _amount(value: Decimal, metric: str) -> dict[str, Any]:
@@ -68,7 +61,7 @@ def responses(account: DemoAccount, query: CostQuery, as_of: dt.date, spike_day:
         ]
     periods = [_period(account, start, end, query.metric, estimated=end == as_of or as_of.day <= 3,
                        spike_day=spike_day)
-               for start, end in _months(query.start, query.end)]
+               for start, end in month_windows(query.start, query.end)]
     return [{"ResultsByTime": periods, "DimensionValueAttributes": []}]
 
 

@@ -28,6 +28,20 @@ def previous_month_start(day: dt.date) -> dt.date:
     return first_of_month(first_of_month(day) - ONE_DAY)
 
 
+def next_month_start(day: dt.date) -> dt.date:
+    return (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+
+
+def month_windows(start: dt.date, end: dt.date) -> list[tuple[dt.date, dt.date]]:
+    """[start, end) cut at month boundaries."""
+    windows = []
+    while start < end:
+        following = next_month_start(start)
+        windows.append((start, min(following, end)))
+        start = following
+    return windows
+
+
 def days_in_month(day: dt.date) -> int:
     return calendar.monthrange(day.year, day.month)[1]
 

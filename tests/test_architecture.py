@@ -48,7 +48,8 @@ ALLOWED: dict[str, set[str]] = {
     "exporter.reporter.backfill": {"exporter.reporter", "exporter.model", "exporter.config", "exporter.periods",
                                    "exporter.aws", "exporter.telemetry", "exporter.collectors.cost"},
     # The demo drives the real exporter from outside: its config and the collectors' own query plans.
-    "aws_ops_demo": {"aws_ops_demo", "exporter.config", "exporter.collectors.cost", "exporter.collectors.cloudwatch"},
+    "aws_ops_demo": {"aws_ops_demo", "exporter.config", "exporter.periods", "exporter.collectors.cost",
+                     "exporter.collectors.cloudwatch"},
 }
 # Third-party packages only some rooms may import.
 RESTRICTED: dict[str, set[str]] = {

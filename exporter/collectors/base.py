@@ -43,7 +43,8 @@ class Collector(Protocol):
     retry_interval_seconds: float | None
 
     def collect_account(self, account: Account, as_of: dt.date, previous: AccountResult | None) -> Outcome:
-        """Collect one account; raise on failure (the runner turns it into a ``Failed``)."""
+        """Collect one account; raise on failure (the runner turns it into a ``Failed``), or return a ``Failed``
+        that carries a detail to keep (e.g. Health's subscription back-off)."""
 
     def collect_fleet(self, accounts: Sequence[Account], as_of: dt.date,
                       previous: Mapping[str, AccountResult]) -> Mapping[str, Outcome] | None:

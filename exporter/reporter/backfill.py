@@ -22,22 +22,12 @@ from exporter.aws import AwsClients, cost_explorer_region, error_message
 from exporter.collectors.cost import CostQuery, fetch_pages, parse_page
 from exporter.config import Account, Config
 from exporter.model import DAILY
+from exporter.periods import month_windows
 from exporter.telemetry import COST_EXPLORER_PRICE_PER_REQUEST_USD, ApiStats
 from exporter.reporter.store import Store
 
 log = logging.getLogger("exporter.reporter.backfill")
 HISTORY_MONTHS = 14  # what Cost Explorer keeps by default (longer only with multi-year data enabled)
-
-
-def month_windows(start: dt.date, end: dt.date) -> list[tuple[dt.date, dt.date]]:
-    """[start, end) cut at month boundaries."""
-    windows = []
-    cursor = start
-    while cursor < end:
-        following = (cursor.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-        windows.append((cursor, min(following, end)))
-        cursor = following
-    return windows
 
 
 def oldest_available(today: dt.date) -> dt.date:
