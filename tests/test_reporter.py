@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 import io
 import json
+import os
 import re
 import signal
 import subprocess
@@ -38,6 +39,8 @@ UTC = dt.timezone.utc
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    if env is not None:  # a pinned clock (scripts/test-pinned-date.sh) holds for the CLI as for the test
+        env = {**{k: v for k, v in os.environ.items() if k == "LD_PRELOAD" or k.startswith("FAKETIME")}, **env}
     return subprocess.run([sys.executable, "-m", "exporter.reporter.cli", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
