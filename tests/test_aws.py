@@ -27,7 +27,7 @@ def test_assume_role_sends_the_external_id_and_a_session_name_naming_the_account
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     clients = AwsClients(AwsSettings(role_session_name="finops-exporter"))
-    expires = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
+    expires = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)  # clock-ok: an expiry, no date logic
     with Stubber(clients.main("sts")) as stub:
         stub.add_response("assume_role", _response(expires), {
             "RoleArn": "arn:aws:iam::111111111111:role/ops-exporter",

@@ -75,7 +75,7 @@ def collect(cfg, now: dt.datetime, collector: CloudWatchCollector | None = None,
 
 @pytest.fixture
 def now() -> dt.datetime:
-    return dt.datetime.now(UTC).replace(microsecond=0)
+    return dt.datetime.now(UTC).replace(microsecond=0)  # clock-ok: datapoints must be recent for ListMetrics
 
 
 # ------------------------------------------------------------------------------------------ naming

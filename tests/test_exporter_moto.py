@@ -97,7 +97,7 @@ def test_assume_role_once_per_credential_lifetime_and_refreshed_before_expiry(aw
     offset = [dt.timedelta(0)]
 
     def clock():
-        return dt.datetime.now(dt.timezone.utc) + offset[0]
+        return dt.datetime.now(dt.timezone.utc) + offset[0]  # clock-ok: botocore compares expiries with it
 
     config = config_for(1, 2)
     for n in (1, 2):

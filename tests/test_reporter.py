@@ -105,7 +105,7 @@ def _zone_past_the_grace() -> str:
     import zoneinfo
 
     for name in ("Asia/Seoul", "Europe/London", "America/New_York", "America/Los_Angeles", "Pacific/Auckland"):
-        if dt.datetime.now(zoneinfo.ZoneInfo(name)).hour >= 7:
+        if dt.datetime.now(zoneinfo.ZoneInfo(name)).hour >= 7:  # clock-ok: picks a zone past 07:00, any day
             return name
     raise AssertionError("no zone past 07:00")  # pragma: no cover - one of them always is
 
@@ -201,7 +201,7 @@ def test_backfill_announces_its_price_and_resumes_where_it_stopped(aws, tmp_path
 
 
 def test_backfill_cli_refuses_more_than_14_months_and_goes_through_assume_role(aws, tmp_path):
-    today = dt.datetime.now(UTC).date()
+    today = dt.datetime.now(UTC).date()  # clock-ok: the CLI's limits are relative to today; it shares this clock
     path = write_config(tmp_path, {"accounts": [account_doc(1)], "reporter": {"database": str(tmp_path / "h.db")}})
     too_old = (today - dt.timedelta(days=500)).isoformat()
     result = run_cli("backfill", "--config", str(path), "--from", too_old, env=aws.env() | {"PATH": "/usr/bin"})
