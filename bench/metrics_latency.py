@@ -22,11 +22,12 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from exporter.fleet import infos  # noqa: E402
 from exporter.collectors.base import Collected  # noqa: E402
 from exporter.collectors.cost import CostCollector  # noqa: E402
 from exporter.config import CostSettings, parse  # noqa: E402
 from exporter.exposition import Exposition  # noqa: E402
-from exporter.model import DAILY, MONTHLY, CostRecord  # noqa: E402
+from exporter.model import DAILY, MONTHLY, CostRecord, Snapshot  # noqa: E402
 from exporter.periods import cost_detail  # noqa: E402
 from exporter.scheduler import Runner  # noqa: E402
 from exporter.server import WebServer  # noqa: E402
@@ -58,8 +59,8 @@ def run(series: int, scrapes: int) -> dict:
     config = parse({"accounts": [{"id": f"{n:012d}", "name": f"acct-{n}", "project": f"proj-{n % 20}",
                                   "role_arn": f"arn:aws:iam::{n:012d}:role/r"} for n in range(1, accounts + 1)]})
     collector = SyntheticCost(CostSettings(), client_for=lambda *_: None)
-    holder = SnapshotHolder()
-    exposition = Exposition(config.accounts, {collector.name: collector.interval_seconds}, ApiStats())
+    holder = SnapshotHolder(Snapshot.empty(infos(config.accounts)))
+    exposition = Exposition({collector.name: collector.interval_seconds}, ApiStats())
     holder.subscribe(exposition.on_snapshot)
     runner = Runner(config.accounts, holder)
 

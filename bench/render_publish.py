@@ -20,10 +20,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from exporter.fleet import infos  # noqa: E402
 from exporter.config import parse  # noqa: E402
 from exporter.exposition import Exposition  # noqa: E402
 from exporter.model import (  # noqa: E402
-    DAILY, MONTHLY, AccountResult, CollectorRun, CostRecord, HealthDetail, HealthEvent, utcnow,
+    DAILY, MONTHLY, AccountResult, CollectorRun, CostRecord, HealthDetail, HealthEvent, Snapshot, utcnow,
 )
 from exporter.periods import cost_detail  # noqa: E402
 from exporter.snapshot import SnapshotHolder  # noqa: E402
@@ -61,8 +62,8 @@ def main() -> None:
     args = parser.parse_args()
     config = parse({"accounts": [{"id": f"{10**11 + i:012d}", "name": f"acct-{i}", "project": f"p{i % 10}",
                                   "role_arn": f"arn:aws:iam::{10**11 + i:012d}:role/r"} for i in range(args.accounts)]})
-    holder = SnapshotHolder()
-    exposition = Exposition(config.accounts, {"cost": 21600.0, "health": 300.0}, ApiStats(), process_metrics=False)
+    holder = SnapshotHolder(Snapshot.empty(infos(config.accounts)))
+    exposition = Exposition({"cost": 21600.0, "health": 300.0}, ApiStats(), process_metrics=False)
     holder.subscribe(exposition.on_snapshot)
     now = utcnow()
     detail = cost_detail(AS_OF, 14)

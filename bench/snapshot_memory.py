@@ -19,12 +19,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from exporter.fleet import infos  # noqa: E402
 from exporter.collectors.cost import _merge_pages, parse_page  # noqa: E402
 from exporter.config import parse  # noqa: E402
 from exporter.exposition import Exposition  # noqa: E402
 from exporter.exposition.cost import cost_families  # noqa: E402
 from exporter.exposition.render import render  # noqa: E402
-from exporter.model import AccountResult, CollectorRun, encode_snapshot, utcnow  # noqa: E402
+from exporter.model import AccountResult, CollectorRun, Snapshot, encode_snapshot, utcnow  # noqa: E402
 from exporter.periods import cost_detail  # noqa: E402
 from exporter.snapshot import SnapshotHolder  # noqa: E402
 from exporter.telemetry import ApiStats  # noqa: E402
@@ -55,8 +56,8 @@ def main() -> None:
                                      detail=cost_detail(AS_OF, 14)))
     gc.collect()
     records = rss_mib()
-    holder = SnapshotHolder()
-    exposition = Exposition(config.accounts, {"cost": 21600.0}, ApiStats(), process_metrics=False)
+    holder = SnapshotHolder(Snapshot.empty(infos(config.accounts)))
+    exposition = Exposition({"cost": 21600.0}, ApiStats(), process_metrics=False)
     holder.subscribe(exposition.on_snapshot)
     holder.publish(CollectorRun(collector="cost", started=utcnow(), duration_seconds=1.0, accounts_ok=n,
                                 accounts_failed=0), results)

@@ -13,8 +13,10 @@ from exporter.collectors.cloudwatch import CloudWatchCollector
 from exporter.collectors.cost import CostCollector
 from exporter.collectors.health import HealthCollector
 from exporter.config import Config
+from exporter.discovery import Discovery
 from exporter.exposition import Exposition
-from exporter.model import AccountInfo, Snapshot, utcnow
+from exporter.fleet import Fleet, infos
+from exporter.model import Snapshot, utcnow
 from exporter.scheduler import Runner, Schedule
 from exporter.snapshot import SnapshotHolder
 from exporter.telemetry import ApiStats
@@ -33,10 +35,12 @@ def build_collectors(config: Config, clients: AwsClients, only: Iterable[str] | 
             lambda account, service: clients.for_account(account, service, cost_explorer_region(account.role_arn))))
     if "health" in wanted:
         # The Health API is global: the region picks the active (or passive) endpoint; None = the main account.
+        org = config.organization
         collectors.append(HealthCollector(
             config.collectors.health,
             lambda account, region: (clients.for_account(account, "health", region) if account is not None
-                                     else clients.main("health", region))))
+                                     else clients.in_role(org.role_arn, org.external_id, "health", region,
+                                                          session_tag="organization"))))
     if "cloudwatch" in wanted:
         collectors.append(CloudWatchCollector(
             config.collectors.cloudwatch,
@@ -53,6 +57,7 @@ class App:
     holder: SnapshotHolder
     runner: Runner
     exposition: Exposition
+    discovery: Discovery | None = None
 
     @classmethod
     def build(cls, config: Config, only: Iterable[str] | None = None, process_metrics: bool = True,
@@ -60,22 +65,30 @@ class App:
         """``as_of``: every pass collects as if today were that UTC day (``--as-of``), else the real today."""
         clients = AwsClients(config.aws, ApiStats())
         collectors = build_collectors(config, clients, only)
-        holder = SnapshotHolder(Snapshot.empty([AccountInfo(a.id, a.name, a.project) for a in config.accounts],
-                                               exporter_version=__version__))
-        exposition = Exposition(config.accounts, {c.name: c.interval_seconds for c in collectors}, clients.stats,
+        fleet = Fleet(config.accounts)
+        holder = SnapshotHolder(Snapshot.empty(infos(config.accounts), exporter_version=__version__))
+        discovery = None
+        if config.organization.enabled:
+            org = config.organization
+            discovery = Discovery(org, config.accounts, config.aws.region,
+                                  lambda: clients.in_role(org.role_arn, org.external_id, "organizations",
+                                                          session_tag="organization"), fleet, holder)
+        exposition = Exposition({c.name: c.interval_seconds for c in collectors}, clients.stats,
                                 project_budgets=config.budgets.projects,
                                 labels_snake_case=config.collectors.cloudwatch.labels_snake_case,
                                 process_metrics=process_metrics)
         holder.subscribe(exposition.on_snapshot)
-        runner = Runner(config.accounts, holder, concurrency=config.aws.concurrency,
+        runner = Runner(fleet, holder, concurrency=config.aws.concurrency,
                         today=(lambda: as_of) if as_of is not None else lambda: utcnow().date())
-        return cls(config, clients, collectors, holder, runner, exposition)
+        return cls(config, clients, collectors, holder, runner, exposition, discovery)
 
     def collect_once(self, as_of: dt.date | None = None) -> None:
+        if self.discovery is not None:
+            self.discovery.run()
         for collector in self.collectors:
             self.runner.run(collector, as_of)
 
     def schedule(self) -> Schedule:
-        schedule = Schedule(self.runner, self.collectors)
+        schedule = Schedule(self.runner, self.collectors, self.discovery)
         schedule.start()
         return schedule

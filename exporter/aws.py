@@ -151,8 +151,16 @@ class AwsClients:
 
     def for_account(self, account: Account, service: str, region: str | None = None) -> Any:
         """A client in ``account``, through its role (AssumeRole happens lazily, once per lifetime)."""
-        return self._cached(service, account.role_arn, region or self.settings.region,
-                            lambda: self._role_session(account))
+        return self.in_role(account.role_arn, account.external_id, service, region, session_tag=account.id)
+
+    def in_role(self, role_arn: str | None, external_id: str | None, service: str, region: str | None = None,
+                session_tag: str = "") -> Any:
+        """A client through ``role_arn`` (e.g. the organization's role), or the main account's when None;
+        ``session_tag`` ends the RoleSessionName (CloudTrail shows it)."""
+        if not role_arn:
+            return self.main(service, region)
+        return self._cached(service, role_arn, region or self.settings.region,
+                            lambda: self._role_session(role_arn, external_id, session_tag))
 
     def _cached(self, service: str, role_arn: str, region: str, session: Callable[[], boto3.Session]) -> Any:
         key = (service, role_arn, region)
@@ -188,31 +196,31 @@ class AwsClients:
 
     # -------------------------------------------------------------------------------- role sessions
 
-    def _role_session(self, account: Account) -> boto3.Session:
-        """A session in ``account`` for creating a client (called under the lock, only on a cache miss)."""
-        credentials = self._credentials.get(account.role_arn)
+    def _role_session(self, role_arn: str, external_id: str | None, session_tag: str) -> boto3.Session:
+        """A session through ``role_arn`` for creating a client (called under the lock, only on a cache miss)."""
+        credentials = self._credentials.get(role_arn)
         if credentials is None:
             credentials = DeferredRefreshableCredentials(
-                refresh_using=lambda: self._assume_role(account), method="assume-role",
+                refresh_using=lambda: self._assume_role(role_arn, external_id, session_tag), method="assume-role",
                 **({"time_fetcher": self._clock} if self._clock else {}))
-            self._credentials[account.role_arn] = credentials
+            self._credentials[role_arn] = credentials
         core = botocore.session.Session()
         # Share the parsed service models instead of loading them again for every account.
         core.register_component("data_loader", self._loader)
         core.register_component("credential_provider", CredentialResolver([_FixedCredentialProvider(credentials)]))
         return boto3.Session(botocore_session=core, region_name=self.settings.region)
 
-    def _assume_role(self, account: Account) -> dict[str, str]:
+    def _assume_role(self, role_arn: str, external_id: str | None, session_tag: str) -> dict[str, str]:
         kwargs: dict[str, Any] = {
-            "RoleArn": account.role_arn,
+            "RoleArn": role_arn,
             # Shows up in the account's CloudTrail: who assumed the role and on behalf of which account.
-            "RoleSessionName": f"{self.settings.role_session_name}-{account.id}"[:64],
+            "RoleSessionName": f"{self.settings.role_session_name}-{session_tag}"[:64].rstrip("-"),
         }
-        if account.external_id:
-            kwargs["ExternalId"] = account.external_id
+        if external_id:
+            kwargs["ExternalId"] = external_id
         response = self.main("sts").assume_role(**kwargs)
         creds = response["Credentials"]
-        log.debug("event=assume_role account=%s expires=%s", account.name, creds["Expiration"].isoformat())
+        log.debug("event=assume_role role_arn=%s expires=%s", role_arn, creds["Expiration"].isoformat())
         return {
             "access_key": creds["AccessKeyId"],
             "secret_key": creds["SecretAccessKey"],

@@ -27,7 +27,7 @@ from typing import Union
 
 import msgspec
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: AccountInfo ou/source/budget_usd, Snapshot.discovery, CollectorRun.unmapped
 SCHEMA_MAJOR = int(SCHEMA_VERSION.split(".")[0])
 UTC = dt.timezone.utc
 
@@ -174,22 +174,52 @@ class AccountResult(msgspec.Struct, frozen=True, gc=False, kw_only=True):
                                        detail=self.detail if detail is None else detail)
 
 
+class UnmappedCost(msgspec.Struct, frozen=True, gc=False):
+    """Cost a fleet-wide query saw for accounts the exporter does not serve (payer mode: excluded, not
+    ACTIVE, outside ``include_ous``), summed over them and their services for one period."""
+
+    granularity: str  # "daily" | "monthly", as on CostRecord
+    period_start: dt.date
+    period_end: dt.date
+    amount: Decimal
+    accounts: int  # how many such accounts had cost in the period
+
+
 class CollectorRun(msgspec.Struct, frozen=True, gc=False, kw_only=True):
-    """One pass of a collector over the fleet."""
+    """One pass of a collector over the fleet (``unmapped``: what a fleet-wide pass saw beyond the fleet)."""
 
     collector: str
     started: dt.datetime
     duration_seconds: float
     accounts_ok: int
     accounts_failed: int
+    unmapped: tuple[UnmappedCost, ...] = ()
+
+
+CONFIG, ORGANIZATIONS = "config", "organizations"  # AccountInfo.source
 
 
 class AccountInfo(msgspec.Struct, frozen=True, gc=False):
-    """An account the exporter serves: its id and the labels it carries."""
+    """An account the exporter serves: its id, the labels it carries, where it comes from (``config`` for one
+    listed in ``accounts:``, discovered or not; ``organizations`` for one only discovered), its parent OU
+    ("" when unknown) and its own monthly budget (``accounts[].budget_usd``)."""
 
     id: str
     name: str
     project: str
+    ou: str = ""
+    source: str = CONFIG
+    budget_usd: Decimal | None = None
+
+
+class DiscoveryStatus(msgspec.Struct, frozen=True, gc=False, kw_only=True):
+    """The last AWS Organizations discovery: a failed one keeps the last good account list."""
+
+    up: bool
+    discovered_accounts: int  # ACTIVE accounts in scope after the last successful discovery
+    last_attempt: dt.datetime | None = None
+    last_success: dt.datetime | None = None
+    error: str | None = None
 
 
 class CollectorState(msgspec.Struct, frozen=True, kw_only=True):
@@ -209,6 +239,7 @@ class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
     exporter_version: str = ""
     accounts: tuple[AccountInfo, ...] = ()
     collectors: dict[str, CollectorState] = {}
+    discovery: DiscoveryStatus | None = None  # None: organization discovery is off
 
     @classmethod
     def empty(cls, accounts: Iterable[AccountInfo] = (), exporter_version: str = "") -> Snapshot:
@@ -251,6 +282,24 @@ class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
         return msgspec.structs.replace(self, taken_at=utcnow(), generation=self.generation + 1,
                                        collectors=collectors)
 
+    def with_fleet(self, accounts: Iterable[AccountInfo], discovery: DiscoveryStatus | None) -> Snapshot:
+        """A new snapshot serving ``accounts``: results of accounts no longer served are dropped (a collector
+        that loses none keeps its state object); an unchanged list keeps its tuple (the exposition re-renders
+        by identity)."""
+        accounts = tuple(accounts)
+        if accounts == self.accounts:
+            accounts = self.accounts
+        ids = {a.id for a in accounts}
+        collectors = {}
+        for name, state in self.collectors.items():
+            if all(account_id in ids for account_id in state.accounts):
+                collectors[name] = state
+            else:
+                collectors[name] = CollectorState(run=state.run, accounts={
+                    k: v for k, v in state.accounts.items() if k in ids})
+        return msgspec.structs.replace(self, taken_at=utcnow(), generation=self.generation + 1,
+                                       accounts=accounts, collectors=collectors, discovery=discovery)
+
 
 # ------------------------------------------------------------------------------------------- encoding
 
@@ -285,8 +334,8 @@ def decode_snapshot(body: bytes) -> Snapshot:
     ``msgspec.ValidationError``/``DecodeError`` (both ``msgspec.MsgspecError``) for a malformed one."""
     version = _header_decoder.decode(body).schema_version
     if version is None:
-        raise SnapshotVersionError(f"the snapshot has no schema_version (an exporter older than schema "
-                                   f"{SCHEMA_VERSION}): upgrade the exporter")
+        raise SnapshotVersionError("the snapshot has no schema_version (an exporter older than schema "
+                                   "1.0): upgrade the exporter")
     major = version.split(".", 1)[0]
     if major != str(SCHEMA_MAJOR):
         raise SnapshotVersionError(f"snapshot schema {version!r} is not readable by this reader (schema "

@@ -16,18 +16,22 @@ from concurrent.futures import ThreadPoolExecutor
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from exporter.aws import EXPECTED_ERRORS, error_message
-from exporter.collectors.base import Collected, Collector, Failed, Outcome
+from exporter.collectors.base import Collected, Collector, Failed, FleetOutcomes, Outcome
 from exporter.config import Account
-from exporter.model import AccountResult, CollectorRun, Snapshot, utcnow
+from exporter.discovery import Discovery
+from exporter.fleet import Fleet
+from exporter.model import AccountResult, CollectorRun, Snapshot, UnmappedCost, utcnow
 from exporter.snapshot import SnapshotHolder
 
 log = logging.getLogger(__name__)
+DISCOVERY_RETRY_SECONDS = 300.0
 
 
 class Runner:
-    def __init__(self, accounts: Sequence[Account], holder: SnapshotHolder, concurrency: int = 1,
+    def __init__(self, accounts: Sequence[Account] | Fleet, holder: SnapshotHolder, concurrency: int = 1,
                  today: Callable[[], dt.date] = lambda: utcnow().date()):
-        self.accounts = tuple(accounts)
+        """``accounts``: a fixed list, or the :class:`Fleet` discovery keeps current (read at each pass)."""
+        self.fleet = accounts if isinstance(accounts, Fleet) else Fleet(accounts)
         self.holder = holder
         self.concurrency = max(1, concurrency)
         self.today = today
@@ -35,6 +39,10 @@ class Runner:
         self._retrying: set[str] = set()  # collectors whose running pass is a retry of failed accounts
         self._state = threading.Lock()  # guards _running and _retrying
         self._stopping = threading.Event()
+
+    @property
+    def accounts(self) -> tuple[Account, ...]:
+        return self.fleet.accounts
 
     def stop(self) -> None:
         """Finish the account in progress, start no other, publish nothing more (the process is exiting)."""
@@ -63,24 +71,27 @@ class Runner:
             log.warning("event=collect_skipped collector=%s reason=previous_run_still_running", collector.name)
             return None
         try:
-            return self._run(collector, as_of or self.today(), tuple(accounts) if accounts else self.accounts)
+            fleet = self.accounts
+            return self._run(collector, as_of or self.today(), tuple(accounts) if accounts else fleet, fleet)
         finally:
             with self._state:
                 self._retrying.discard(collector.name)
                 lock.release()
 
-    def _run(self, collector: Collector, as_of: dt.date, targets: tuple[Account, ...]) -> Snapshot | None:
+    def _run(self, collector: Collector, as_of: dt.date, targets: tuple[Account, ...],
+             fleet: tuple[Account, ...]) -> Snapshot | None:
         started, t0 = utcnow(), time.monotonic()
         snapshot = self.holder.current
-        partial = targets != self.accounts
+        partial = targets != fleet
         previous = {a.id: r for a in targets if (r := snapshot.result(collector.name, a.id)) is not None}
         log.info("event=collect_start collector=%s accounts=%d as_of=%s retry=%s", collector.name, len(targets),
                  as_of, str(partial).lower())
 
         outcomes: dict[str, tuple[Outcome, float]] = {}
-        fleet = self._safe_fleet(collector, targets, as_of, previous, t0)
-        if fleet is not None:
-            outcomes = fleet
+        unmapped: tuple[UnmappedCost, ...] = ()
+        fleet_wide = self._safe_fleet(collector, targets, as_of, previous, t0)
+        if fleet_wide is not None:
+            outcomes, unmapped = fleet_wide
         elif self.concurrency == 1:
             for account in targets:
                 if self._stopping.is_set():
@@ -98,29 +109,35 @@ class Runner:
             return None
         finished = utcnow()
         results = []
+        served = {a.id for a in self.accounts}  # discovery may have let some go during the pass
         for account in targets:
+            if account.id not in served:
+                continue
             outcome, duration = outcomes.get(account.id, (Failed("NotCollected: no outcome for account"), 0.0))
             results.append(self._result(collector.name, account, outcome, duration, as_of, finished,
                                         previous.get(account.id)))
         ok = sum(1 for r in results if r.up)
         run = CollectorRun(collector=collector.name, started=started, duration_seconds=time.monotonic() - t0,
-                           accounts_ok=ok, accounts_failed=len(results) - ok)
+                           accounts_ok=ok, accounts_failed=len(results) - ok,
+                           unmapped=unmapped)
         log.info("event=collect_done collector=%s ok=%d failed=%d duration_seconds=%.3f retry=%s",
                  collector.name, run.accounts_ok, run.accounts_failed, run.duration_seconds, str(partial).lower())
         # A retry updates its accounts; the collector's pass figures stay those of the last full pass.
         return self.holder.publish(None if partial else run, results)
 
     def _safe_fleet(self, collector: Collector, targets: tuple[Account, ...], as_of: dt.date,
-                    previous: Mapping[str, AccountResult], t0: float) -> dict[str, tuple[Outcome, float]] | None:
+                    previous: Mapping[str, AccountResult], t0: float
+                    ) -> tuple[dict[str, tuple[Outcome, float]], tuple[UnmappedCost, ...]] | None:
         try:
             fleet = collector.collect_fleet(targets, as_of, previous)
         except Exception as exc:  # noqa: BLE001 - a failed fleet call fails every account, as values
             failure = self._failure(collector.name, None, exc)
-            return {a.id: (failure, time.monotonic() - t0) for a in targets}
+            return {a.id: (failure, time.monotonic() - t0) for a in targets}, ()
         if fleet is None:
             return None
         duration = time.monotonic() - t0
-        return {account_id: (outcome, duration) for account_id, outcome in fleet.items()}
+        unmapped = fleet.unmapped if isinstance(fleet, FleetOutcomes) else ()
+        return {account_id: (outcome, duration) for account_id, outcome in fleet.items()}, unmapped
 
     def _collect_one(self, collector: Collector, account: Account, as_of: dt.date,
                      previous: AccountResult | None) -> tuple[Outcome, float]:
@@ -158,30 +175,51 @@ class Schedule:
     """Each collector on its own interval; first run at start; a run never overlaps itself.
 
     A collector with ``retry_interval_seconds`` shorter than its interval (cost: 6 h vs 15 min) gets
-    its failed accounts collected again that much later, instead of staying down until the next pass.
+    its failed accounts collected again that much later, instead of staying down until the next pass (a
+    fleet-wide collector, which asks one account for all, retries a whole pass). With organization
+    discovery, it runs first (the first passes cover the discovered fleet), then every ``refresh_interval``;
+    a failed discovery is tried again after :data:`DISCOVERY_RETRY_SECONDS`.
     """
 
-    def __init__(self, runner: Runner, collectors: Sequence[Collector]):
+    def __init__(self, runner: Runner, collectors: Sequence[Collector], discovery: Discovery | None = None):
         self.runner = runner
         self.collectors = tuple(collectors)
+        self.discovery = discovery
         self.scheduler = BackgroundScheduler(timezone=dt.timezone.utc,
                                              # a pass and a retry per collector: a retry never delays
                                              # another collector's pass
                                              executors={"default": {"type": "threadpool",
-                                                                    "max_workers": max(1, 2 * len(self.collectors))}},
+                                                                    "max_workers": 1 + max(1, 2 * len(self.collectors))}},
                                              job_defaults={"coalesce": True, "max_instances": 1,
                                                            "misfire_grace_time": None})
 
     def start(self) -> None:
         now = dt.datetime.now(dt.timezone.utc)
+        first_pass = now
+        if self.discovery is not None:
+            self.scheduler.add_job(self._discover, "interval", id="discovery", name="discovery",
+                                   seconds=self.discovery.interval_seconds, next_run_time=now)
+            first_pass = None  # the first discovery starts them
         for collector in self.collectors:
             self.scheduler.add_job(self._pass, "interval", args=[collector], id=collector.name,
                                    name=f"collect-{collector.name}", seconds=collector.interval_seconds,
-                                   next_run_time=now)
+                                   next_run_time=first_pass)
         self.scheduler.start()
 
     def shutdown(self) -> None:
         self.scheduler.shutdown(wait=False)
+
+    def _discover(self) -> None:
+        assert self.discovery is not None
+        ok = self.discovery.run()
+        now = dt.datetime.now(dt.timezone.utc)
+        for collector in self.collectors:  # paused until the first discovery (good or not) is in
+            job = self.scheduler.get_job(collector.name)
+            if job is not None and job.next_run_time is None:
+                job.modify(next_run_time=now)
+        if not ok and DISCOVERY_RETRY_SECONDS < self.discovery.interval_seconds:
+            self.scheduler.add_job(self._discover, "date", run_date=now + dt.timedelta(seconds=DISCOVERY_RETRY_SECONDS),
+                                   id="discovery-retry", name="retry-discovery", replace_existing=True)
 
     def _pass(self, collector: Collector, accounts: Sequence[Account] | None = None) -> None:
         snapshot = self.runner.run(collector, accounts=accounts)
@@ -192,11 +230,13 @@ class Schedule:
                   if (r := snapshot.result(collector.name, a.id)) is not None and not r.up]
         if not failed:
             return
+        if getattr(collector, "fleet_wide", False):
+            failed = None  # one request set answers for every account: retry the whole pass
         run_at = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=retry)
         regular = self.scheduler.get_job(collector.name)
         if regular is not None and regular.next_run_time is not None and run_at >= regular.next_run_time:
             return  # the next full pass comes first
-        log.info("event=collect_retry_scheduled collector=%s accounts=%d at=%s", collector.name, len(failed),
-                 run_at.isoformat(timespec="seconds"))
+        log.info("event=collect_retry_scheduled collector=%s accounts=%s at=%s", collector.name,
+                 "all" if failed is None else len(failed), run_at.isoformat(timespec="seconds"))
         self.scheduler.add_job(self._pass, "date", run_date=run_at, args=[collector, failed],
                                id=f"{collector.name}-retry", name=f"retry-{collector.name}", replace_existing=True)

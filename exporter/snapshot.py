@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 
-from exporter.model import AccountResult, CollectorRun, Snapshot
+from exporter.model import AccountInfo, AccountResult, CollectorRun, DiscoveryStatus, Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +39,16 @@ class SnapshotHolder:
 
     def publish(self, run: CollectorRun | None, results: Iterable[AccountResult]) -> Snapshot:
         results = tuple(results)
+        return self._swap(lambda current: current.with_run(run, results))
+
+    def publish_fleet(self, accounts: Iterable[AccountInfo], discovery: DiscoveryStatus | None) -> Snapshot:
+        """The accounts served changed (or discovery's status did): results of accounts gone are dropped."""
+        accounts = tuple(accounts)
+        return self._swap(lambda current: current.with_fleet(accounts, discovery))
+
+    def _swap(self, change: Callable[[Snapshot], Snapshot]) -> Snapshot:
         with self._write_lock:
-            snapshot = self._current.with_run(run, results)
+            snapshot = change(self._current)
             for callback in self._subscribers:
                 try:
                     callback(snapshot)

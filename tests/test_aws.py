@@ -34,8 +34,9 @@ def test_assume_role_sends_the_external_id_and_a_session_name_naming_the_account
             "RoleSessionName": "finops-exporter-111111111111", "ExternalId": "shared-secret-42"})
         stub.add_response("assume_role", _response(expires), {
             "RoleArn": "arn:aws:iam::111111111111:role/ops-exporter", "RoleSessionName": "finops-exporter-111111111111"})
-        creds = clients._assume_role(_account(external_id="shared-secret-42"))
-        clients._assume_role(_account())  # no ExternalId configured: none sent
+        a = _account(external_id="shared-secret-42")
+        creds = clients._assume_role(a.role_arn, a.external_id, a.id)
+        clients._assume_role(_account().role_arn, None, _account().id)  # no ExternalId configured: none sent
         stub.assert_no_pending_responses()
     assert creds["access_key"] == "ASIAEXAMPLEEXAMPLE" and creds["expiry_time"] == expires.isoformat()
 

@@ -16,12 +16,13 @@ import pytest
 from botocore.config import Config as BotoConfig
 from botocore.stub import Stubber
 
+from exporter.fleet import infos
 from exporter.aws import AwsClients
 from exporter.collectors.cloudwatch import CloudWatchCollector, DiscoveryCache, parse_list_metrics, plan_window
 from exporter.config import CloudWatchQuery, ConfigError, parse
 from exporter.exposition.cloudwatch import cloudwatch_families, dimension_label, metric_name
 from exporter.exposition.render import Exposition, render
-from exporter.model import AccountResult, CloudWatchRecord
+from exporter.model import AccountResult, CloudWatchRecord, Snapshot
 from exporter.scheduler import Runner
 from exporter.snapshot import SnapshotHolder
 from exporter.telemetry import ApiStats
@@ -64,8 +65,8 @@ def collect(cfg, now: dt.datetime, collector: CloudWatchCollector | None = None,
     collector = collector or CloudWatchCollector(
         cfg.collectors.cloudwatch, lambda a, region: clients.for_account(a, "cloudwatch", region),
         stats=clients.stats, clock=lambda: now)
-    holder = holder or SnapshotHolder()
-    exposition = Exposition(cfg.accounts, {"cloudwatch": collector.interval_seconds}, clients.stats,
+    holder = holder or SnapshotHolder(Snapshot.empty(infos(cfg.accounts)))
+    exposition = Exposition({"cloudwatch": collector.interval_seconds}, clients.stats,
                             labels_snake_case=cfg.collectors.cloudwatch.labels_snake_case, process_metrics=False)
     holder.subscribe(exposition.on_snapshot)
     Runner(cfg.accounts, holder).run(collector, now.date())

@@ -27,7 +27,24 @@ def test_bad_config_lists_every_problem_with_its_path(path: Path):
 
 @pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.ok.yml")), ids=lambda p: p.name)
 def test_good_config_loads(path: Path):
-    assert load(path).accounts
+    config = load(path)
+    assert config.accounts or config.organization.enabled
+
+
+def test_organization_mode_needs_no_accounts_and_no_member_role_when_nothing_runs_per_account():
+    config = load(CONFIGS / "organization.ok.yml")
+    assert config.accounts == () and config.collectors.per_account() == ()
+    assert config.organization.include_ous == ("ou-ab12-34cd56ef",) and config.organization.project_tag == "team"
+    assert config.budgets.projects == {"only-discovered": 1000}  # a project only discovered accounts may have
+    assert config.collectors.cloudwatch.monitoring_role_arn == "arn:aws:iam::222222222222:role/monitoring-reader"
+
+
+def test_organization_external_id_comes_from_the_environment_and_goes_to_member_roles_too(monkeypatch):
+    monkeypatch.setenv("ORG_EXTERNAL_ID", "org-shared-secret")
+    config = parse({"organization": {"enabled": True, "external_id_env": "ORG_EXTERNAL_ID",
+                                     "member_role_arn": "arn:aws:iam::{account_id}:role/ops-exporter"}})
+    assert config.organization.external_id == "org-shared-secret"
+    assert config.organization.member_role("123456789012") == "arn:aws:iam::123456789012:role/ops-exporter"
 
 
 def test_yaml_anchors_and_merge_keys_work_and_are_not_duplicates():

@@ -18,7 +18,8 @@ from exporter.config import parse
 from exporter.exposition.health import health_families
 from exporter.exposition.own import exporter_families
 from exporter.exposition.render import render
-from exporter.model import encode_snapshot
+from exporter.fleet import infos
+from exporter.model import Snapshot, encode_snapshot
 from exporter.scheduler import Runner
 from exporter.snapshot import SnapshotHolder
 from tests.conftest import aws_response
@@ -104,7 +105,7 @@ def expect_account_refresh(stub: Stubber, now: dt.datetime = NOW, describe: bool
 
 
 def run(cfg, clients: Clients, holder: SnapshotHolder | None = None, now: dt.datetime = NOW):
-    holder = holder or SnapshotHolder()
+    holder = holder or SnapshotHolder(Snapshot.empty(infos(cfg.accounts)))
     collector = HealthCollector(cfg.collectors.health, clients, clock=lambda: now)
     Runner(cfg.accounts, holder).run(collector, now.date())
     families = health_families(holder.current.for_collector("health"), {a.id: a for a in cfg.accounts})
@@ -315,7 +316,7 @@ def test_subscription_required_is_reported_once_and_backed_off(clients, caplog):
 
 
 def render_exporter(holder: SnapshotHolder, cfg) -> str:
-    return render(exporter_families(holder.current, cfg.accounts, {"health": cfg.collectors.health.interval_seconds})
+    return render(exporter_families(holder.current, {"health": cfg.collectors.health.interval_seconds})
                   ).decode()
 
 

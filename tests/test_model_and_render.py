@@ -9,10 +9,11 @@ from decimal import Decimal
 
 import pytest
 
+from exporter.fleet import infos
 from exporter.exposition import Exposition
 from exporter.model import (
     DAILY, AccountInfo, AccountResult, Amount, CloudWatchDetail, CloudWatchRecord, CollectorRun, CostRecord,
-    HealthDetail, HealthEvent, Snapshot, SnapshotVersionError, decode_snapshot, encode_snapshot,
+    HealthDetail, HealthEvent, SCHEMA_VERSION, Snapshot, SnapshotVersionError, decode_snapshot, encode_snapshot,
 )
 from exporter.periods import cost_detail
 from exporter.snapshot import SnapshotHolder
@@ -53,7 +54,7 @@ def test_every_record_and_detail_kind_survives_the_wire_with_exact_plain_amounts
     body = encode_snapshot(snapshot)
     assert decode_snapshot(body) == snapshot
     document = json.loads(body)
-    assert document["schema_version"] == "1.0"
+    assert document["schema_version"] == SCHEMA_VERSION == "1.1"
     record = document["collectors"]["cost"]["accounts"][ACCOUNTS[0].id]["records"][0]
     assert (record["kind"], record["amount"], record["period_start"]) == ("cost", "0.0000001234", "2026-11-30")
     kinds = {c: [r["kind"] for r in s["accounts"][ACCOUNTS[0].id]["records"]] + [s["accounts"][ACCOUNTS[0].id]["detail"]["kind"]]
@@ -89,8 +90,8 @@ def test_a_publish_shares_every_collector_state_it_did_not_change():
 
 
 def test_a_health_publish_reuses_the_cost_bytes_and_every_body_stays_one_valid_gzip_member():
-    holder = SnapshotHolder()
-    exposition = Exposition(ACCOUNTS, {"cost": 21600.0, "health": 300.0}, ApiStats(), process_metrics=False)
+    holder = SnapshotHolder(Snapshot.empty(infos(ACCOUNTS)))
+    exposition = Exposition({"cost": 21600.0, "health": 300.0}, ApiStats(), process_metrics=False)
     holder.subscribe(exposition.on_snapshot)
 
     def cost_part() -> bytes:

@@ -9,11 +9,12 @@ import datetime as dt
 import threading
 from decimal import Decimal
 
+from exporter.fleet import infos
 from exporter.aws import RateLimiter
 from exporter.collectors.base import Collected, PerAccountCollector
 from exporter.config import Account
 from exporter.exposition import Exposition
-from exporter.model import DAILY, AccountResult, CostRecord
+from exporter.model import DAILY, AccountResult, CostRecord, Snapshot
 from exporter.scheduler import Runner, Schedule
 from exporter.snapshot import SnapshotHolder
 from exporter.telemetry import ApiStats
@@ -129,8 +130,8 @@ def test_an_unexpected_error_in_one_account_is_a_value_and_the_others_continue(c
 
 def test_the_schedule_runs_each_collector_at_start_and_renders_once_per_snapshot():
     collector = GateCollector()
-    holder = SnapshotHolder()
-    exposition = Exposition(ACCOUNTS, {collector.name: collector.interval_seconds}, ApiStats(), process_metrics=False)
+    holder = SnapshotHolder(Snapshot.empty(infos(ACCOUNTS)))
+    exposition = Exposition({collector.name: collector.interval_seconds}, ApiStats(), process_metrics=False)
     holder.subscribe(exposition.on_snapshot)
     schedule = Schedule(Runner(ACCOUNTS, holder), [collector])
     schedule.start()

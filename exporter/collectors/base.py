@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from exporter.config import Account
-from exporter.model import AccountResult, Detail, Record
+from exporter.model import AccountResult, Detail, Record, UnmappedCost
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +34,15 @@ class Failed:
 
 
 Outcome = Collected | Failed
+
+
+class FleetOutcomes(dict[str, Outcome]):
+    """What ``collect_fleet`` returns when its pass also saw cost beyond the fleet (payer mode: accounts
+    excluded, not ACTIVE or outside ``include_ous``), summed per period in ``unmapped``."""
+
+    def __init__(self, outcomes: Mapping[str, Outcome], unmapped: Sequence[UnmappedCost] = ()):
+        super().__init__(outcomes)
+        self.unmapped = tuple(unmapped)
 
 
 class Collector(Protocol):

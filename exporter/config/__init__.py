@@ -11,8 +11,8 @@ on those above it:
 - :mod:`~exporter.config.model`: the exporter's frozen settings (:class:`Config` and its parts)
 - :mod:`~exporter.config.validate`: :class:`Section`, :class:`ConfigError` and the shared value rules
 - :mod:`~exporter.config.cloudwatch`: the CloudWatch keys and queries the collector and accounts share
-- :mod:`~exporter.config.accounts`, :mod:`~exporter.config.collectors`, :mod:`~exporter.config.process`:
-  the exporter's sections
+- :mod:`~exporter.config.accounts`, :mod:`~exporter.config.organization`, :mod:`~exporter.config.collectors`,
+  :mod:`~exporter.config.process`: the exporter's sections
 - :mod:`~exporter.config.reporter`: the reporter sidecar's section and settings, secrets resolved apart
 - :mod:`~exporter.config.loading`: the strict YAML loader, :func:`parse` and :func:`load`
 
@@ -23,13 +23,14 @@ This module only re-exports the package's interface: the model, the validation k
 from exporter.config.loading import load, parse
 from exporter.config.model import (Account, AwsSettings, Budgets, CloudWatchOverride, CloudWatchQuery, CloudWatchScope,
                                    CloudWatchSettings, Collectors, Config, CostSettings, HealthSettings, LogSettings,
-                                   WebSettings)
+                                   OrganizationSettings, WebSettings)
 from exporter.config.validate import (ACCOUNT_ID_RE, ENV_NAME_RE, EXTERNAL_ID_RE, REGION_RE, ROLE_ARN_RE, ConfigError,
                                       Section, parse_duration, parse_listen_address)
 
 __all__ = [
     "ACCOUNT_ID_RE", "ENV_NAME_RE", "EXTERNAL_ID_RE", "REGION_RE", "ROLE_ARN_RE", "Account", "AwsSettings", "Budgets",
     "CloudWatchOverride", "CloudWatchQuery", "CloudWatchScope", "CloudWatchSettings", "Collectors", "Config",
-    "ConfigError", "CostSettings", "HealthSettings", "LogSettings", "Section", "WebSettings", "load", "parse",
+    "ConfigError", "CostSettings", "HealthSettings", "LogSettings", "OrganizationSettings", "Section", "WebSettings",
+    "load", "parse",
     "parse_duration", "parse_listen_address",
 ]

@@ -36,31 +36,38 @@ def parse_aws(s: Section) -> AwsSettings:
     return settings
 
 
-def parse_accounts(s: Section, default_region: str) -> tuple[Account, ...]:
+def read_external_id(a: Section) -> str | None:
+    """``external_id`` or the variable ``external_id_env`` names (read here, once; never quoted in an error)."""
+    external_id = a.string("external_id", pattern=EXTERNAL_ID_RE, explain=EXTERNAL_ID_RULE, secret=True)
+    external_id_env = a.string("external_id_env", pattern=ENV_NAME_RE, explain="not an environment variable name")
+    if external_id_env:
+        from_env = os.environ.get(external_id_env)
+        if not from_env:
+            a.problem(f"environment variable {external_id_env} is not set", "external_id_env")
+        elif external_id:
+            a.problem("give external_id or external_id_env, not both", "external_id_env")
+        elif not EXTERNAL_ID_RE.match(from_env.strip()):
+            a.problem(f"the value of {external_id_env}: {EXTERNAL_ID_RULE}", "external_id_env")
+        else:
+            external_id = from_env.strip()
+    return external_id or None
+
+
+def parse_accounts(s: Section, default_region: str, required: bool = True) -> tuple[Account, ...]:
+    """``required``: at least one account (not when organization discovery brings them)."""
     accounts: list[Account] = []
     first_seen: dict[str, int] = {}
     names: dict[str, int] = {}
     items = s.items("accounts")
-    if not items and not s.problems_at("accounts"):
-        s.problem("at least one account is required", "accounts")
+    if required and not items and not s.problems_at("accounts"):
+        s.problem("at least one account is required (or turn on organization.enabled)", "accounts")
     for index, raw in items:
         a = Section(raw, s.at("accounts") + f"[{index}]", s.problems)
         account_id = a.string("id", required=True, pattern=ACCOUNT_ID_RE, explain="not a 12-digit AWS account id")
         name = a.string("name", required=True, pattern=NAME_RE, explain=NAME_RULE)
         project = a.string("project", required=True, pattern=NAME_RE, explain=NAME_RULE)
         role_arn = a.string("role_arn", required=True, pattern=ROLE_ARN_RE, explain="not an IAM role ARN")
-        external_id = a.string("external_id", pattern=EXTERNAL_ID_RE, explain=EXTERNAL_ID_RULE, secret=True)
-        external_id_env = a.string("external_id_env", pattern=ENV_NAME_RE, explain="not an environment variable name")
-        if external_id_env:
-            from_env = os.environ.get(external_id_env)
-            if not from_env:
-                a.problem(f"environment variable {external_id_env} is not set", "external_id_env")
-            elif external_id:
-                a.problem("give external_id or external_id_env, not both", "external_id_env")
-            elif not EXTERNAL_ID_RE.match(from_env.strip()):
-                a.problem(f"the value of {external_id_env}: {EXTERNAL_ID_RULE}", "external_id_env")
-            else:
-                external_id = from_env.strip()
+        external_id = read_external_id(a)
         regions = a.regions("regions", (default_region,))
         budget = a.money("budget_usd")
         cloudwatch = None
@@ -82,19 +89,19 @@ def parse_accounts(s: Section, default_region: str) -> tuple[Account, ...]:
                 a.problem(f"duplicate account name {name!r} (first at accounts[{names[name]}])", "name")
             names.setdefault(name, index)
         if account_id and name and project and role_arn:
-            accounts.append(Account(account_id, name, project, role_arn, external_id or None, regions, budget,
+            accounts.append(Account(account_id, name, project, role_arn, external_id, regions, budget,
                                     cloudwatch))
     return tuple(accounts)
 
 
-def parse_budgets(s: Section, known: set[str]) -> Budgets:
+def parse_budgets(s: Section, known: set[str] | None) -> Budgets:
     """``known``: the projects the accounts name, including accounts with other problems (their projects
-    are not typos here)."""
+    are not typos here); None when discovered accounts may bring any project."""
     projects_s = s.section("projects")
     projects = {}
     for key in list(projects_s.data):
         amount = projects_s.money(str(key))
-        if known and str(key) not in known:  # a typo here would be a budget that never alerts
+        if known is not None and known and str(key) not in known:  # a typo here would be a budget that never alerts
             projects_s.problem("no account has this project" + did_you_mean(str(key), known), str(key))
         elif amount is not None:
             projects[str(key)] = amount

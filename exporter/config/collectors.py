@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from exporter.config.cloudwatch import parse_cloudwatch_override
-from exporter.config.model import CloudWatchSettings, Collectors, CostSettings, HealthSettings
-from exporter.config.validate import REGION_RE, Section
+from exporter.config.model import PAYER, PER_ACCOUNT, CloudWatchSettings, Collectors, CostSettings, HealthSettings
+from exporter.config.validate import REGION_RE, ROLE_ARN_RE, Section
 
 COST_METRICS = ("AmortizedCost", "UnblendedCost", "BlendedCost", "NetAmortizedCost", "NetUnblendedCost")
 
@@ -20,6 +20,7 @@ def _parse_cost(s: Section) -> CostSettings:
     d = CostSettings()
     settings = CostSettings(
         enabled=s.boolean("enabled", d.enabled),
+        mode=s.string("mode", d.mode, choices=(PER_ACCOUNT, PAYER)),
         interval_seconds=s.duration("interval", d.interval_seconds, minimum=60),
         metric=s.string("metric", d.metric, choices=COST_METRICS),
         baseline_days=s.integer("baseline_days", d.baseline_days, minimum=1, maximum=60),
@@ -58,6 +59,8 @@ def _parse_cloudwatch(s: Section) -> CloudWatchSettings:
         queries=shared.queries or (),
         discovery_cache_seconds=s.duration("discovery_cache", d.discovery_cache_seconds, minimum=0.001),
         labels_snake_case=s.boolean("labels_snake_case", d.labels_snake_case),
+        monitoring_account=s.boolean("monitoring_account", d.monitoring_account),
+        monitoring_role_arn=s.string("monitoring_role_arn", pattern=ROLE_ARN_RE, explain="not an IAM role ARN"),
     )
     s.close()
     return settings

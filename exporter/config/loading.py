@@ -14,6 +14,7 @@ import yaml
 from exporter.config.accounts import parse_accounts, parse_aws, parse_budgets
 from exporter.config.collectors import parse_collectors
 from exporter.config.model import Config
+from exporter.config.organization import parse_organization
 from exporter.config.process import parse_log, parse_web
 from exporter.config.reporter import parse_reporter
 from exporter.config.validate import ConfigError, Section
@@ -24,8 +25,14 @@ def parse(data: Any, source: str = "<memory>") -> Config:
     problems: list[str] = []
     top = Section(data, "", problems)
     aws = parse_aws(top.section("aws"))
-    accounts = parse_accounts(top, aws.region)
+    organization = parse_organization(top.section("organization"))
+    accounts = parse_accounts(top, aws.region, required=not organization.enabled)
     collectors = parse_collectors(top.section("collectors"))
+    if organization.enabled and not organization.member_role_arn and collectors.per_account():
+        top.problem(f"is required: {', '.join(collectors.per_account())} "
+                    f"{'runs' if len(collectors.per_account()) == 1 else 'run'} in each account (or use "
+                    "collectors.cost.mode: payer, collectors.health.organization: true, "
+                    "collectors.cloudwatch.monitoring_account: true)", "organization.member_role_arn")
     if collectors.cloudwatch.enabled and not collectors.cloudwatch.queries and not any(
             a.cloudwatch and a.cloudwatch.queries for a in accounts) and not top.problems_at("collectors"):
         top.problem("list at least one query (here or in accounts[].cloudwatch.queries)",
@@ -33,14 +40,15 @@ def parse(data: Any, source: str = "<memory>") -> Config:
     web = parse_web(top.section("web"))
     log = parse_log(top.section("log"))
     raw_accounts = top.raw("accounts") if isinstance(top.raw("accounts"), list) else []
-    budgets = parse_budgets(top.section("budgets"),
+    # With discovery on, a budget may be for a project only discovered accounts have.
+    budgets = parse_budgets(top.section("budgets"), None if organization.enabled else
                             {str(a["project"]) for a in raw_accounts if isinstance(a, dict) and a.get("project")})
     reporter = _check_reporter(top.section("reporter")) if top.has("reporter") else {}
     top.close()
     if problems:
         raise ConfigError(source, problems)
     return Config(accounts=accounts, collectors=collectors, aws=aws, web=web, log=log, budgets=budgets,
-                  reporter=reporter, source=source)
+                  organization=organization, reporter=reporter, source=source)
 
 
 def _check_reporter(s: Section) -> Mapping[str, Any]:

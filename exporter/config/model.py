@@ -23,6 +23,8 @@ class Account:
     regions: tuple[str, ...] = ("us-east-1",)
     budget_usd: Decimal | None = None
     cloudwatch: CloudWatchOverride | None = None  # accounts[].cloudwatch
+    ou: str = ""  # the parent OU (or root) id AWS Organizations reports; "" when not discovered
+    source: str = "config"  # "config" (listed in accounts:, discovered or not) | "organizations"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,9 +42,15 @@ class AwsSettings:
     client_cache_size: int = 1000
 
 
+PER_ACCOUNT, PAYER = "per_account", "payer"  # CostSettings.mode
+
+
 @dataclass(frozen=True, slots=True)
 class CostSettings:
     enabled: bool = True
+    # per_account: each account's own Cost Explorer (through its role); payer: one query set from the
+    # organization's management account, grouped by LINKED_ACCOUNT and SERVICE.
+    mode: str = PER_ACCOUNT
     interval_seconds: float = 6 * 3600
     metric: str = "AmortizedCost"
     baseline_days: int = 14
@@ -112,6 +120,10 @@ class CloudWatchSettings:
     queries: tuple[CloudWatchQuery, ...] = ()
     discovery_cache_seconds: float = 3600  # ListMetrics results reused this long
     labels_snake_case: bool = False  # YACE's -labels-snake-case: dimension_instance_id, not dimension_InstanceId
+    # CloudWatch cross-account observability: read every linked account from the monitoring account
+    # (the exporter's identity, or monitoring_role_arn) instead of assuming a role in each.
+    monitoring_account: bool = False
+    monitoring_role_arn: str | None = None
 
     def scope(self, account: Account) -> CloudWatchScope | None:
         """The account's effective settings, or None when the account opts out."""
@@ -134,6 +146,31 @@ class Collectors:
 
     def enabled(self) -> tuple[str, ...]:
         return tuple(name for name in ("cost", "health", "cloudwatch") if getattr(self, name).enabled)
+
+    def per_account(self) -> tuple[str, ...]:
+        """The enabled collectors that assume a role in each account (the others ask one account for all)."""
+        fleet_wide = {"cost": self.cost.mode == PAYER, "health": self.health.organization,
+                      "cloudwatch": self.cloudwatch.monitoring_account}
+        return tuple(name for name in self.enabled() if not fleet_wide[name])
+
+
+@dataclass(frozen=True, slots=True)
+class OrganizationSettings:
+    """``organization:``: the accounts AWS Organizations lists, discovered on their own schedule."""
+
+    enabled: bool = False
+    role_arn: str | None = None  # None: the exporter's own identity (run in the management account)
+    external_id: str | None = None  # from external_id_env; also sent when assuming member_role_arn
+    member_role_arn: str | None = None  # with "{account_id}"; required only when a collector runs per account
+    project_tag: str = "project"
+    name_tag: str = ""  # "": the account's name in Organizations
+    default_project: str = "unassigned"
+    include_ous: tuple[str, ...] = ()  # () = the whole organization
+    exclude_accounts: tuple[str, ...] = ()
+    refresh_interval_seconds: float = 3600
+
+    def member_role(self, account_id: str) -> str:
+        return (self.member_role_arn or "").replace("{account_id}", account_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +197,7 @@ class Config:
     web: WebSettings = field(default_factory=WebSettings)
     log: LogSettings = field(default_factory=LogSettings)
     budgets: Budgets = field(default_factory=Budgets)
+    organization: OrganizationSettings = field(default_factory=OrganizationSettings)
     # The reporter sidecar's section as written: its shape is checked here (exporter.config.reporter), its
     # secrets are read only by the reporter itself (load_settings).
     reporter: Mapping[str, Any] = field(default_factory=dict)

@@ -24,9 +24,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from prometheus_client.core import GaugeMetricFamily, UnknownMetricFamily
 from prometheus_client.metrics_core import Metric
 
-from exporter.config import Account
 from exporter.exposition.labels import ACCOUNT_LABELS, account_labels
-from exporter.model import AccountResult, CloudWatchDetail, CloudWatchRecord
+from exporter.model import AccountInfo, AccountResult, CloudWatchDetail, CloudWatchRecord
 
 _TO_UNDERSCORE = frozenset(" ,\t/\\.-:=@<>()“")
 
@@ -74,9 +73,9 @@ def record_name(record: CloudWatchRecord) -> str:
 _VALID_LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 
-def cloudwatch_families(results: Sequence[AccountResult], accounts: Mapping[str, Account],
+def cloudwatch_families(results: Sequence[AccountResult], accounts: Mapping[str, AccountInfo],
                         labels_snake_case: bool = False) -> Iterator[Metric]:
-    by_name: dict[str, list[tuple[Account, CloudWatchRecord]]] = defaultdict(list)
+    by_name: dict[str, list[tuple[AccountInfo, CloudWatchRecord]]] = defaultdict(list)
     window_end = GaugeMetricFamily(
         "aws_cloudwatch_window_end_timestamp_seconds",
         "End of the GetMetricData window the account's CloudWatch values come from (Unix time; it ends "

@@ -19,9 +19,9 @@ from decimal import Decimal
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
-from exporter.config import Account
 from exporter.exposition.labels import ACCOUNT_LABELS, account_labels
-from exporter.model import DAILY, MONTH_TO_DATE, MONTHLY, AccountResult, CostDetail, CostRecord, UTC
+from exporter.model import (DAILY, MONTH_TO_DATE, MONTHLY, UTC, AccountInfo, AccountResult, CostDetail, CostRecord,
+                            UnmappedCost)
 from exporter.periods import baseline_mean
 
 
@@ -77,7 +77,7 @@ def _midnight(day: dt.date) -> float:
     return dt.datetime.combine(day, dt.time(), tzinfo=UTC).timestamp()
 
 
-def cost_families(results: Iterable[AccountResult], accounts: Mapping[str, Account]) -> Iterator[Metric]:
+def cost_families(results: Iterable[AccountResult], accounts: Mapping[str, AccountInfo]) -> Iterator[Metric]:
     cost = GaugeMetricFamily(
         "aws_cost_usd",
         "Cost per service from Cost Explorer GetCostAndUsage (ResultsByTime[].Groups[].Metrics, grouped by "
@@ -125,7 +125,22 @@ def cost_families(results: Iterable[AccountResult], accounts: Mapping[str, Accou
     yield from (cost, mtd, baseline, period_start, estimated)
 
 
-def budget_family(project_budgets: Mapping[str, Decimal], accounts: Iterable[Account]) -> Metric:
+def unmapped_family(unmapped: Iterable[UnmappedCost]) -> Metric:
+    """Payer mode's cost of accounts outside the fleet, so that no cost vanishes silently (absent in
+    per-account mode, where no query sees such accounts)."""
+    family = GaugeMetricFamily(
+        "aws_exporter_cost_unmapped_usd",
+        "Cost Explorer GetCostAndUsage (payer mode, grouped by LINKED_ACCOUNT and SERVICE) of linked accounts the "
+        "exporter does not serve (excluded, not ACTIVE, outside organization.include_ous), summed: "
+        "granularity=daily is the last complete UTC day, monthly the last complete month, as in aws_cost_usd. "
+        "Cached.",
+        labels=["granularity"])
+    for u in sorted(unmapped, key=lambda u: u.granularity):
+        family.add_metric([u.granularity], float(u.amount))
+    return family
+
+
+def budget_family(project_budgets: Mapping[str, Decimal], accounts: Iterable[AccountInfo]) -> Metric:
     """Monthly budgets from config (budgets.projects.<project>, accounts[].budget_usd); account is empty
     on a project's budget, which Prometheus reads as ``aws_cost_budget_usd{project="web"}``."""
     budget = GaugeMetricFamily(

@@ -18,15 +18,14 @@ from collections.abc import Iterable, Iterator, Mapping
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
-from exporter.config import Account
 from exporter.exposition.labels import ACCOUNT_LABELS, account_labels
-from exporter.model import AccountResult, HealthDetail, HealthEvent
+from exporter.model import AccountInfo, AccountResult, HealthDetail, HealthEvent
 
 EVENT_LABELS = ACCOUNT_LABELS + ["service", "region", "category", "status"]
 EVENT_INFO_LABELS = EVENT_LABELS + ["event_type_code", "event_arn"]
 
 
-def health_families(results: Iterable[AccountResult], accounts: Mapping[str, Account]) -> Iterator[Metric]:
+def health_families(results: Iterable[AccountResult], accounts: Mapping[str, AccountInfo]) -> Iterator[Metric]:
     counts = GaugeMetricFamily(
         "aws_health_events",
         "Number of AWS Health events (DescribeEvents, or DescribeEventsForOrganization in organization mode) "

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from exporter.config import Account
+from exporter.model import AccountInfo
 
 ACCOUNT_LABELS = ["account", "account_id", "project"]
 
 
-def account_labels(account: Account) -> list[str]:
+def account_labels(account: AccountInfo) -> list[str]:
     """Label values for ``account, account_id, project``."""
     return [account.name, account.id, account.project]

@@ -1,25 +1,30 @@
-"""The exporter's own families from a snapshot: configured accounts, build, per-collector × account health."""
+"""The exporter's own families from a snapshot: the accounts served, build, discovery, per-collector × account
+health."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.metrics_core import Metric
 
 from exporter import __version__
-from exporter.config import Account
-from exporter.model import Snapshot
+from exporter.model import DiscoveryStatus, Snapshot
 
 
-def exporter_families(snapshot: Snapshot, accounts: Sequence[Account],
-                      intervals: Mapping[str, float]) -> Iterator[Metric]:
+def exporter_families(snapshot: Snapshot, intervals: Mapping[str, float]) -> Iterator[Metric]:
     """``intervals``: each running collector's name → its interval (config collectors.<name>.interval)."""
-    info = InfoMetricFamily("aws_account", "Configured AWS accounts (config.yaml accounts[]).",
-                            labels=["account", "account_id", "project"])
+    accounts = snapshot.accounts
+    info = InfoMetricFamily(
+        "aws_account",
+        "AWS accounts served: listed in config.yaml accounts[] (source=config) or discovered from AWS Organizations "
+        "ListAccounts (source=organizations); ou is the parent OU or root id from ListParents (\"\" when unknown).",
+        labels=["account", "account_id", "project", "ou", "source"])
     for a in accounts:
-        info.add_metric([a.name, a.id, a.project], {})
+        info.add_metric([a.name, a.id, a.project, a.ou, a.source], {})
     yield info
+    if snapshot.discovery is not None:
+        yield from discovery_families(snapshot.discovery)
 
     build = InfoMetricFamily("aws_exporter_build", "aws-ops-exporter build information.")
     build.add_metric([], {"version": __version__})
@@ -77,3 +82,22 @@ def exporter_families(snapshot: Snapshot, accounts: Sequence[Account],
                               "When the snapshot being served was published (Unix time).")
     taken.add_metric([], snapshot.taken_at.timestamp())
     yield taken
+
+
+def discovery_families(status: DiscoveryStatus) -> Iterator[Metric]:
+    up = GaugeMetricFamily(
+        "aws_exporter_discovery_up",
+        "1 if the last AWS Organizations discovery (ListAccounts, ListTagsForResource, ListParents) succeeded, 0 if "
+        "it failed (the last good account list is still served).")
+    up.add_metric([], 1.0 if status.up else 0.0)
+    count = GaugeMetricFamily(
+        "aws_exporter_discovered_accounts",
+        "ACTIVE accounts in scope (organization.include_ous, exclude_accounts) after the last successful discovery.")
+    count.add_metric([], float(status.discovered_accounts))
+    yield from (up, count)
+    if status.last_success is not None:
+        last = GaugeMetricFamily(
+            "aws_exporter_discovery_last_success_timestamp_seconds",
+            "When AWS Organizations discovery last succeeded (Unix time): the age of the account list.")
+        last.add_metric([], status.last_success.timestamp())
+        yield last

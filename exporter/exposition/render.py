@@ -23,6 +23,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.gc_collector import GCCollector
@@ -30,13 +31,12 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
-from exporter.config import Account
 from exporter.exposition.cloudwatch import cloudwatch_families
-from exporter.exposition.cost import budget_family, cost_families
+from exporter.exposition.cost import budget_family, cost_families, unmapped_family
 from exporter.exposition.health import health_families
 from exporter.exposition.live import TelemetryCollector
 from exporter.exposition.own import exporter_families
-from exporter.model import AccountResult, Snapshot, encode_snapshot
+from exporter.model import AccountInfo, AccountResult, CollectorState, Snapshot, encode_snapshot
 from exporter.telemetry import ApiStats
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -75,7 +75,7 @@ def deflate_part(text: bytes) -> bytes:
 class Part:
     """One source's rendering: its text, that text deflated, and what it was rendered from."""
 
-    source: object
+    source: Any  # what it was rendered from, compared by identity
     text: bytes
     deflated: bytes
 
@@ -99,9 +99,24 @@ class GzipPrefix:
         return self.data + body + trailer
 
 
+class _Fleet:
+    """The accounts one rendering labels with, by id (shared by renderings while the snapshot's tuple is)."""
+
+    __slots__ = ("accounts", "by_id")
+
+    def __init__(self, accounts: tuple[AccountInfo, ...]):
+        self.accounts = accounts
+        self.by_id = {a.id: a for a in accounts}
+
+
+def _results(state: CollectorState | None) -> Iterable[AccountResult]:
+    return state.accounts.values() if state is not None else ()
+
+
 @dataclass(slots=True)
 class _Rendered:
     snapshot: Snapshot
+    fleet: _Fleet
     parts: tuple[Part, ...]
     text: bytes
     gzipped: GzipPrefix
@@ -114,12 +129,11 @@ class _Rendered:
 class Exposition:
     """The bytes ``/metrics`` and ``/snapshot`` serve, re-rendered only when a snapshot is published."""
 
-    def __init__(self, accounts: Sequence[Account], intervals: Mapping[str, float], stats: ApiStats,
+    def __init__(self, intervals: Mapping[str, float], stats: ApiStats,
                  project_budgets: Mapping[str, Decimal] | None = None, labels_snake_case: bool = False,
                  process_metrics: bool = True):
-        """``intervals``: the running collectors' names → their intervals (config collectors.<name>)."""
-        self.accounts = tuple(accounts)
-        self.by_id = {a.id: a for a in self.accounts}
+        """``intervals``: the running collectors' names → their intervals (config collectors.<name>). The
+        accounts and their labels come from each snapshot (``Snapshot.accounts``: discovery changes them)."""
         self.intervals = dict(intervals)
         self.project_budgets = dict(project_budgets or {})
         self.labels_snake_case = labels_snake_case
@@ -129,9 +143,11 @@ class Exposition:
             ProcessCollector(registry=self.live)
             PlatformCollector(registry=self.live)
             GCCollector(registry=self.live)
-        self._sources: dict[str, Callable[[Iterable[AccountResult]], Iterator[Metric]]] = {
-            "cost": self._cost, "health": lambda r: health_families(r, self.by_id),
-            "cloudwatch": lambda r: cloudwatch_families(r, self.by_id, self.labels_snake_case)}
+        self._sources: dict[str, Callable[[CollectorState | None, _Fleet], Iterator[Metric]]] = {
+            "cost": self._cost,
+            "health": lambda state, fleet: health_families(_results(state), fleet.by_id),
+            "cloudwatch": lambda state, fleet: cloudwatch_families(_results(state), fleet.by_id,
+                                                                   self.labels_snake_case)}
         self._rendered: _Rendered | None = None
         self._lock = threading.Lock()
         self.renders = 0
@@ -141,28 +157,31 @@ class Exposition:
         the exporter's own."""
         return [name for name in self._sources if name in self.intervals] + ["exporter"]
 
-    def _cost(self, results: Iterable[AccountResult]) -> Iterator[Metric]:
-        yield from cost_families(results, self.by_id)
-        yield budget_family(self.project_budgets, self.accounts)
+    def _cost(self, state: CollectorState | None, fleet: _Fleet) -> Iterator[Metric]:
+        yield from cost_families(_results(state), fleet.by_id)
+        yield unmapped_family(state.run.unmapped if state is not None and state.run is not None else ())
+        yield budget_family(self.project_budgets, fleet.accounts)
 
     def on_snapshot(self, snapshot: Snapshot) -> None:
         before = self._rendered
         previous = dict(zip(self._part_names(), before.parts)) if before is not None else {}
+        fleet = before.fleet if before is not None and before.fleet.accounts is snapshot.accounts \
+            else _Fleet(snapshot.accounts)
         parts = []
         for name in self._part_names()[:-1]:
             state = snapshot.collectors.get(name)
             reused = previous.get(name)
-            if reused is not None and reused.source is state:  # this collector's part did not change
+            # this collector's part did not change, nor did the accounts it is labelled with
+            if reused is not None and reused.source[0] is state and reused.source[1] is fleet:
                 parts.append(reused)
             else:
-                families = self._sources[name](state.accounts.values() if state else ())
-                parts.append(Part.of(state, render(families)))
-        parts.append(Part.of(snapshot, render(exporter_families(snapshot, self.accounts, self.intervals))))
+                parts.append(Part.of((state, fleet), render(self._sources[name](state, fleet))))
+        parts.append(Part.of(snapshot, render(exporter_families(snapshot, self.intervals))))
         crcs = self._crcs(parts, before)
         text = b"".join(p.text for p in parts)
         gzipped = GzipPrefix(_GZIP_HEADER + b"".join(p.deflated for p in parts), crcs[-1], len(text))
         with self._lock:
-            self._rendered = _Rendered(snapshot, tuple(parts), text, gzipped, crcs)
+            self._rendered = _Rendered(snapshot, fleet, tuple(parts), text, gzipped, crcs)
             self.renders += 1
 
     @staticmethod

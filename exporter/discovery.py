@@ -1,0 +1,97 @@
+"""Organization discovery: which accounts the exporter serves, from AWS Organizations, on its own schedule.
+
+Each run lists the organization's accounts (ListAccounts), fetches tags and parent OU only for accounts
+seen for the first time or whose details are older than ``refresh_interval``, resolves ``include_ous``
+(ListOrganizationalUnitsForParent) when set, merges the configured accounts in (:func:`exporter.fleet.merge`)
+and publishes the new fleet: the runner's next passes cover it, and accounts that left drop out of the
+snapshot (and so out of the metrics) at once. A failed run changes nothing but the status
+(``aws_exporter_discovery_up 0``): never "zero accounts" after a blip.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from exporter.aws import EXPECTED_ERRORS, error_message
+from exporter.collectors.organizations import AccountDetails, OrganizationReader
+from exporter.config import Account, OrganizationSettings
+from exporter.fleet import Fleet, in_scope, infos, merge
+from exporter.model import DiscoveryStatus, utcnow
+from exporter.snapshot import SnapshotHolder
+
+log = logging.getLogger(__name__)
+# A run fetches details older than this share of the interval: runs are one interval apart, give or take
+# how long each took, and a run must not skip an account's refresh for a few seconds' difference.
+STALE_SHARE = 0.9
+
+
+class Discovery:
+    """Runs discovery and publishes its outcome into the fleet and the snapshot."""
+
+    name = "discovery"
+
+    def __init__(self, settings: OrganizationSettings, configured: Sequence[Account], default_region: str,
+                 client: Callable[[], Any], fleet: Fleet, holder: SnapshotHolder,
+                 clock: Callable[[], float] = time.monotonic):
+        """``client()`` returns an Organizations client through the organization role."""
+        self.settings = settings
+        self.configured = tuple(configured)
+        self.default_region = default_region
+        self.client = client
+        self.fleet = fleet
+        self.holder = holder
+        self.clock = clock
+        self.interval_seconds = settings.refresh_interval_seconds
+        self._details: dict[str, tuple[float, AccountDetails]] = {}
+        self._status: DiscoveryStatus | None = None
+
+    def run(self) -> bool:
+        """One discovery; True when it succeeded."""
+        attempt, t0 = utcnow(), self.clock()
+        try:
+            scope, fetched = self._discover(t0)
+        except Exception as exc:  # noqa: BLE001 - a failed discovery is a value; the last good list stays
+            message = error_message(exc)
+            if isinstance(exc, EXPECTED_ERRORS):
+                log.warning("event=discovery_failed error=%r", message)
+            else:
+                log.error("event=discovery_failed error=%r", message, exc_info=exc)
+            before = self._status
+            self._status = DiscoveryStatus(
+                up=False, discovered_accounts=before.discovered_accounts if before else 0, last_attempt=attempt,
+                last_success=before.last_success if before else None, error=message)
+            self.holder.publish_fleet(self.holder.current.accounts, self._status)
+            return False
+        accounts = merge(self.configured, scope, {k: d for k, (_, d) in self._details.items()}, self.settings,
+                         self.default_region)
+        before_ids = {a.id for a in self.fleet.accounts}
+        after_ids = {a.id for a in accounts}
+        self.fleet.replace(accounts)
+        self._status = DiscoveryStatus(up=True, discovered_accounts=len(scope), last_attempt=attempt,
+                                       last_success=utcnow())
+        self.holder.publish_fleet(infos(accounts), self._status)
+        log.info("event=discovery_done discovered=%d accounts=%d joined=%d left=%d details_fetched=%d "
+                 "duration_seconds=%.3f", len(scope), len(accounts), len(after_ids - before_ids),
+                 len(before_ids - after_ids), fetched, self.clock() - t0)
+        return True
+
+    def _discover(self, now: float) -> tuple[list[Any], int]:
+        reader = OrganizationReader(self.client())
+        listed = reader.accounts()
+        excluded = set(self.settings.exclude_accounts)
+        wanted = [a for a in listed if a.active and a.id not in excluded]
+        stale_after = self.settings.refresh_interval_seconds * STALE_SHARE
+        fetched = 0
+        details = dict(self._details)
+        for account in wanted:
+            known = details.get(account.id)
+            if known is None or now - known[0] >= stale_after:
+                details[account.id] = (now, reader.details(account.id))
+                fetched += 1
+        included = reader.ous_under(self.settings.include_ous) if self.settings.include_ous else None
+        # Only a whole successful run replaces what is known; accounts no longer wanted are forgotten.
+        self._details = {a.id: details[a.id] for a in wanted}
+        return in_scope(wanted, {k: d for k, (_, d) in self._details.items()}, self.settings, included), fetched
