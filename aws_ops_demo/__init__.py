@@ -58,7 +58,7 @@ class Demo:
                 os.environ[key] = value
 
 
-def start(as_of: dt.date | None = None, listen_address: str = ":9780") -> Demo:
+def start(as_of: dt.date | None = None, listen_address: str = ":9780", organization: bool = False) -> Demo:
     try:
         from moto.server import ThreadedMotoServer
     except ImportError as exc:  # pragma: no cover - depends on the install

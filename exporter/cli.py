@@ -35,6 +35,9 @@ def parser() -> argparse.ArgumentParser:
                         "its events are as they are now")
     p.add_argument("--demo", action="store_true",
                    help="run against an embedded AWS stand-in seeded with a synthetic fleet (no AWS account needed)")
+    p.add_argument("--organization", action="store_true",
+                   help="with --demo: the demo fleet as an AWS Organization (discovery, payer Cost Explorer, "
+                        "organization Health, a CloudWatch monitoring account; no role assumed in any account)")
     p.add_argument("--check-config", action="store_true", help="validate the config and exit")
     p.add_argument("--log.level", dest="log_level", choices=("debug", "info", "warning", "error"))
     p.add_argument("--log.format", dest="log_format", choices=("logfmt", "json"))
@@ -67,6 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.error("--config FILE is required (or --demo for the embedded demo fleet)")
     if args.demo and (args.check_config or args.config):
         p.error("--demo runs its own embedded config; drop --config / --check-config")
+    if args.organization and not args.demo:
+        p.error("--organization goes with --demo (for a real organization, set organization.enabled in the config)")
     if args.listen_address:
         try:
             parse_listen_address(args.listen_address)
@@ -79,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             # The demo is a package of its own, imported only here; it imports moto only as it starts.
             import aws_ops_demo
 
-            demo = aws_ops_demo.start(as_of=args.as_of)
+            demo = aws_ops_demo.start(as_of=args.as_of, organization=args.organization)
             config = demo.config
         else:
             config = config_mod.load(args.config)
@@ -88,7 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     if args.check_config:
-        print(f"{config.source}: ok ({len(config.accounts)} accounts; collectors: "
+        discovery = "; accounts also discovered from AWS Organizations" if config.organization.enabled else ""
+        print(f"{config.source}: ok ({len(config.accounts)} accounts{discovery}; collectors: "
               f"{', '.join(config.collectors.enabled()) or 'none'})")
         return 0
 
@@ -120,8 +126,9 @@ def _serve(app: App, listen_address: str) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     server.start()
-    log.info("event=listening address=%s port=%d accounts=%d collectors=%s version=%s", listen_address or ":",
-             server.port, len(app.config.accounts), ",".join(c.name for c in app.collectors), __version__)
+    log.info("event=listening address=%s port=%d accounts=%d discovery=%s collectors=%s version=%s",
+             listen_address or ":", server.port, len(app.config.accounts),
+             str(app.discovery is not None).lower(), ",".join(c.name for c in app.collectors), __version__)
     schedule = app.schedule()
     stop.wait()
     log.info("event=shutdown")
