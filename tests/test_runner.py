@@ -147,6 +147,57 @@ def test_the_schedule_runs_each_collector_at_start_and_renders_once_per_snapshot
     assert 'aws_exporter_collector_up{account="acct-3",collector="gate"} 1.0' in text
 
 
+class FakeDiscovery:
+    """Brings one more account on its first run; the collectors must not start before it."""
+
+    interval_seconds = 3600.0
+
+    def __init__(self, runner: Runner, holder: SnapshotHolder, collector: GateCollector, ok: bool = True):
+        self.runner, self.holder, self.collector, self.ok = runner, holder, collector, ok
+        self.runs = 0
+        self.calls_when_run: list[int] = []
+
+    def run(self) -> bool:
+        self.runs += 1
+        self.calls_when_run.append(self.collector.calls)
+        if self.ok:
+            fleet = ACCOUNTS + config_for(4).accounts
+            self.runner.fleet.replace(fleet)
+            self.holder.publish_fleet(infos(fleet), None)
+        return self.ok
+
+
+def test_with_discovery_the_first_passes_wait_for_it_and_cover_the_discovered_accounts():
+    collector = GateCollector()
+    holder = SnapshotHolder(Snapshot.empty(infos(ACCOUNTS)))
+    runner = Runner(ACCOUNTS, holder)
+    discovery = FakeDiscovery(runner, holder, collector)
+    schedule = Schedule(runner, [collector], discovery)
+    schedule.start()
+    try:
+        wait_for(lambda: holder.current.result("gate", "000000000004"),
+                 timeout=10)
+    finally:
+        schedule.shutdown()
+    assert discovery.calls_when_run == [0]
+    assert set(holder.current.collectors["gate"].accounts) == {a.id for a in ACCOUNTS} | {"000000000004"}
+
+
+def test_a_failed_first_discovery_still_starts_the_collectors_on_the_configured_accounts():
+    collector = GateCollector()
+    holder = SnapshotHolder(Snapshot.empty(infos(ACCOUNTS)))
+    runner = Runner(ACCOUNTS, holder)
+    schedule = Schedule(runner, [collector], FakeDiscovery(runner, holder, collector, ok=False))
+    schedule.start()
+    try:
+        wait_for(lambda: holder.current.collectors.get("gate"), timeout=10)
+        retry = schedule.scheduler.get_job("discovery-retry")
+    finally:
+        schedule.shutdown()
+    assert set(holder.current.collectors["gate"].accounts) == {a.id for a in ACCOUNTS}
+    assert retry is not None  # tried again in minutes, not an hour
+
+
 def test_rate_limiter_spaces_requests_across_threads():
     now = [0.0]
     slept = []
