@@ -10,6 +10,7 @@ from exporter import __version__
 from exporter.aws import AwsClients, cost_explorer_region
 from exporter.collectors.base import Collector
 from exporter.collectors.cloudwatch import CloudWatchCollector
+from exporter.collectors.cloudwatch_monitoring import MonitoringAccountCollector
 from exporter.collectors.cost import CostCollector
 from exporter.collectors.health import HealthCollector
 from exporter.config import Config
@@ -42,10 +43,18 @@ def build_collectors(config: Config, clients: AwsClients, only: Iterable[str] | 
                                      else clients.in_role(org.role_arn, org.external_id, "health", region,
                                                           session_tag="organization"))))
     if "cloudwatch" in wanted:
-        collectors.append(CloudWatchCollector(
-            config.collectors.cloudwatch,
-            lambda account, region: clients.for_account(account, "cloudwatch", region),
-            stats=clients.stats))
+        cloudwatch = config.collectors.cloudwatch
+        if cloudwatch.monitoring_account:
+            # Cross-account observability: every account through the monitoring account, one client per region.
+            collectors.append(MonitoringAccountCollector(
+                cloudwatch,
+                lambda service, region: clients.in_role(cloudwatch.monitoring_role_arn, config.organization.external_id,
+                                                        service, region, session_tag="monitoring"),
+                stats=clients.stats))
+        else:
+            collectors.append(CloudWatchCollector(
+                cloudwatch, lambda account, region: clients.for_account(account, "cloudwatch", region),
+                stats=clients.stats))
     return collectors
 
 

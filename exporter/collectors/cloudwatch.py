@@ -4,7 +4,9 @@ One refresh of one account is, per region: ListMetrics (RecentlyActive=PT3H) for
 dimension keys only, from a cache refreshed every ``discovery_cache``; then GetMetricData with up to
 500 queries per request (NextToken pages followed) over a window of ``WINDOW_PERIODS`` periods that
 ended ``delay_seconds`` ago, aligned to the period. The newest datapoint in the window is the value; a
-series without a datapoint in the window is left out.
+series without a datapoint in the window is left out. With ``monitoring_account: true`` the same plan runs
+once per region for the whole fleet from the monitoring account instead
+(:mod:`exporter.collectors.cloudwatch_monitoring`); the helpers here carry the owning account for it.
 
 AWS bills GetMetricData per metric requested ($0.01 per 1,000): every query sent is counted in
 ``aws_exporter_cloudwatch_metrics_requested_total{account}`` and its dollars in
@@ -42,11 +44,19 @@ Dimensions = tuple[tuple[str, str], ...]
 
 @dataclass(frozen=True, slots=True)
 class MetricSeries:
-    """One concrete CloudWatch metric: namespace, name and every dimension with its value."""
+    """One concrete CloudWatch metric: namespace, name and every dimension with its value; ``account_id`` is
+    the account that owns it when read from a monitoring account (None: the caller's own metric)."""
 
     namespace: str
     metric: str
     dimensions: Dimensions
+    account_id: str | None = None
+
+
+def fixed_series(query: CloudWatchQuery, account_id: str | None = None) -> MetricSeries:
+    """The one series a query with every dimension value given names."""
+    dims = tuple(sorted((n, v) for n, v in query.dimensions if v is not None))
+    return MetricSeries(query.namespace, query.metric, dims, account_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +73,12 @@ def plan_window(now: dt.datetime, period_seconds: int, delay_seconds: int) -> Wi
     return Window(end - dt.timedelta(seconds=WINDOW_PERIODS * period_seconds), end, period_seconds)
 
 
+def scope_detail(scope: CloudWatchScope, window: Window) -> CloudWatchDetail:
+    """What the exposition needs to know about one account's refresh: its window and the regions asked."""
+    return CloudWatchDetail(window_start=window.start, window_end=window.end, period_seconds=scope.period_seconds,
+                            regions=scope.regions)
+
+
 def collection_time(as_of: dt.date, now: dt.datetime) -> dt.datetime:
     """The moment a collection as of ``as_of`` reads CloudWatch at: now, or for a past day (``--as-of``) that
     day's first moment (UTC)."""
@@ -76,7 +92,7 @@ class PlannedQuery:
     stat: str
 
     def request(self, period_seconds: int) -> dict[str, Any]:
-        return {
+        request: dict[str, Any] = {
             "Id": self.id,
             "MetricStat": {
                 "Metric": {"Namespace": self.series.namespace, "MetricName": self.series.metric,
@@ -86,10 +102,14 @@ class PlannedQuery:
             },
             "ReturnData": True,
         }
+        if self.series.account_id is not None:  # from a monitoring account: the linked account to read
+            request["AccountId"] = self.series.account_id
+        return request
 
 
 def plan_queries(series_stats: Iterable[tuple[MetricSeries, Sequence[str]]]) -> tuple[PlannedQuery, ...]:
-    """One GetMetricData query per distinct (series, stat); ids are unique and valid (``^[a-z][a-zA-Z0-9_]*$``)."""
+    """One GetMetricData query per distinct (series, stat) — the same series of two accounts is two — ids
+    unique across the plan and valid (``^[a-z][a-zA-Z0-9_]*$``)."""
     seen: dict[tuple[MetricSeries, str], PlannedQuery] = {}
     for series, stats in series_stats:
         for stat in stats:
@@ -105,18 +125,26 @@ def batches(queries: Sequence[PlannedQuery], size: int = MAX_QUERIES_PER_REQUEST
 # ---------------------------------------------------------------------------------------- parsing
 
 
-def parse_list_metrics(pages: Iterable[Mapping[str, Any]], query: CloudWatchQuery) -> tuple[MetricSeries, ...]:
-    """ListMetrics pages → the series whose dimension names are exactly the query's (values as given)."""
+def parse_list_metrics(pages: Iterable[Mapping[str, Any]], query: CloudWatchQuery,
+                       account_id: str | None = None) -> tuple[MetricSeries, ...]:
+    """ListMetrics pages → the series whose dimension names are exactly the query's (values as given).
+
+    Asked with ``IncludeLinkedAccounts``, a page lists each metric's owner in ``OwningAccounts`` (parallel to
+    ``Metrics``): that becomes the series' ``account_id``; ``account_id`` is the owner where a page does not say."""
     names = {n for n, _ in query.dimensions}
     fixed = {n: v for n, v in query.dimensions if v is not None}
     found: dict[MetricSeries, None] = {}
     for page in pages:
-        for m in page.get("Metrics", ()):
+        metrics = page.get("Metrics", ())
+        owners = page.get("OwningAccounts") or ()
+        if owners and len(owners) != len(metrics):
+            raise ValueError(f"ListMetrics page lists {len(metrics)} metrics but {len(owners)} OwningAccounts")
+        for i, m in enumerate(metrics):
             dims = {d["Name"]: d["Value"] for d in m.get("Dimensions", ())}
             if set(dims) != names or any(dims[n] != v for n, v in fixed.items()):
                 continue
             found[MetricSeries(m.get("Namespace", query.namespace), m.get("MetricName", query.metric),
-                               tuple(sorted(dims.items())))] = None
+                               tuple(sorted(dims.items())), owners[i] if owners else account_id)] = None
     return tuple(found)
 
 
@@ -138,11 +166,19 @@ def parse_metric_data(pages: Iterable[Mapping[str, Any]]) -> dict[str, tuple[dt.
 # --------------------------------------------------------------------------------------- fetching
 
 
-def fetch_list_metrics(client: Any, query: CloudWatchQuery) -> Iterator[Mapping[str, Any]]:
+def fetch_list_metrics(client: Any, query: CloudWatchQuery, linked: bool = False,
+                       owning_account: str | None = None) -> Iterator[Mapping[str, Any]]:
+    """ListMetrics pages; ``linked``: from a monitoring account, its linked accounts' metrics too (only
+    ``owning_account``'s when given)."""
     dimension_filter = [{"Name": n, **({"Value": v} if v is not None else {})} for n, v in query.dimensions]
+    cross_account: dict[str, Any] = {}
+    if linked:
+        cross_account["IncludeLinkedAccounts"] = True
+        if owning_account is not None:
+            cross_account["OwningAccount"] = owning_account
     yield from client.get_paginator("list_metrics").paginate(
         Namespace=query.namespace, MetricName=query.metric, Dimensions=dimension_filter,
-        RecentlyActive=RECENTLY_ACTIVE)
+        RecentlyActive=RECENTLY_ACTIVE, **cross_account)
 
 
 def fetch_metric_data(client: Any, batch: Sequence[PlannedQuery], window: Window) -> Iterator[Mapping[str, Any]]:
@@ -154,26 +190,59 @@ def fetch_metric_data(client: Any, batch: Sequence[PlannedQuery], window: Window
         StartTime=window.start, EndTime=window.end, ScanBy="TimestampDescending")
 
 
+def newest_values(client: Any, queries: Sequence[PlannedQuery], window: Window,
+                  bill: Callable[[Sequence[PlannedQuery]], None]) -> dict[str, tuple[dt.datetime, float]]:
+    """Every query in batches of at most 500 → query id → its newest (timestamp, value); ``bill`` is told each
+    batch before it is sent (AWS bills per metric requested, whatever the answer)."""
+    newest: dict[str, tuple[dt.datetime, float]] = {}
+    for batch in batches(queries):
+        bill(batch)
+        newest.update(parse_metric_data(fetch_metric_data(client, batch, window)))
+    return newest
+
+
+def records_of(region: str, queries: Iterable[PlannedQuery],
+               newest: Mapping[str, tuple[dt.datetime, float]]) -> Iterator[tuple[PlannedQuery, CloudWatchRecord]]:
+    """The record of each query that had a datapoint in the window, in plan order."""
+    for q in queries:
+        if q.id in newest:
+            timestamp, value = newest[q.id]
+            yield q, CloudWatchRecord(region, q.series.namespace, q.series.metric, q.stat, q.series.dimensions,
+                                      value, timestamp)
+
+
+DiscoveryKey = tuple[str, str, CloudWatchQuery]  # (owning account id, region, query)
+
+
 class DiscoveryCache:
-    """ListMetrics answers per (account, region, query), reused for ``ttl_seconds``."""
+    """ListMetrics answers per (owning account, region, query), reused for ``ttl_seconds``."""
 
     def __init__(self, ttl_seconds: float, clock: Callable[[], float] = time.monotonic):
         self.ttl_seconds = ttl_seconds
         self.clock = clock
-        self._entries: dict[tuple[str, str, CloudWatchQuery], tuple[float, tuple[MetricSeries, ...]]] = {}
+        self._entries: dict[DiscoveryKey, tuple[float, tuple[MetricSeries, ...]]] = {}
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[str, str, CloudWatchQuery],
-            load: Callable[[], tuple[MetricSeries, ...]]) -> tuple[MetricSeries, ...]:
+    def get(self, key: DiscoveryKey, load: Callable[[], tuple[MetricSeries, ...]]) -> tuple[MetricSeries, ...]:
+        return self.get_many([key], lambda missing: {key: load()})[key]
+
+    def get_many(self, keys: Sequence[DiscoveryKey],
+                 load: Callable[[Sequence[DiscoveryKey]], Mapping[DiscoveryKey, tuple[MetricSeries, ...]]]
+                 ) -> dict[DiscoveryKey, tuple[MetricSeries, ...]]:
+        """The answers for ``keys``; ``load`` is called once, with the keys not cached (or expired), and must
+        answer each of them (one ListMetrics can answer several owning accounts)."""
         now = self.clock()
         with self._lock:
-            entry = self._entries.get(key)
-        if entry is not None and now < entry[0]:
-            return entry[1]
-        series = load()
-        with self._lock:
-            self._entries[key] = (now + self.ttl_seconds, series)
-        return series
+            entries = {k: self._entries.get(k) for k in keys}
+        found = {k: e[1] for k, e in entries.items() if e is not None and now < e[0]}
+        missing = [k for k in keys if k not in found]
+        if missing:
+            loaded = load(missing)
+            with self._lock:
+                for key in missing:
+                    self._entries[key] = (now + self.ttl_seconds, loaded[key])
+            found.update((k, loaded[k]) for k in missing)
+        return {k: found[k] for k in keys}
 
 
 # -------------------------------------------------------------------------------------- collector
@@ -201,9 +270,7 @@ class CloudWatchCollector(PerAccountCollector):
         records: list[CloudWatchRecord] = []
         for region in scope.regions:
             records.extend(self.collect_region(account, region, scope, window))
-        return Collected(records=tuple(records), detail=CloudWatchDetail(
-            window_start=window.start, window_end=window.end, period_seconds=scope.period_seconds,
-            regions=scope.regions))
+        return Collected(records=tuple(records), detail=scope_detail(scope, window))
 
     def series_for(self, account: Account, region: str, client: Any,
                    scope: CloudWatchScope) -> list[tuple[MetricSeries, Sequence[str]]]:
@@ -214,23 +281,16 @@ class CloudWatchCollector(PerAccountCollector):
                                            lambda q=query: parse_list_metrics(fetch_list_metrics(client, q), q))
                 out.extend((series, query.stats) for series in found)
             else:
-                dims = tuple(sorted((n, v) for n, v in query.dimensions if v is not None))
-                out.append((MetricSeries(query.namespace, query.metric, dims), query.stats))
+                out.append((fixed_series(query), query.stats))
         return out
 
     def collect_region(self, account: Account, region: str, scope: CloudWatchScope,
                        window: Window) -> list[CloudWatchRecord]:
         client = self.client_for(account, region)
         queries = plan_queries(self.series_for(account, region, client, scope))
-        newest: dict[str, tuple[dt.datetime, float]] = {}
-        for batch in batches(queries):
-            if self.stats is not None:  # billed per metric requested, whatever the answer
+
+        def bill(batch: Sequence[PlannedQuery]) -> None:
+            if self.stats is not None:
                 self.stats.cloudwatch_metrics(account.name, len(batch))
-            newest.update(parse_metric_data(fetch_metric_data(client, batch, window)))
-        records = []
-        for q in queries:
-            if q.id in newest:
-                timestamp, value = newest[q.id]
-                records.append(CloudWatchRecord(region, q.series.namespace, q.series.metric, q.stat,
-                                                q.series.dimensions, value, timestamp))
-        return records
+
+        return [record for _, record in records_of(region, queries, newest_values(client, queries, window, bill))]
