@@ -12,6 +12,11 @@ Served: DescribeEvents, DescribeEntityAggregates, DescribeAffectedEntities (filt
 service, region, ARN and time ranges; maxResults/nextToken paging) and DescribeEventDetails (at most 10
 ARNs; an ARN the account cannot see goes to ``failedSet``, as AWS does). Accounts listed in
 ``subscription_required`` answer SubscriptionRequiredException, as accounts without Business support do.
+
+The organizational view (the four ``...ForOrganization`` operations the exporter's organization mode calls,
+:mod:`aws_ops_demo.health_org`) answers only the ``management_account``; any other caller, or every caller
+when no management account is given (the view not enabled), gets SubscriptionRequiredException: the service
+model names no error for it, and that is what AWS answers a member account asking for the view.
 """
 
 from __future__ import annotations
@@ -27,10 +32,13 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from aws_ops_demo.health_org import OrganizationOperations
+
 log = logging.getLogger(__name__)
 TARGET_PREFIX = "AWSHealth_20160804."
 CONTENT_TYPE = "application/x-amz-json-1.1"
-CREDENTIAL_RE = re.compile(r"Credential=([A-Z0-9]+)/")
+CREDENTIAL_RE = re.compile(r"Credential=([^/,\s]+)/")  # any key: the demo's own is "demo-access-key"
+SUBSCRIPTION_REQUIRED = "SubscriptionRequiredException"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,10 +84,13 @@ def _in_ranges(value: dt.datetime | None, ranges: Sequence[Mapping[str, float]] 
     return any(r.get("from", float("-inf")) <= t <= r.get("to", float("inf")) for r in ranges)
 
 
-def _page(items: list[Any], body: Mapping[str, Any], default_size: int = 10) -> tuple[list[Any], str | None]:
+def _page(items: list[Any], body: Mapping[str, Any], limit: int | None = None, min_size: int = 1,
+          default_size: int = 10) -> tuple[list[Any], str | None]:
+    """One page of ``items`` as ``maxResults``/``nextToken`` ask; ``limit`` answers fewer than asked, as AWS may."""
     size = body.get("maxResults", default_size)
-    if not isinstance(size, int) or not 1 <= size <= 100:
-        raise ApiError("ValidationException", f"maxResults must be between 1 and 100, got {size!r}")
+    if not isinstance(size, int) or not min_size <= size <= 100:
+        raise ApiError("ValidationException", f"maxResults must be between {min_size} and 100, got {size!r}")
+    size = min(size, limit or size)
     token = body.get("nextToken")
     offset = 0
     if token is not None:
@@ -91,17 +102,35 @@ def _page(items: list[Any], body: Mapping[str, Any], default_size: int = 10) -> 
     return chunk, (f"page-{offset + size}" if offset + size < len(items) else None)
 
 
-class HealthApi:
-    """The operations, over an in-memory set of events per account."""
+class HealthApi(OrganizationOperations):
+    """The operations, over an in-memory set of events per account (the organization's member accounts).
 
-    def __init__(self, events: Mapping[str, Sequence[DemoEvent]], subscription_required: Collection[str] = ()):
+    ``page_limit``: at most that many items a page whatever ``maxResults`` asks (tests make clients page)."""
+
+    error = ApiError
+
+    def __init__(self, events: Mapping[str, Sequence[DemoEvent]], subscription_required: Collection[str] = (),
+                 management_account: str | None = None, page_limit: int | None = None):
         self.events = {account: tuple(evts) for account, evts in events.items()}
         self.subscription_required = frozenset(subscription_required)
+        self.management_account = management_account
+        self.page_limit = page_limit
+
+    def page(self, items: list[Any], body: Mapping[str, Any], min_size: int = 1) -> tuple[list[Any], str | None]:
+        return _page(items, body, self.page_limit, min_size)
 
     def handle(self, account_id: str, operation: str, body: Mapping[str, Any]) -> dict[str, Any]:
         if account_id in self.subscription_required:
-            raise ApiError("SubscriptionRequiredException",
+            raise ApiError(SUBSCRIPTION_REQUIRED,
                            "The AWS Support plan for this account does not include the AWS Health API.")
+        organization = self.organization_operations().get(operation)
+        if organization is not None:
+            if self.management_account is None:
+                raise ApiError(SUBSCRIPTION_REQUIRED, "AWS Health's organizational view is not enabled.")
+            if account_id != self.management_account:
+                raise ApiError(SUBSCRIPTION_REQUIRED, "AWS Health's organizational view answers the organization's "
+                                                      f"management account only, not {account_id}.")
+            return organization(body)
         handler = {"DescribeEvents": self.describe_events,
                    "DescribeEntityAggregates": self.describe_entity_aggregates,
                    "DescribeAffectedEntities": self.describe_affected_entities,
@@ -110,8 +139,7 @@ class HealthApi:
             raise ApiError("UnknownOperationException", f"operation {operation} is not served by the demo")
         return handler(self.events.get(account_id, ()), body)
 
-    @staticmethod
-    def describe_events(events: Sequence[DemoEvent], body: Mapping[str, Any]) -> dict[str, Any]:
+    def describe_events(self, events: Sequence[DemoEvent], body: Mapping[str, Any]) -> dict[str, Any]:
         f = body.get("filter") or {}
 
         def wanted(e: DemoEvent) -> bool:
@@ -122,7 +150,7 @@ class HealthApi:
                     and _in_ranges(e.last_updated, f.get("lastUpdatedTimes")))
 
         matching = sorted((e for e in events if wanted(e)), key=lambda e: e.last_updated, reverse=True)
-        chunk, token = _page(matching, body)
+        chunk, token = self.page(matching, body)
         return {"events": [e.wire() for e in chunk], **({"nextToken": token} if token else {})}
 
     @staticmethod
@@ -150,8 +178,7 @@ class HealthApi:
                            "errorMessage": "We couldn't find an event that matches your request."}
                           for arn in arns if arn not in by_arn]}
 
-    @staticmethod
-    def describe_affected_entities(events: Sequence[DemoEvent], body: Mapping[str, Any]) -> dict[str, Any]:
+    def describe_affected_entities(self, events: Sequence[DemoEvent], body: Mapping[str, Any]) -> dict[str, Any]:
         arns = set((body.get("filter") or {}).get("eventArns") or [])
         if not arns:
             raise ApiError("ValidationException", "filter.eventArns is required")
@@ -159,7 +186,7 @@ class HealthApi:
                      "statusCode": "IMPAIRED" if e.status == "open" else "PENDING",
                      "lastUpdatedTime": e.last_updated.timestamp()}
                     for e in events if e.arn in arns for value in e.entities]
-        chunk, token = _page(entities, body)
+        chunk, token = self.page(entities, body)
         return {"entities": chunk, **({"nextToken": token} if token else {})}
 
 
@@ -251,25 +278,31 @@ def _fmt(when: dt.datetime) -> str:
 
 def demo_events(accounts: Sequence[Any], now: dt.datetime) -> DemoHealth:
     """Per account: an open issue, an upcoming scheduled change, a closed notification (plus one closed too
-    long ago to report); the sandbox account has no Business support and answers SubscriptionRequired.
-    Every event has a description like AWS writes them."""
+    long ago to report); the sandbox account has no Business support and answers SubscriptionRequired (its
+    events are seen only through the organizational view). Every event has a description like AWS writes them.
+
+    The open issue is public: one event (one ARN, in the first account's first region) in every account's
+    list, as AWS shows a public event to every account. Account ids may be any (moto's Organizations makes
+    them up); the other ARNs end with the id's last four digits, so accounts that share them (and a region)
+    share those events, as accounts of an organization can."""
     h = dt.timedelta(hours=1)
     d = dt.timedelta(days=1)
     by_name = {a.name: a for a in accounts}
     result = DemoHealth(subscription_required=tuple(by_name[n].id for n in ("platform-sandbox",) if n in by_name))
+    public_region = accounts[0].regions[0] if accounts else "us-east-1"
+    public_issue = DemoEvent(
+        _arn(public_region, "EC2", "AWS_EC2_OPERATIONAL_ISSUE", "public-A"), "EC2", "AWS_EC2_OPERATIONAL_ISSUE",
+        "issue", public_region, "open", "PUBLIC", now - 2 * h, None, now - 0.25 * h,
+        description=f"Increased API Error Rates\n\n{(now - 2 * h):%H:%M} UTC We are investigating increased error "
+                    f"rates and latencies for the EC2 RunInstances and DescribeInstances APIs in the "
+                    f"{public_region.upper()} Region. Connectivity to existing instances is not affected.\n\n"
+                    f"{(now - 0.25 * h):%H:%M} UTC We have identified the cause and are seeing recovery in error "
+                    f"rates for most launches.")
     for account in accounts:
-        if account.id in result.subscription_required:
-            continue
         region = account.regions[0]
         tag = account.id[-4:]
         events = [
-            DemoEvent(_arn(region, "EC2", "AWS_EC2_OPERATIONAL_ISSUE", f"{tag}A"), "EC2", "AWS_EC2_OPERATIONAL_ISSUE",
-                      "issue", region, "open", "PUBLIC", now - 2 * h, None, now - 0.25 * h,
-                      description=f"Increased API Error Rates\n\n{(now - 2 * h):%H:%M} UTC We are investigating "
-                                  f"increased error rates and latencies for the EC2 RunInstances and "
-                                  f"DescribeInstances APIs in the {region.upper()} Region. Connectivity to existing "
-                                  f"instances is not affected.\n\n{(now - 0.25 * h):%H:%M} UTC We have identified "
-                                  f"the cause and are seeing recovery in error rates for most launches."),
+            public_issue,
             DemoEvent(_arn(region, "RDS", "AWS_RDS_MAINTENANCE_SCHEDULED", f"{tag}B"), "RDS",
                       "AWS_RDS_MAINTENANCE_SCHEDULED", "scheduledChange", region, "upcoming", "ACCOUNT_SPECIFIC",
                       now + 3 * d, now + 3 * d + 2 * h, now - 1 * d,
@@ -325,7 +358,10 @@ def sts_account_resolver(endpoint: str) -> Callable[[str], str]:
     return account_of
 
 
-def start(endpoint: str, accounts: Sequence[Any], now: dt.datetime) -> HealthStandIn:
+def start(endpoint: str, accounts: Sequence[Any], now: dt.datetime,
+          management_account: str | None = None) -> HealthStandIn:
+    """The stand-in over ``demo_events(accounts, now)``, callers resolved through the STS at ``endpoint``;
+    ``management_account``: the organization's, which the organizational view answers (None: not enabled)."""
     data = demo_events(accounts, now)
-    stand_in = HealthStandIn(HealthApi(data.events, data.subscription_required), sts_account_resolver(endpoint))
-    return stand_in.start()
+    api = HealthApi(data.events, data.subscription_required, management_account=management_account)
+    return HealthStandIn(api, sts_account_resolver(endpoint)).start()
