@@ -364,7 +364,9 @@ def test_organization_mode_maps_organization_events_to_configured_accounts(clien
                       {"eventArn": BILLING_ARN, "maxResults": 100})
     main.add_response("describe_entity_aggregates_for_organization",
                       aws_response("health", "DescribeEntityAggregatesForOrganization", "health",
-                                   "DescribeEntityAggregatesForOrganization.json"), {"eventArns": [RDS_ORG_ARN]})
+                                   "DescribeEntityAggregatesForOrganization.json"),
+                      # Without awsAccountIds AWS leaves the per-account counts out: the affected accounts are named.
+                      {"eventArns": [RDS_ORG_ARN], "awsAccountIds": ["111111111111"]})
     # One request for both descriptions: the public issue without an account id (the API requires it),
     # the maintenance for the one configured account it affects.
     main.add_response("describe_event_details_for_organization",
@@ -407,7 +409,9 @@ def test_organization_mode_maps_organization_events_to_configured_accounts(clien
                           {"eventArn": arn, "maxResults": 100})
     main.add_response("describe_entity_aggregates_for_organization",
                       aws_response("health", "DescribeEntityAggregatesForOrganization", "health",
-                                   "DescribeEntityAggregatesForOrganization.json"), {"eventArns": [RDS_ORG_ARN]})
+                                   "DescribeEntityAggregatesForOrganization.json"),
+                      # Without awsAccountIds AWS leaves the per-account counts out: the affected accounts are named.
+                      {"eventArns": [RDS_ORG_ARN], "awsAccountIds": ["111111111111"]})
     holder, _ = run(cfg, clients, holder, later)
     again = {(r.account_id, e.event_type_code): e.description for r in holder.current.for_collector("health")
              for e in r.records}

@@ -119,7 +119,7 @@ def test_organization_mode_shows_every_account_what_per_account_mode_shows(serve
 
     planned = {a.name for a in accounts if a.name != SANDBOX}
     planned_ids = {a.id for a in accounts if a.name != SANDBOX}
-    # Affected entities are compared in the xfail test further down.
+    # Affected entities are compared in their own test further down.
     families = [f for f in FAMILIES if f != "aws_health_affected_entities"]
     assert seen(org, planned, families) == seen(per_account, planned, families)
     for name in planned:  # and there is something to compare: open, upcoming and closed events everywhere
@@ -173,10 +173,6 @@ def test_the_account_without_a_support_plan_is_seen_through_the_organizational_v
     assert "event=health_event_details_failed account=* events=1 error=SubscriptionRequiredException" in caplog.text
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "exporter/collectors/health.py asks DescribeEntityAggregatesForOrganization without awsAccountIds; AWS (and "
-    "the stand-in) then leaves accounts[] empty - the service model: 'If there are no awsAccountIds provided in "
-    "the request, this field will be empty in the response' - so organization mode counts 0 entities everywhere"))
 def test_organization_mode_counts_each_accounts_affected_entities_as_per_account_mode_does(serve):
     serve(DEMO, main_account())
     _, per_account = run(config(DEMO, organization=False))

@@ -20,7 +20,7 @@ metric label.
 
 Organization mode (``collectors.health.organization: true``) replaces that with one set of calls from
 the main account: DescribeEventsForOrganization twice, DescribeAffectedAccountsForOrganization per
-account-specific event, DescribeEntityAggregatesForOrganization 25 events per request,
+account-specific event, DescribeEntityAggregatesForOrganization 25 events × 25 affected accounts per request,
 DescribeEventDetailsForOrganization 10 filters per request (one filter per public event, without an
 account id as the API requires; one per configured affected account for an account-specific event),
 with the same reuse of known descriptions; events are mapped back to the configured accounts (public
@@ -250,8 +250,11 @@ def fetch_organization_events(client: Any, now: dt.datetime, settings: HealthSet
     counted = set(wanted)
     counts: dict[tuple[str, str], int] = {}
     for batch in _batches(wanted, ORG_ENTITY_AGGREGATE_BATCH):
-        counts.update(parse_org_entity_aggregates(
-            client.describe_entity_aggregates_for_organization(eventArns=list(batch))))
+        # Without awsAccountIds the answer has no per-account counts: name the affected accounts, 25 at a time.
+        accounts = sorted({a for arn in batch for a in affected[arn]})
+        for account_batch in _batches(accounts, ORG_ENTITY_AGGREGATE_BATCH):
+            counts.update(parse_org_entity_aggregates(client.describe_entity_aggregates_for_organization(
+                eventArns=list(batch), awsAccountIds=list(account_batch))))
     def key(arn: str, account_id: str) -> DescriptionKey:
         return (arn, None if arn in public else account_id)
 
