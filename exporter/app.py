@@ -12,8 +12,10 @@ from exporter.collectors.base import Collector
 from exporter.collectors.cloudwatch import CloudWatchCollector
 from exporter.collectors.cloudwatch_monitoring import MonitoringAccountCollector
 from exporter.collectors.cost import CostCollector
+from exporter.collectors.cost_payer import PayerCostCollector
 from exporter.collectors.health import HealthCollector
 from exporter.config import Config
+from exporter.config.model import PAYER
 from exporter.discovery import Discovery
 from exporter.exposition import Exposition
 from exporter.fleet import Fleet, infos
@@ -29,7 +31,15 @@ def build_collectors(config: Config, clients: AwsClients, only: Iterable[str] | 
     """The enabled collectors (``only`` narrows them further, e.g. from ``--no-collector.X`` flags)."""
     wanted = set(config.collectors.enabled() if only is None else only)
     collectors: list[Collector] = []
-    if "cost" in wanted:
+    if "cost" in wanted and config.collectors.cost.mode == PAYER:
+        # One query set from the organization's role; its partition's endpoint (else the first account's).
+        org = config.organization
+        partition_of = org.role_arn or (config.accounts[0].role_arn if config.accounts else "arn:aws:")
+        collectors.append(PayerCostCollector(
+            config.collectors.cost,
+            lambda: clients.in_role(org.role_arn, org.external_id, "ce", cost_explorer_region(partition_of),
+                                    session_tag="organization")))
+    elif "cost" in wanted:
         # Cost Explorer has one endpoint per partition (us-east-1 in aws), whatever the account's regions.
         collectors.append(CostCollector(
             config.collectors.cost,

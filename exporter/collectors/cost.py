@@ -15,6 +15,8 @@ management account, Cost Explorer would otherwise answer for the whole organizat
 
 Each result carries a :class:`~exporter.model.CostDetail`: the periods the refresh covered and the
 baseline window, which is all the exposition (``exporter.exposition.cost``) needs besides the records.
+Payer mode (``collectors.cost.mode: payer``, one query set for the whole organization) is
+:mod:`exporter.collectors.cost_payer`, built on the same queries and parsing.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ class CostQuery:
     end: dt.date  # exclusive
     metric: str
     account_id: str | None = None  # LINKED_ACCOUNT filter
+    # Payer mode: grouped by LINKED_ACCOUNT then SERVICE (each group's Keys are [account id, service]).
+    group_by_account: bool = False
 
     @property
     def record_granularity(self) -> str:
@@ -50,7 +54,8 @@ class CostQuery:
             "TimePeriod": {"Start": self.start.isoformat(), "End": self.end.isoformat()},
             "Granularity": self.granularity,
             "Metrics": [self.metric],
-            "GroupBy": [{"Type": "DIMENSION", "Key": "SERVICE"}],
+            "GroupBy": [{"Type": "DIMENSION", "Key": key} for key in
+                        (("LINKED_ACCOUNT", "SERVICE") if self.group_by_account else ("SERVICE",))],
         }
         if self.account_id is not None:
             request["Filter"] = {"Dimensions": {"Key": "LINKED_ACCOUNT", "Values": [self.account_id]}}
@@ -95,7 +100,12 @@ def parse_page(page: Mapping[str, Any], metric: str, granularity: str) -> tuple[
 
     ``granularity`` is the request's (``daily``/``monthly``), never guessed from a period's length: on the
     2nd of a month, the MONTHLY answer's month to date is one day long too."""
-    records = []
+    return tuple(record for _, record in parse_groups(page, metric, granularity))
+
+
+def parse_groups(page: Mapping[str, Any], metric: str, granularity: str) -> Iterator[tuple[str, CostRecord]]:
+    """(first group key, record) for each group of one GetCostAndUsage response: the service is always the
+    last key, so grouped by LINKED_ACCOUNT and SERVICE the first key is the account id."""
     for result in page.get("ResultsByTime", ()):
         period = result["TimePeriod"]
         start, end = dt.date.fromisoformat(period["Start"]), dt.date.fromisoformat(period["End"])
@@ -104,9 +114,10 @@ def parse_page(page: Mapping[str, Any], metric: str, granularity: str) -> tuple[
             value = group.get("Metrics", {}).get(metric)
             if value is None:
                 continue
-            records.append(CostRecord(
+            keys = group["Keys"]
+            yield keys[0], CostRecord(
                 # Interned: the same few dozen names recur in every period of every account.
-                service=sys.intern(group["Keys"][0]),
+                service=sys.intern(keys[-1]),
                 granularity=granularity,
                 period_start=start,
                 period_end=end,
@@ -114,8 +125,7 @@ def parse_page(page: Mapping[str, Any], metric: str, granularity: str) -> tuple[
                 unit=sys.intern(value.get("Unit", "USD")),
                 metric=metric,
                 estimated=estimated,
-            ))
-    return tuple(records)
+            )
 
 
 def _merge_pages(pages: Iterable[tuple[CostRecord, ...]]) -> tuple[CostRecord, ...]:
