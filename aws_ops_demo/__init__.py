@@ -3,6 +3,11 @@
 moto's server runs in-process on 127.0.0.1 (a free port); the standard AWS variables point every
 boto3 client at it (``AWS_ENDPOINT_URL``) with throwaway credentials, so the demo goes through exactly
 the production path: STS AssumeRole per account, real boto3 clients over HTTP, the same collectors.
+
+``--demo --organization``: moto serves AWS Organizations (the fleet in OUs, with ``project`` tags) and
+small stand-ins answer what moto does not interpret: Cost Explorer from the payer account (grouped by
+LINKED_ACCOUNT and SERVICE), Health's organization view, and CloudWatch cross-account reads (OAM links,
+``IncludeLinkedAccounts``, ``AccountId``). The exporter discovers the fleet and assumes no role at all.
 """
 
 from __future__ import annotations
@@ -42,8 +47,11 @@ class Demo:
     health: Any = None  # the AWS Health stand-in (moto has no Health)
     cloudwatch: Any = None  # the CloudWatch seeder (keeps datapoints current)
     cost_top_up: Any = None  # queues one more day of Cost Explorer answers after each UTC midnight
+    servers: tuple[Any, ...] = ()  # organization mode: the payer Cost Explorer and monitoring stand-ins
 
     def stop(self) -> None:
+        for server in self.servers:
+            server.stop()
         if self.cost_top_up is not None:
             self.cost_top_up.stop()
         if self.cloudwatch is not None:
@@ -71,13 +79,17 @@ def start(as_of: dt.date | None = None, listen_address: str = ":9780", organizat
     endpoint = f"http://{host}:{port}"
 
     env = {**_DEMO_ENV, "AWS_ENDPOINT_URL": endpoint}
-    saved = {key: os.environ.get(key) for key in (*env, *_DEMO_UNSET, "AWS_ENDPOINT_URL_HEALTH")}
+    saved = {key: os.environ.get(key) for key in (*env, *_DEMO_UNSET, "AWS_ENDPOINT_URL_HEALTH",
+                                                  "AWS_ENDPOINT_URL_COST_EXPLORER", "AWS_ENDPOINT_URL_CLOUDWATCH",
+                                                  "AWS_ENDPOINT_URL_OAM")}
     for key in _DEMO_UNSET:
         os.environ.pop(key, None)
     os.environ.update(env)
 
-    config = parse(config_document(listen_address), source="<demo>")
     today = as_of or dt.datetime.now(dt.timezone.utc).date()
+    if organization:
+        return _start_organization(endpoint, server, saved, today, as_of, listen_address)
+    config = parse(config_document(listen_address), source="<demo>")
     queued = demo_cost.seed(endpoint, today, config.collectors.cost)
     cost_top_up = None
     if as_of is None:  # a replay (--as-of) is one fixed day; a served demo runs for days
@@ -97,3 +109,42 @@ def start(as_of: dt.date | None = None, listen_address: str = ":9780", organizat
     log.info("event=demo_started endpoint=%s health_endpoint=%s accounts=%d cost_results_queued=%d "
              "cloudwatch_datapoints=%d", endpoint, health.endpoint, len(config.accounts), queued, datapoints)
     return Demo(config, endpoint, server, saved, health, cloudwatch, cost_top_up)
+
+
+def _start_organization(endpoint: str, server: Any, saved: dict[str, str | None], today: dt.date,
+                        as_of: dt.date | None, listen_address: str) -> Demo:
+    from aws_ops_demo import organization as demo_org
+    from aws_ops_demo.config import organization_document
+    from aws_ops_demo.cost_explorer import CostExplorerStandIn
+    from aws_ops_demo.loopback import LoopbackServer
+    from aws_ops_demo.monitoring import CloudWatchMonitoringStandIn, Seed
+
+    org = demo_org.create(endpoint)
+    config = parse(organization_document(org.accounts, listen_address), source="<demo --organization>")
+    # Cost Explorer as the payer sees it: every linked account, grouped as asked.
+    payer = CostExplorerStandIn(demo_cost.FleetCosts(org.accounts, spike_day=today - dt.timedelta(days=1)), today)
+    if as_of is None:  # a served demo runs for days: the stand-in's today follows the clock
+        type(payer).today = property(lambda _: dt.datetime.now(dt.timezone.utc).date(),  # type: ignore[assignment]
+                                     lambda *_: None)
+    cost_server = LoopbackServer(payer.handler()).start()
+    os.environ["AWS_ENDPOINT_URL_COST_EXPLORER"] = cost_server.endpoint
+    now = dt.datetime.now(dt.timezone.utc)
+    health = demo_health.start(endpoint, org.accounts, now, management_account=org.management_account)
+    os.environ["AWS_ENDPOINT_URL_HEALTH"] = health.endpoint
+    # CloudWatch: every account linked to the management account's sink in every region, read through it.
+    read_at = collection_time(today, now)
+    seed = Seed(monitoring_account=org.management_account, now=read_at - dt.timedelta(hours=3))
+    for account in org.accounts:
+        seed.link(account.id, *config.collectors.cloudwatch.regions or ())
+    cloudwatch = demo_cloudwatch.CloudWatchSeeder(
+        endpoint, org.accounts, sink=lambda account, region, namespace, data: [
+            seed.put_datum(account.id, region, namespace, d) for d in data])
+    datapoints = cloudwatch.seed(read_at)
+    if read_at == now:
+        cloudwatch.start_ticking()
+    monitoring_server = LoopbackServer(CloudWatchMonitoringStandIn(seed).handler()).start()
+    os.environ["AWS_ENDPOINT_URL_CLOUDWATCH"] = monitoring_server.endpoint
+    os.environ["AWS_ENDPOINT_URL_OAM"] = monitoring_server.endpoint
+    log.info("event=demo_started mode=organization endpoint=%s management_account=%s accounts=%d "
+             "cloudwatch_datapoints=%d", endpoint, org.management_account, len(org.accounts), datapoints)
+    return Demo(config, endpoint, server, saved, health, cloudwatch, None, (cost_server, monitoring_server))

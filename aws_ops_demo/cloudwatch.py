@@ -16,7 +16,7 @@ import datetime as dt
 import logging
 import math
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,8 +119,12 @@ def _floor(t: dt.datetime) -> dt.datetime:
 class CloudWatchSeeder:
     """Puts the fleet's datapoints into moto, history first, then each period as it ends."""
 
-    def __init__(self, endpoint: str, accounts: Sequence[DemoAccount] = ACCOUNTS, regions_per_account: int = 2):
+    def __init__(self, endpoint: str, accounts: Sequence[DemoAccount] = ACCOUNTS, regions_per_account: int = 2,
+                 sink: Callable[[DemoAccount, str, str, list[dict[str, Any]]], None] | None = None):
+        """``sink(account, region, namespace, datums)`` receives each batch instead of moto (e.g. the
+        monitoring-account stand-in, :meth:`aws_ops_demo.monitoring.Seed.put_datum`)."""
         self.endpoint = endpoint
+        self.sink = sink or self._put
         self.accounts = tuple(accounts)
         self.regions_per_account = regions_per_account
         self.seeded_until: dt.datetime | None = None
@@ -150,13 +154,15 @@ class CloudWatchSeeder:
                 for signal in resources(account, region):
                     for at in _periods(start, end):
                         by_namespace.setdefault(signal.namespace, []).append(datum(account, region, signal, at))
-                client = self._client(account, region)
                 for namespace, data in by_namespace.items():
                     for i in range(0, len(data), PUT_BATCH):
-                        client.put_metric_data(Namespace=namespace, MetricData=data[i:i + PUT_BATCH])
+                        self.sink(account, region, namespace, data[i:i + PUT_BATCH])
                         count += len(data[i:i + PUT_BATCH])
         self.seeded_until = end
         return count
+
+    def _put(self, account: DemoAccount, region: str, namespace: str, data: list[dict[str, Any]]) -> None:
+        self._client(account, region).put_metric_data(Namespace=namespace, MetricData=data)
 
     def seed(self, now: dt.datetime) -> int:
         end = _floor(now)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -119,3 +119,21 @@ class DailyTopUp:
                 self.tick()
             except httpx.HTTPError as exc:
                 log.warning("event=demo_cost_top_up_failed day=%s error=%r", self.next_day, str(exc))
+
+
+class FleetCosts:
+    """The fleet's costs as the interpreting Cost Explorer stand-in (:mod:`aws_ops_demo.cost_explorer`) reads
+    them, in 1e-10 USD: what the payer account of the organization demo answers for every linked account."""
+
+    def __init__(self, accounts: Sequence[DemoAccount], spike_day: dt.date):
+        self._by_id = {a.id: a for a in accounts}
+        self.accounts = [a.id for a in accounts]
+        self.services = sorted({s for a in accounts for s in a.services})
+        self.spike_day = spike_day
+
+    def total(self, metric: str, account_id: str, service: str, start: dt.date, end: dt.date) -> int | None:
+        account = self._by_id.get(account_id)
+        if account is None or service not in account.services:
+            return None
+        total = sum((daily_cost(account, service, d, self.spike_day) for d in _days(start, end)), Decimal(0))
+        return int(total.scaleb(10))

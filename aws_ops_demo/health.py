@@ -29,10 +29,11 @@ import threading
 import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from aws_ops_demo.health_org import OrganizationOperations
+from aws_ops_demo.loopback import LoopbackServer, post_handler
 
 log = logging.getLogger(__name__)
 TARGET_PREFIX = "AWSHealth_20160804."
@@ -197,33 +198,18 @@ class HealthStandIn:
         self.api = api
         self.account_of = account_of
         self.requests: list[tuple[str, str]] = []  # (account id, operation), for the demo's log and tests
-        stand_in = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                stand_in._serve(self)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer((host, port), Handler)
-        self.server.daemon_threads = True
-        self._thread = threading.Thread(target=self.server.serve_forever, name="health-stand-in", daemon=True)
+        self.server = LoopbackServer(post_handler(self._serve), port, host)
 
     @property
     def endpoint(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self.server.endpoint
 
     def start(self) -> HealthStandIn:
-        self._thread.start()
+        self.server.start()
         return self
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.stop()
 
     def _serve(self, request: BaseHTTPRequestHandler) -> None:
         length = int(request.headers.get("Content-Length") or 0)

@@ -1,7 +1,7 @@
 """Billed Cost Explorer requests per refresh: per-account mode against payer mode, for fleets of N accounts.
 
 Both collectors run through the real runner against the interpreting Cost Explorer stand-in
-(``tests/ce_standin.py``) over loopback HTTP: N accounts × 50 services (about one service-day in six without
+(``aws_ops_demo/cost_explorer.py``) over loopback HTTP: N accounts × 50 services (about one service-day in six without
 usage), the last 3 days before today marked Estimated, and at most 100 groups a page. The page size is
 the stand-in's assumption (Cost Explorer does not document one; it is close to the figure the issue
 measured); pages are what payer mode's requests grow with.
@@ -42,7 +42,7 @@ from exporter.model import Snapshot  # noqa: E402
 from exporter.scheduler import Runner  # noqa: E402
 from exporter.snapshot import SnapshotHolder  # noqa: E402
 from exporter.telemetry import COST_EXPLORER_PRICE_PER_REQUEST_USD as PRICE  # noqa: E402
-from tests.ce_standin import CostData, CostExplorerStandIn  # noqa: E402
+from aws_ops_demo.cost_explorer import CostData, CostExplorerStandIn  # noqa: E402
 
 FIRST, NEXT = dt.date(2026, 6, 15), dt.date(2026, 6, 16)
 REFRESHES_PER_DAY = 4  # collectors.cost.interval: 6h

@@ -1,6 +1,6 @@
 """CloudWatch through a monitoring account (``collectors.cloudwatch.monitoring_account: true``), over real HTTP.
 
-One stand-in (tests/cloudwatch_monitoring_standin.py) answers STS, OAM and CloudWatch from the same
+One stand-in (aws_ops_demo/monitoring.py) answers STS, OAM and CloudWatch from the same
 per-account datapoints, to an account's own role (per-account mode) and to the monitoring account (linked
 accounts), so both modes read exactly the same data. The clock is fixed: the collectors, the stand-in's
 "recently active" and the credentials' expiry all use NOW."""
@@ -31,7 +31,7 @@ from exporter.scheduler import Runner
 from exporter.snapshot import SnapshotHolder
 from exporter.telemetry import ApiStats
 from tests.aws_helpers import serve
-from tests.cloudwatch_monitoring_standin import CloudWatchMonitoringStandIn, Seed, endpoint_env, iter_queries
+from aws_ops_demo.monitoring import CloudWatchMonitoringStandIn, Seed, endpoint_env, iter_queries
 from tests.conftest import AWS_TEST_ENV, AWS_TEST_UNSET
 
 UTC = dt.timezone.utc

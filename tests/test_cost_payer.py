@@ -18,7 +18,7 @@ from exporter.config import CostSettings
 from exporter.model import CostRecord
 from exporter.periods import first_of_month, previous_month_start
 from tests.aws_helpers import config_for
-from tests.ce_standin import CostData, CostExplorerStandIn
+from aws_ops_demo.cost_explorer import CostData, CostExplorerStandIn
 
 D = dt.date
 FLEET = (1, 2, 3, 4, 5)
@@ -329,7 +329,9 @@ def test_the_page_limit_grows_with_the_fleet_and_stops_a_runaway(aws):
 
 
 @pytest.mark.parametrize("kind,after,error", [("500", 0, "InternalServerError"), ("denied", 0, "AccessDenied"),
-                                              ("truncated", 0, "incomplete answer"),
+                                              # botocore 1.43 raises on the short body, 1.44 parses it to {}
+                                              # and the collector refuses the answer: either way, a failure
+                                              ("truncated", 0, ("incomplete answer", "ConnectionClosedError")),
                                               ("denied", 3, "AccessDenied")])
 def test_a_failed_request_fails_every_account_and_keeps_the_last_good_values(ce, kind, after, error):
     app, as_of = build("payer"), D(2026, 6, 15)
@@ -346,7 +348,8 @@ def test_a_failed_request_fails_every_account_and_keeps_the_last_good_values(ce,
         k: v for k, v in good.items() if k[0] != "aws_exporter_collector_up"}
     snapshot = app.holder.current
     assert all(snapshot.result("cost", a).records == kept[a] for a in ids())
-    assert all(error in snapshot.result("cost", a).error for a in ids())
+    errors = error if isinstance(error, tuple) else (error,)
+    assert all(any(e in snapshot.result("cost", a).error for e in errors) for a in ids())
     assert snapshot.collectors["cost"].run.unmapped == ()  # a failed pass saw nothing beyond the fleet
 
     # Healed: nothing half-learnt from the failed pass; the same series as per-account mode.

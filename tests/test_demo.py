@@ -118,3 +118,39 @@ def test_the_demo_keeps_answering_cost_queries_day_after_day(aws):
         period = samples(text, "aws_cost_period_start_timestamp_seconds")
         expected = dt.datetime.combine(as_of - dt.timedelta(days=1), dt.time(), tzinfo=dt.timezone.utc).timestamp()
         assert {v for k, v in period.items() if ("granularity", "daily") in k} == {expected}
+
+
+def test_demo_organization_mode_discovers_the_fleet_and_assumes_no_role():
+    """`--demo --organization --once`: Organizations discovery, payer Cost Explorer, Health's organization view
+    and the CloudWatch monitoring account, through the same code paths as an organization in AWS."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    done = subprocess.run([sys.executable, "-m", "exporter", "--demo", "--organization", "--once", "--as-of",
+                           DEMO_AS_OF], cwd=ROOT, env={**env, "PYTHONPATH": str(ROOT)}, capture_output=True,
+                          text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    text = done.stdout
+    info = {dict(k)["account"]: dict(k) for k in samples(text, "aws_account_info")}
+    demo_names = {"web-prod", "web-staging", "data-prod", "data-dev", "platform-shared", "platform-sandbox"}
+    assert demo_names <= set(info)
+    # Discovered, with the project from the account's tag and its OU; the two listed accounts say config.
+    assert {n: info[n]["source"] for n in demo_names} == {
+        n: "config" if n in ("platform-shared", "platform-sandbox") else "organizations" for n in demo_names}
+    assert all(info[n]["project"] == n.split("-")[0] and info[n]["ou"].startswith("ou-") for n in demo_names)
+    up = {(dict(k)["collector"], dict(k)["account"]): v for k, v in samples(text, "aws_exporter_collector_up").items()}
+    assert up and all(v == 1.0 for v in up.values()), {k: v for k, v in up.items() if v != 1.0}
+    assert {c for c, _ in up} == {"cost", "health", "cloudwatch"}
+    assert samples(text, "aws_exporter_discovery_up") == {(): 1.0}
+    # No role assumed anywhere: not one STS request.
+    requests = {dict(k)["service"] for k in samples(text, "aws_exporter_api_requests_total")}
+    assert "sts" not in requests and {"ce", "health", "cloudwatch", "oam", "organizations"} <= requests
+    cost = samples(text, "aws_cost_usd")
+    baseline = samples(text, "aws_cost_daily_baseline_usd")
+    spike = [(k, v) for k, v in cost.items() if dict(k)["account"] == SPIKE_ACCOUNT
+             and dict(k)["service"] == SPIKE_SERVICE and dict(k)["granularity"] == "daily"]
+    ((key, value),) = spike
+    mean = next(v for k, v in baseline.items() if dict(k)["account"] == SPIKE_ACCOUNT
+                and dict(k)["service"] == SPIKE_SERVICE)
+    assert value > 4 * mean  # the demo's spike, from the payer's answer
+    assert samples(text, "aws_exporter_cost_unmapped_usd") == {(("granularity", "daily"),): 0.0,
+                                                                (("granularity", "monthly"),): 0.0}
+    assert any(dict(k)["account"] == "web-prod" for k in samples(text, "aws_ec2_cpuutilization_average"))

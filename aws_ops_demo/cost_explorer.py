@@ -37,7 +37,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from exporter.periods import first_of_month, month_windows
-from tests.aws_helpers import serve
+from aws_ops_demo.loopback import serve
 
 TARGET = "AWSInsightsIndexService.GetCostAndUsage"
 SCALE = 10 ** 10  # amounts are kept as integers of 1e-10 USD: exact sums, fast

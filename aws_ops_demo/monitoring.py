@@ -31,6 +31,8 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs
 
+from aws_ops_demo.loopback import post_handler
+
 UTC = dt.timezone.utc
 METRIC_RESOURCE_TYPE = "AWS::CloudWatch::Metric"
 CLOUDWATCH_TARGET = "GraniteServiceVersion20100801."
@@ -38,9 +40,11 @@ CREDENTIAL_RE = re.compile(r"Credential=([^/]+)/\d{8}/([^/]+)/([^/]+)/aws4_reque
 ASSUMED_KEY_RE = re.compile(r"^ASIA(\d{12})")
 QUERY_ID_RE = re.compile(r"^[a-z][a-zA-Z0-9_]*$")
 MAX_QUERIES = 500
-STATS: dict[str, Callable[[list[float]], float]] = {
-    "Average": lambda v: sum(v) / len(v), "Sum": sum, "Minimum": min, "Maximum": max,
-    "SampleCount": lambda v: float(len(v)),
+# Over the statistic sets (SampleCount, Sum, Minimum, Maximum) of a bucket's datums.
+STATS: dict[str, Callable[[list[tuple[float, float, float, float]]], float]] = {
+    "Average": lambda v: sum(s[1] for s in v) / sum(s[0] for s in v), "Sum": lambda v: sum(s[1] for s in v),
+    "Minimum": lambda v: min(s[2] for s in v), "Maximum": lambda v: max(s[3] for s in v),
+    "SampleCount": lambda v: sum(s[0] for s in v),
 }
 
 
@@ -57,6 +61,11 @@ class Datum:
     dimensions: tuple[tuple[str, str], ...]  # sorted by name
     timestamp: dt.datetime
     value: float
+    statistics: tuple[float, float, float, float] | None = None  # (SampleCount, Sum, Minimum, Maximum)
+
+    @property
+    def statistic_set(self) -> tuple[float, float, float, float]:
+        return self.statistics or (1.0, self.value, self.value, self.value)
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,17 @@ class Seed:
             timestamp: dt.datetime, value: float) -> None:
         self.datapoints.setdefault((account_id, region), []).append(
             Datum(namespace, metric, tuple(sorted(dimensions.items())), timestamp, value))
+
+    def put_datum(self, account_id: str, region: str, namespace: str, datum: Mapping[str, Any]) -> None:
+        """One PutMetricData datum (``Value`` or ``StatisticValues``), as an account would publish it."""
+        dims = tuple(sorted((d["Name"], d["Value"]) for d in datum.get("Dimensions", ())))
+        stats = datum.get("StatisticValues")
+        statistics = None if stats is None else (
+            float(stats["SampleCount"]), float(stats["Sum"]), float(stats["Minimum"]), float(stats["Maximum"]))
+        value = float(datum["Value"]) if stats is None else statistics[1] / statistics[0]
+        self.datapoints.setdefault((account_id, region), []).append(
+            Datum(namespace, datum["MetricName"], dims, datum["Timestamp"], value, statistics))
+        self.now = max(self.now, datum["Timestamp"])
 
     def link(self, account_id: str, *regions: str, resource_types: tuple[str, ...] = (METRIC_RESOURCE_TYPE,)) -> None:
         """Link ``account_id`` to the monitoring account's sink in ``regions`` (creating the sinks)."""
@@ -119,18 +139,7 @@ class CloudWatchMonitoringStandIn:
 
     def handler(self) -> type[BaseHTTPRequestHandler]:
         """The request handler to serve (``tests.aws_helpers.serve``)."""
-        stand_in = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                stand_in._serve(self)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        return Handler
+        return post_handler(self._serve)
 
     def calls(self, service: str, operation: str | None = None) -> list[Request]:
         with self.lock:
@@ -301,7 +310,7 @@ class CloudWatchMonitoringStandIn:
             at = d.timestamp.timestamp()
             if (d.namespace, d.metric, d.dimensions) == (metric["Namespace"], metric["MetricName"], dims) \
                     and start <= at < end:
-                buckets.setdefault(start + (at - start) // period * period, []).append(d.value)
+                buckets.setdefault(start + (at - start) // period * period, []).append(d.statistic_set)
         newest_first = sorted(buckets, reverse=True)
         return {"Id": query["Id"], "Label": metric["MetricName"], "StatusCode": "Complete",
                 "Timestamps": newest_first, "Values": [STATS[stat](buckets[t]) for t in newest_first]}
