@@ -103,12 +103,19 @@ def landing_page(snapshot: Snapshot) -> str:
             f"<td>{'up' if result.up else 'DOWN'}</td><td>{age}</td>"
             f"<td>{html.escape(result.error or '')}</td></tr>")
     table = "".join(rows) or "<tr><td colspan=5>no collection has finished yet</td></tr>"
+    discovery = ""
+    if snapshot.discovery is not None:
+        d = snapshot.discovery
+        last = d.last_success.isoformat(timespec="seconds") if d.last_success else "never"
+        discovery = (f"<p>AWS Organizations discovery: {'up' if d.up else 'DOWN'}, {d.discovered_accounts} accounts "
+                     f"in scope, last success {last}{html.escape(' (' + d.error + ')') if d.error else ''}; "
+                     f"{len(snapshot.accounts)} accounts served.</p>\n")
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>aws-ops-exporter</title></head>
 <body><h1>aws-ops-exporter {html.escape(__version__)}</h1>
 <p><a href="/metrics">/metrics</a> · <a href="/snapshot">/snapshot</a> (JSON) · <a href="/healthz">/healthz</a></p>
 <p>Snapshot published {snapshot.taken_at.isoformat(timespec='seconds')} (generation {snapshot.generation}).</p>
-<table border="1" cellpadding="4"><tr><th>collector</th><th>account id</th><th>state</th><th>last success</th><th>last error</th></tr>
+{discovery}<table border="1" cellpadding="4"><tr><th>collector</th><th>account id</th><th>state</th><th>last success</th><th>last error</th></tr>
 {table}</table></body></html>
 """
 

@@ -17,6 +17,7 @@ from exporter.discovery import Discovery
 from exporter.fleet import Fleet
 from exporter.model import CostRecord, DAILY, AccountResult, Amount, Snapshot
 from exporter.periods import cost_detail
+from exporter.server import landing_page
 from exporter.snapshot import SnapshotHolder
 from tests.conftest import free_port
 
@@ -143,6 +144,7 @@ def test_a_failed_discovery_keeps_the_last_list_and_a_departed_account_leaves_th
     status = holder.current.discovery
     assert not status.up and status.discovered_accounts == 2 and status.last_success is not None
     assert status.error.startswith("EndpointConnectionError")
+    assert "AWS Organizations discovery: DOWN, 2 accounts in scope" in landing_page(holder.current)
 
     org.client.remove_account_from_organization(AccountId=leaves)
     current[0] = good
