@@ -13,6 +13,7 @@ import pytest
 from aws_ops_demo.fleet import SPIKE_ACCOUNT, SPIKE_SERVICE
 from tests.conftest import ROOT, free_port
 from tests.test_exporter_moto import samples
+from tests.test_prometheus_rules import require_tool
 
 
 DEMO_AS_OF = "2026-03-31"  # never the real date: CI runs on any day
@@ -154,3 +155,6 @@ def test_demo_organization_mode_discovers_the_fleet_and_assumes_no_role():
     assert samples(text, "aws_exporter_cost_unmapped_usd") == {(("granularity", "daily"),): 0.0,
                                                                 (("granularity", "monthly"),): 0.0}
     assert any(dict(k)["account"] == "web-prod" for k in samples(text, "aws_ec2_cpuutilization_average"))
+    require_tool("promtool")
+    check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
+    assert check.returncode == 0 and not check.stdout.strip() and not check.stderr.strip(), check
