@@ -122,10 +122,9 @@ def _start_organization(endpoint: str, server: Any, saved: dict[str, str | None]
     org = demo_org.create(endpoint)
     config = parse(organization_document(org.accounts, listen_address), source="<demo --organization>")
     # Cost Explorer as the payer sees it: every linked account, grouped as asked.
-    payer = CostExplorerStandIn(demo_cost.FleetCosts(org.accounts, spike_day=today - dt.timedelta(days=1)), today)
-    if as_of is None:  # a served demo runs for days: the stand-in's today follows the clock
-        type(payer).today = property(lambda _: dt.datetime.now(dt.timezone.utc).date(),  # type: ignore[assignment]
-                                     lambda *_: None)
+    # A replay (--as-of) is one fixed day; a served demo runs for days and its today follows the clock.
+    payer = CostExplorerStandIn(demo_cost.FleetCosts(org.accounts, spike_day=today - dt.timedelta(days=1)),
+                                as_of or (lambda: dt.datetime.now(dt.timezone.utc).date()))
     cost_server = LoopbackServer(payer.handler()).start()
     os.environ["AWS_ENDPOINT_URL_COST_EXPLORER"] = cost_server.endpoint
     now = dt.datetime.now(dt.timezone.utc)

@@ -29,7 +29,7 @@ import json
 import socket
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -149,15 +149,26 @@ class _Answer:
 
 
 class CostExplorerStandIn:
-    """``today``: the day the stand-in treats as today (tests pin it to the exporter's ``as_of``)."""
+    """``today``: the day the stand-in treats as today (tests pin it to the exporter's ``as_of``), or a function
+    that says it (a demo served for days follows the clock)."""
 
-    def __init__(self, data: CostData, today: dt.date, estimated_days: int = 3, page_size: int = 100):
-        self.data, self.today, self.estimated_days, self.page_size = data, today, estimated_days, page_size
+    def __init__(self, data: CostData, today: dt.date | Callable[[], dt.date], estimated_days: int = 3,
+                 page_size: int = 100):
+        self.data, self.estimated_days, self.page_size = data, estimated_days, page_size
+        self._today = today
         self.requests: list[dict[str, Any]] = []  # answered (billed) GetCostAndUsage bodies, in order
         self.attempts = 0  # every GetCostAndUsage request, failed ones included
         self.lock = threading.Lock()
         self._failure: tuple[str, int] | None = None
         self._answers: OrderedDict[str, _Answer] = OrderedDict()  # request → its answer, kept for its pages
+
+    @property
+    def today(self) -> dt.date:
+        return self._today() if callable(self._today) else self._today
+
+    @today.setter
+    def today(self, day: dt.date) -> None:
+        self._today = day
 
     # ------------------------------------------------------------------------------------- test controls
 

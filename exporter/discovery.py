@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from exporter.aws import EXPECTED_ERRORS, error_message
-from exporter.collectors.organizations import AccountDetails, OrganizationReader
+from exporter.collectors.organizations import AccountDetails, ListedAccount, OrganizationReader
 from exporter.config import Account, OrganizationSettings
 from exporter.fleet import Fleet, in_scope, infos, merge
 from exporter.model import DiscoveryStatus, utcnow
@@ -52,7 +52,7 @@ class Discovery:
         """One discovery; True when it succeeded."""
         attempt, t0 = utcnow(), self.clock()
         try:
-            scope, fetched = self._discover(t0)
+            scope, details, fetched = self._discover(t0)
         except Exception as exc:  # noqa: BLE001 - a failed discovery is a value; the last good list stays
             message = error_message(exc)
             if isinstance(exc, EXPECTED_ERRORS):
@@ -65,8 +65,7 @@ class Discovery:
                 last_success=before.last_success if before else None, error=message)
             self.holder.publish_fleet(self.holder.current.accounts, self._status)
             return False
-        accounts = merge(self.configured, scope, {k: d for k, (_, d) in self._details.items()}, self.settings,
-                         self.default_region)
+        accounts = merge(self.configured, scope, details, self.settings, self.default_region)
         before_ids = {a.id for a in self.fleet.accounts}
         after_ids = {a.id for a in accounts}
         self.fleet.replace(accounts)
@@ -78,11 +77,10 @@ class Discovery:
                  len(before_ids - after_ids), fetched, self.clock() - t0)
         return True
 
-    def _discover(self, now: float) -> tuple[list[Any], int]:
+    def _discover(self, now: float) -> tuple[list[ListedAccount], dict[str, AccountDetails], int]:
+        """The accounts in scope, the details of every wanted account, and how many details were fetched."""
         reader = OrganizationReader(self.client())
-        listed = reader.accounts()
-        excluded = set(self.settings.exclude_accounts)
-        wanted = [a for a in listed if a.active and a.id not in excluded]
+        wanted = in_scope(reader.accounts(), {}, self.settings, None)  # ACTIVE, not excluded; OUs need details
         stale_after = self.settings.refresh_interval_seconds * STALE_SHARE
         fetched = 0
         details = dict(self._details)
@@ -94,4 +92,5 @@ class Discovery:
         included = reader.ous_under(self.settings.include_ous) if self.settings.include_ous else None
         # Only a whole successful run replaces what is known; accounts no longer wanted are forgotten.
         self._details = {a.id: details[a.id] for a in wanted}
-        return in_scope(wanted, {k: d for k, (_, d) in self._details.items()}, self.settings, included), fetched
+        known = {k: d for k, (_, d) in self._details.items()}
+        return in_scope(wanted, known, self.settings, included), known, fetched

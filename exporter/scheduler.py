@@ -230,7 +230,7 @@ class Schedule:
                   if (r := snapshot.result(collector.name, a.id)) is not None and not r.up]
         if not failed:
             return
-        if getattr(collector, "fleet_wide", False):
+        if collector.fleet_wide:
             failed = None  # one request set answers for every account: retry the whole pass
         run_at = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=retry)
         regular = self.scheduler.get_job(collector.name)

@@ -67,6 +67,14 @@ def aws(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> MotoServer:
     return moto_server
 
 
+def missing(message: str) -> None:
+    """A tool the test needs is not installed: a failure in CI (scripts/test.sh installs every one, and a
+    skipped test proves nothing), a skip on a bare dev machine."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

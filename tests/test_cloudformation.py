@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, missing
 
 TEMPLATES = ROOT / "deploy" / "cloudformation"
 MEMBER = TEMPLATES / "member-role.yaml"
@@ -207,10 +206,7 @@ def _strings(node: Any) -> Iterator[str]:
 def _cfn_lint(*args: str | Path) -> subprocess.CompletedProcess[str]:
     """cfn-lint (a test extra) through its console script's entry point; fails under CI, skips elsewhere."""
     if importlib.util.find_spec("cfnlint") is None:
-        message = "cfn-lint is missing: pip install -e '.[test]' (scripts/test.sh does)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        missing("cfn-lint is missing: pip install -e '.[test]' (scripts/test.sh does)")
     return subprocess.run([sys.executable, "-c", "from cfnlint.runner import main; main()",
                            "--format", "json", "--include-checks", "I", "--regions", *LINT_REGIONS,
                            "--", *map(str, args)], capture_output=True, text=True, timeout=180)

@@ -6,7 +6,6 @@ these tests instead of skipping them.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, missing
 
 PROMETHEUS_DIR = ROOT / "prometheus"
 RULES = sorted((PROMETHEUS_DIR / "rules").glob("*.yml"))
@@ -25,10 +24,7 @@ def require_tool(name: str) -> str:
     """The tool's path; fail under CI (where scripts/test.sh installs it), skip on a bare dev machine."""
     path = shutil.which(name)
     if path is None:
-        message = f"{name} not found (Debian packages prometheus, prometheus-alertmanager; scripts/test.sh installs them)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        missing(f"{name} not found (Debian packages prometheus, prometheus-alertmanager; scripts/test.sh installs them)")
     return path
 
 

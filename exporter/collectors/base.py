@@ -50,6 +50,9 @@ class Collector(Protocol):
     interval_seconds: float
     # Failed accounts are collected again this long after a pass (None: wait for the next pass).
     retry_interval_seconds: float | None
+    # One request set answers for every account (payer Cost Explorer, a monitoring account): a retry repeats
+    # the whole pass rather than asking again for the failed accounts alone.
+    fleet_wide: bool
 
     def collect_account(self, account: Account, as_of: dt.date, previous: AccountResult | None) -> Outcome:
         """Collect one account; raise on failure (the runner turns it into a ``Failed``), or return a ``Failed``
@@ -66,6 +69,7 @@ class PerAccountCollector:
     name = ""
     interval_seconds = 300.0
     retry_interval_seconds: float | None = None
+    fleet_wide = False
 
     def collect_fleet(self, accounts: Sequence[Account], as_of: dt.date,
                       previous: Mapping[str, AccountResult]) -> Mapping[str, Outcome] | None:

@@ -292,6 +292,7 @@ class HealthCollector:
         """``client_for(account, region)`` returns a Health client in that account (None: the main account)."""
         self.settings = settings
         self.interval_seconds = settings.interval_seconds
+        self.fleet_wide = settings.organization  # one set of *ForOrganization calls for everyone
         self.client_for = client_for
         self.clock = clock
 
