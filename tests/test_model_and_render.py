@@ -13,7 +13,7 @@ from exporter.fleet import infos
 from exporter.exposition import Exposition
 from exporter.model import (
     DAILY, AccountInfo, AccountResult, Amount, CloudWatchDetail, CloudWatchRecord, CollectorRun, CostRecord,
-    HealthDetail, HealthEvent, SCHEMA_VERSION, Snapshot, SnapshotVersionError, decode_snapshot, encode_snapshot,
+    CostRecords, CollectorState,    HealthDetail, HealthEvent, SCHEMA_VERSION, Snapshot, SnapshotVersionError, decode_snapshot, encode_snapshot,
 )
 from exporter.periods import cost_detail
 from exporter.snapshot import SnapshotHolder
@@ -62,6 +62,28 @@ def test_every_record_and_detail_kind_survives_the_wire_with_exact_plain_amounts
     assert kinds == {"cost": ["cost", "cost"], "health": ["health_event", "health"],
                      "cloudwatch": ["cloudwatch_datapoint", "cloudwatch"]}
     assert document["collectors"]["health"]["accounts"][ACCOUNTS[0].id]["last_success"] == "2026-12-01T06:30:00Z"
+
+
+
+@pytest.mark.parametrize("amount", ["0.0000001234", "1.50", "1.234E-7", "-3.25", "12", "0E-10", "-0", "-0.00",
+                                    "1234567890123456789.5", "123456789012345678", "NaN", "1E+5"])
+def test_compact_cost_records_give_back_every_amount_digit_for_digit(amount):
+    """What /snapshot writes and the exposition sums is the amount Cost Explorer sent, whatever its form."""
+    days = [dt.date(2026, 11, d) for d in (28, 29, 30)]
+    records = tuple(CostRecord(service, DAILY, day, day + dt.timedelta(days=1), Amount(value), "USD", "AmortizedCost",
+                               day == days[-1])
+                    for day in days for service, value in (("Amazon EC2", amount), ("AWS Lambda", "0.5")))
+    compact = CostRecords(records)
+    assert compact == records and tuple(compact) == records and len(compact) == 6
+    assert [str(r.amount) for r in compact] == [str(r.amount) for r in records]
+    assert [r.amount.as_tuple() for r in compact] == [r.amount.as_tuple() for r in records]
+    assert compact[-1] == records[-1] and compact[1:3] == records[1:3]
+    with pytest.raises(IndexError):
+        compact[6]
+    held = AccountResult(collector="cost", account_id="1", records=compact)
+    plain = AccountResult(collector="cost", account_id="1", records=records)
+    assert encode_snapshot(Snapshot(taken_at=AT, collectors={"cost": CollectorState(accounts={"1": held})})) == \
+        encode_snapshot(Snapshot(taken_at=AT, collectors={"cost": CollectorState(accounts={"1": plain})}))
 
 
 @pytest.mark.parametrize("version", ["2.0", "0.9", None])

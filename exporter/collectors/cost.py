@@ -29,7 +29,7 @@ from typing import Any
 
 from exporter.collectors.base import Collected, PerAccountCollector
 from exporter.config import Account, CostSettings
-from exporter.model import DAILY, MONTHLY, AccountResult, Amount, CostRecord
+from exporter.model import DAILY, MONTHLY, AccountResult, Amount, CostRecord, CostRecords
 from exporter.periods import cost_detail, first_of_month, previous_month_start
 
 MAX_PAGES = 100  # a runaway NextPageToken loop would cost real money
@@ -128,7 +128,7 @@ def parse_groups(page: Mapping[str, Any], metric: str, granularity: str) -> Iter
             )
 
 
-def _merge_pages(pages: Iterable[tuple[CostRecord, ...]]) -> tuple[CostRecord, ...]:
+def _merge_pages(pages: Iterable[Iterable[CostRecord]]) -> tuple[CostRecord, ...]:
     """One record per (service, granularity, period): a later page never duplicates an earlier one."""
     merged: dict[tuple[str, str, dt.date], CostRecord] = {}
     for records in pages:
@@ -180,4 +180,4 @@ class CostCollector(PerAccountCollector):
         records = _merge_pages(pages)
         if len(queries) == 1:
             records = _merge_pages([records, months_from_days(records, as_of)])
-        return Collected(records=records, detail=cost_detail(as_of, self.settings.baseline_days))
+        return Collected(records=CostRecords(records), detail=cost_detail(as_of, self.settings.baseline_days))

@@ -40,7 +40,8 @@ from exporter.collectors.base import Collected, FleetOutcomes
 from exporter.collectors.cost import (MAX_PAGES, CostQuery, _merge_pages, fetch_pages, months_from_days,
                                       parse_groups, plan_queries)
 from exporter.config import Account, CostSettings
-from exporter.model import DAILY, MONTHLY, AccountResult, Amount, CostDetail, CostRecord, UnmappedCost
+from exporter.model import (DAILY, MONTHLY, AccountResult, Amount, CostDetail, CostRecord, CostRecords,
+                            UnmappedCost)
 from exporter.periods import ONE_DAY, cost_detail, first_of_month, month_windows
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ class _Period:
     """One period of the organization's answer: still Estimated or not, and each linked account's records."""
 
     estimated: bool
-    by_account: Mapping[str, tuple[CostRecord, ...]]
+    by_account: Mapping[str, CostRecords]
 
 
 def fetch_organization(client: Any, query: CostQuery, fleet_size: int) -> dict[tuple[dt.date, dt.date], _Period]:
@@ -72,16 +73,22 @@ def fetch_organization(client: Any, query: CostQuery, fleet_size: int) -> dict[t
     be split across pages (the same TimePeriod on two pages, with other groups), and a period without any
     cost is still a period (its Estimated flag says whether it is final)."""
     estimated: dict[tuple[dt.date, dt.date], bool] = {}
-    records: dict[tuple[dt.date, dt.date], dict[str, list[CostRecord]]] = {}
+    # Each page's records go compact at once (CostRecords): the first answer of a large organization holds
+    # hundreds of thousands of them, ~190 bytes each as objects.
+    chunks: dict[tuple[dt.date, dt.date], dict[str, list[CostRecords]]] = {}
     accounts: set[str] = set()
     for n, page in enumerate(fetch_pages(client, query, max_pages=sys.maxsize), 1):
         for result in page.get("ResultsByTime", ()):
             key = (dt.date.fromisoformat(result["TimePeriod"]["Start"]),
                    dt.date.fromisoformat(result["TimePeriod"]["End"]))
             estimated[key] = estimated.get(key, False) or bool(result.get("Estimated", False))
+        on_page: dict[tuple[tuple[dt.date, dt.date], str], list[CostRecord]] = {}
         for account_id, record in parse_groups(page, query.metric, query.record_granularity):
-            records.setdefault((record.period_start, record.period_end), {}).setdefault(account_id, []).append(record)
+            on_page.setdefault(((record.period_start, record.period_end), account_id), []).append(record)
             accounts.add(account_id)
+        for (key, account_id), records in on_page.items():
+            chunks.setdefault(key, {}).setdefault(account_id, []).append(CostRecords(records))
+        del on_page
         if page.get("NextPageToken") and n >= (limit := page_limit(query, max(fleet_size, len(accounts)))):
             raise RuntimeError(f"GetCostAndUsage returned more than {limit} pages for {len(accounts)} linked "
                                "accounts; refusing to spend more")
@@ -91,7 +98,7 @@ def fetch_organization(client: Any, query: CostQuery, fleet_size: int) -> dict[t
     if missing:
         raise RuntimeError(f"GetCostAndUsage answered without {len(missing)} of the periods asked for (from "
                            f"{missing[0][0]}): incomplete answer")
-    return {key: _Period(is_estimated, {a: _merge_pages([rs]) for a, rs in records.get(key, {}).items()})
+    return {key: _Period(is_estimated, {a: CostRecords(_merge_pages(parts)) for a, parts in chunks.get(key, {}).items()})
             for key, is_estimated in estimated.items()}
 
 
@@ -181,7 +188,7 @@ class PayerCostCollector:
         needed = plan_queries(as_of, self.settings)
         days = {day: p for day, p in self._days.items() if needed[0].start <= day < as_of}
         last_month = self._last_month if self._last_month and self._last_month[0] == detail.last_month.start else None
-        month_to_date: Mapping[str, tuple[CostRecord, ...]] = {}
+        month_to_date: Mapping[str, CostRecords] = {}
         for query, answer in answers:
             if query.granularity == "DAILY":
                 days.update({start: p for (start, _), p in answer.items()})
@@ -207,4 +214,5 @@ class PayerCostCollector:
         log.info("event=cost_payer_refresh as_of=%s queries=%s linked_accounts=%d unmapped_accounts=%d",
                  as_of, ",".join(f"{q.granularity}:{q.start}..{q.end}" for q in queries) or "none", len(linked),
                  len(linked - served))
-        return FleetOutcomes({a.id: Collected(records=records_of(a.id), detail=detail) for a in accounts}, unmapped)
+        return FleetOutcomes({a.id: Collected(records=CostRecords(records_of(a.id)), detail=detail)
+                              for a in accounts}, unmapped)
