@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import datetime as dt
 from array import array
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
-from typing import Union, overload
+from typing import Any, Union, overload
 
 import msgspec
 
@@ -419,6 +419,38 @@ _encoder = msgspec.json.Encoder(enc_hook=_plain, decimal_format="string")
 def encode_snapshot(snapshot: Snapshot) -> bytes:
     """The ``/snapshot`` document."""
     return _encoder.encode(snapshot)
+
+
+def _struct_pieces(value: msgspec.Struct, expand: Mapping[str, Callable[[Any], Iterator[bytes]]]) -> Iterator[bytes]:
+    """A struct's JSON as msgspec writes it (every field, in order), the fields named in ``expand`` in pieces."""
+    for i, name in enumerate(value.__struct_fields__):
+        yield (b"{" if i == 0 else b",") + _encoder.encode(name) + b":"
+        field = getattr(value, name)
+        if name in expand:
+            yield from expand[name](field)
+        else:
+            yield _encoder.encode(field)
+    yield b"}" if value.__struct_fields__ else b"{}"
+
+
+def _mapping_pieces(mapping: Mapping[str, Any], value: Callable[[Any], Iterator[bytes]]) -> Iterator[bytes]:
+    if not mapping:
+        yield b"{}"
+        return
+    for i, (key, item) in enumerate(mapping.items()):
+        yield (b"{" if i == 0 else b",") + _encoder.encode(key) + b":"
+        yield from value(item)
+    yield b"}"
+
+
+def encode_snapshot_pieces(snapshot: Snapshot) -> Iterator[bytes]:
+    """The ``/snapshot`` document in pieces, one account result at a time (joined, they are
+    :func:`encode_snapshot`'s bytes): never the whole document in memory (141 MiB at 1,000 accounts)."""
+    def state(value: CollectorState) -> Iterator[bytes]:
+        return _struct_pieces(value, {"accounts": lambda results: _mapping_pieces(
+            results, lambda result: iter((_encoder.encode(result),)))})
+
+    return _struct_pieces(snapshot, {"collectors": lambda collectors: _mapping_pieces(collectors, state)})
 
 
 class SnapshotVersionError(ValueError):

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from exporter import __version__
-from exporter.exposition import CONTENT_TYPE, Exposition
+from exporter.exposition import CONTENT_TYPE, Body, Exposition
 from exporter.model import Snapshot, utcnow
 
 log = logging.getLogger(__name__)
@@ -62,9 +62,9 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         gz = accepts_gzip(self.headers.get("Accept-Encoding", ""))
         if path == "/metrics":
-            self._send(200, CONTENT_TYPE, self.server.exposition.metrics(gzipped=gz), gzipped=gz, vary=True)
+            self._send(200, CONTENT_TYPE, self.server.exposition.metrics_body(gzipped=gz), gzipped=gz, vary=True)
         elif path == "/snapshot":
-            self._send(200, "application/json", self.server.exposition.snapshot_json(gzipped=gz), gzipped=gz,
+            self._send(200, "application/json", self.server.exposition.snapshot_body(gzipped=gz), gzipped=gz,
                        vary=True)
         elif path == "/healthz":
             self._send(200, "text/plain; charset=utf-8", b"ok\n")
@@ -76,17 +76,20 @@ class _Handler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:  # noqa: N802
         self.do_GET()
 
-    def _send(self, status: int, content_type: str, body: bytes, gzipped: bool = False, vary: bool = False) -> None:
+    def _send(self, status: int, content_type: str, body: bytes | Body, gzipped: bool = False,
+              vary: bool = False) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         if gzipped:
             self.send_header("Content-Encoding", "gzip")
         if vary:  # the body depends on Accept-Encoding: caches in between must not mix the two
             self.send_header("Vary", "Accept-Encoding")
-        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Length", str(len(body) if isinstance(body, bytes) else body.length))
         self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+        if self.command == "HEAD":
+            return
+        for piece in (body,) if isinstance(body, bytes) else body.pieces():
+            self.wfile.write(piece)
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
         log.debug("event=http_request client=%s request=%r", self.address_string(), format % args)

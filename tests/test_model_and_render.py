@@ -117,7 +117,7 @@ def test_a_health_publish_reuses_the_cost_bytes_and_every_body_stays_one_valid_g
     holder.subscribe(exposition.on_snapshot)
 
     def cost_part() -> bytes:
-        return exposition._rendered.parts[0].text  # noqa: SLF001 - what this test is about
+        return exposition._rendered.parts[0].text()  # noqa: SLF001 - what this test is about
 
     def check() -> str:
         text = exposition.metrics()
@@ -137,3 +137,38 @@ def test_a_health_publish_reuses_the_cost_bytes_and_every_body_stays_one_valid_g
     assert "99.25" in text and "event/EC2/X/2" in text
     assert json.loads(exposition.snapshot_json())["generation"] == holder.current.generation
     assert gzip.decompress(exposition.snapshot_json(gzipped=True)) == exposition.snapshot_json()
+
+
+def test_a_fleet_rendered_a_chunk_of_accounts_at_a_time_reads_as_rendered_at_once(monkeypatch):
+    """Each family once, with every account's samples under it, whatever the chunk size; and the plain, gzipped
+    and /snapshot bodies agree with each other."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from exporter.exposition import render as rendering
+
+    accounts = config_for(*range(1, 8)).accounts
+    results = [cost(a.id, f"{i}.25") for i, a in enumerate(accounts)], [health(a.id, i) for i, a in enumerate(accounts)]
+
+    def rendered(chunk: int) -> tuple[bytes, bytes, bytes]:
+        monkeypatch.setattr(rendering, "CHUNK_ACCOUNTS", chunk)
+        holder = SnapshotHolder(Snapshot.empty(infos(accounts)))
+        exposition = Exposition({"cost": 21600.0, "health": 300.0}, ApiStats(), process_metrics=False)
+        holder.subscribe(exposition.on_snapshot)
+        holder.publish(run("cost"), results[0])
+        holder.publish(run("health"), results[1])
+        text = exposition.metrics()
+        assert gzip.decompress(exposition.metrics(gzipped=True)) == text
+        plain = exposition.metrics_body()
+        assert plain.length == len(text) and b"".join(plain.pieces()) == text
+        document = exposition.snapshot_json()
+        assert encode_snapshot(holder.current) == document == gzip.decompress(exposition.snapshot_json(gzipped=True))
+        assert exposition.snapshot_body().length == len(document)
+        return text, exposition._rendered.parts[0].text(), document  # noqa: SLF001
+
+    at_once, by_two, one_by_one = rendered(1000), rendered(2), rendered(1)
+    assert by_two[1] == one_by_one[1] == at_once[1]  # the cost part, byte for byte
+    for text in (at_once[0], by_two[0], one_by_one[0]):
+        families = [f.name for f in text_string_to_metric_families(text.decode())]
+        assert len(families) == len(set(families))  # no family split in two
+        assert text.count(b"# HELP aws_cost_usd ") == 1 and text.count(b'aws_cost_usd{') == 7
+        assert text.count(b"# HELP aws_health_events ") == 1 and text.count(b"aws_health_event_info{") == 7
