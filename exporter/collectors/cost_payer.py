@@ -31,7 +31,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
@@ -62,10 +62,33 @@ def page_limit(query: CostQuery, accounts: int) -> int:
 
 @dataclass(frozen=True, slots=True)
 class _Period:
-    """One period of the organization's answer: still Estimated or not, and each linked account's records."""
+    """One period of the organization's answer: still Estimated or not, and every linked account's records in one
+    compact table (``spans``: each account's slice of it)."""
 
     estimated: bool
-    by_account: Mapping[str, CostRecords]
+    records: CostRecords
+    spans: Mapping[str, tuple[int, int]]
+
+    @classmethod
+    def of(cls, estimated: bool, by_account: Mapping[str, Iterable[Iterable[CostRecord]]]) -> _Period:
+        """``by_account``: each account's records, in pages (merged here: a later page never duplicates)."""
+        spans: dict[str, tuple[int, int]] = {}
+
+        def records() -> Iterator[CostRecord]:
+            end = 0
+            for account_id, pages in by_account.items():
+                merged = _merge_pages(pages)
+                spans[account_id] = (end, end + len(merged))
+                end += len(merged)
+                yield from merged
+        return cls(estimated, CostRecords(records()), spans)
+
+    def accounts(self) -> Iterable[str]:
+        return self.spans.keys()
+
+    def of_account(self, account_id: str) -> Sequence[CostRecord]:
+        start, end = self.spans.get(account_id, (0, 0))
+        return self.records[start:end]
 
 
 def fetch_organization(client: Any, query: CostQuery, fleet_size: int) -> dict[tuple[dt.date, dt.date], _Period]:
@@ -98,8 +121,7 @@ def fetch_organization(client: Any, query: CostQuery, fleet_size: int) -> dict[t
     if missing:
         raise RuntimeError(f"GetCostAndUsage answered without {len(missing)} of the periods asked for (from "
                            f"{missing[0][0]}): incomplete answer")
-    return {key: _Period(is_estimated, {a: CostRecords(_merge_pages(parts)) for a, parts in chunks.get(key, {}).items()})
-            for key, is_estimated in estimated.items()}
+    return {key: _Period.of(is_estimated, chunks.get(key, {})) for key, is_estimated in estimated.items()}
 
 
 def _periods(query: CostQuery) -> list[tuple[dt.date, dt.date]]:
@@ -188,7 +210,7 @@ class PayerCostCollector:
         needed = plan_queries(as_of, self.settings)
         days = {day: p for day, p in self._days.items() if needed[0].start <= day < as_of}
         last_month = self._last_month if self._last_month and self._last_month[0] == detail.last_month.start else None
-        month_to_date: Mapping[str, CostRecords] = {}
+        month_to_date: _Period | None = None
         for query, answer in answers:
             if query.granularity == "DAILY":
                 days.update({start: p for (start, _), p in answer.items()})
@@ -196,19 +218,19 @@ class PayerCostCollector:
                 last = answer.get((detail.last_month.start, detail.last_month.end))
                 last_month = (detail.last_month.start, last) if last is not None else last_month
                 mtd = answer.get((detail.month_to_date.start, detail.month_to_date.end))
-                month_to_date = mtd.by_account if mtd is not None else {}
+                month_to_date = mtd
         self._days, self._last_month = dict(sorted(days.items())), last_month
 
         def records_of(account_id: str) -> tuple[CostRecord, ...]:
-            daily = [r for p in self._days.values() for r in p.by_account.get(account_id, ())]
+            daily = [r for p in self._days.values() for r in p.of_account(account_id)]
             if len(needed) == 1:  # the days hold last month: MONTHLY was not asked, as in per-account mode
                 return _merge_pages([daily, months_from_days(daily, as_of)])
-            monthly = (*(last_month[1].by_account.get(account_id, ()) if last_month else ()),
-                       *month_to_date.get(account_id, ()))
+            monthly = (*(last_month[1].of_account(account_id) if last_month else ()),
+                       *(month_to_date.of_account(account_id) if month_to_date else ()))
             return _merge_pages([daily, monthly])
 
-        linked = set(month_to_date).union(*(p.by_account for p in self._days.values()),
-                                          last_month[1].by_account if last_month else ())
+        linked = set(month_to_date.accounts() if month_to_date else ()).union(
+            *(p.accounts() for p in self._days.values()), last_month[1].accounts() if last_month else ())
         served = {a.id for a in accounts}
         unmapped = unmapped_costs({a: records_of(a) for a in sorted(linked - served)}, detail)
         log.info("event=cost_payer_refresh as_of=%s queries=%s linked_accounts=%d unmapped_accounts=%d",
