@@ -9,11 +9,12 @@ from decimal import Decimal
 
 import pytest
 
+from exporter.compact import CostRecords
 from exporter.fleet import infos
 from exporter.exposition import Exposition
 from exporter.model import (
     DAILY, AccountInfo, AccountResult, Amount, CloudWatchDetail, CloudWatchRecord, CollectorRun, CostRecord,
-    CostRecords, CollectorState,    HealthDetail, HealthEvent, SCHEMA_VERSION, Snapshot, SnapshotVersionError, decode_snapshot, encode_snapshot,
+    CollectorState, HealthDetail, HealthEvent, SCHEMA_VERSION, Snapshot, SnapshotVersionError, decode_snapshot, encode_snapshot,
 )
 from exporter.periods import cost_detail
 from exporter.snapshot import SnapshotHolder

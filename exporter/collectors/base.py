@@ -20,7 +20,7 @@ from exporter.model import AccountResult, Detail, Record, UnmappedCost
 class Collected:
     """A successful collection for one account, and what the exposition must know about how it was made."""
 
-    records: Sequence[Record]  # a tuple, or CostRecords (cost records held compactly)
+    records: Sequence[Record]  # a tuple, or exporter.compact.CostRecords
     detail: Detail | None = None
 
 

@@ -29,7 +29,8 @@ from typing import Any
 
 from exporter.collectors.base import Collected, PerAccountCollector
 from exporter.config import Account, CostSettings
-from exporter.model import DAILY, MONTHLY, AccountResult, Amount, CostRecord, CostRecords
+from exporter.compact import CostRecords
+from exporter.model import DAILY, MONTHLY, AccountResult, Amount, CostRecord
 from exporter.periods import cost_detail, first_of_month, previous_month_start
 
 MAX_PAGES = 100  # a runaway NextPageToken loop would cost real money

@@ -40,8 +40,8 @@ from exporter.collectors.base import Collected, FleetOutcomes
 from exporter.collectors.cost import (MAX_PAGES, CostQuery, _merge_pages, fetch_pages, months_from_days,
                                       parse_groups, plan_queries)
 from exporter.config import Account, CostSettings
-from exporter.model import (DAILY, MONTHLY, AccountResult, Amount, CostDetail, CostRecord, CostRecords,
-                            UnmappedCost)
+from exporter.compact import CostRecords
+from exporter.model import DAILY, MONTHLY, AccountResult, Amount, CostDetail, CostRecord, UnmappedCost
 from exporter.periods import ONE_DAY, cost_detail, first_of_month, month_windows
 
 log = logging.getLogger(__name__)
