@@ -32,6 +32,7 @@ from exporter.config import Account, CostSettings
 from exporter.model import DAILY, MONTHLY, AccountResult, Amount, CostRecord, CostRecords
 from exporter.periods import cost_detail, first_of_month, previous_month_start
 
+OPERATIONS = (("ce", "GetCostAndUsage"),)
 MAX_PAGES = 100  # a runaway NextPageToken loop would cost real money
 
 
@@ -164,6 +165,7 @@ def oldest_estimated_day(previous: AccountResult | None) -> dt.date | None:
 
 class CostCollector(PerAccountCollector):
     name = "cost"
+    operations = OPERATIONS
 
     def __init__(self, settings: CostSettings, client_for: Callable[[Account, str], Any]):
         """``client_for(account, service)`` returns a boto3 client in that account (Cost Explorer is global)."""
