@@ -30,6 +30,7 @@ import botocore.session
 from botocore.config import Config as BotoConfig
 from botocore.credentials import CredentialProvider, CredentialResolver, DeferredRefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 
 from exporter.config import Account, AwsSettings
 from exporter.telemetry import ApiStats
@@ -266,7 +267,12 @@ class AwsClients:
             client = self.base.client("sts", region_name=self.settings.region, config=self._config.merge(
                 BotoConfig(retries={"mode": "standard", "total_max_attempts": 2})))
             self._instrument(client)
-        answer = client.get_caller_identity()
+        try:
+            answer = client.get_caller_identity()
+        except (KeyError, TypeError, AttributeError) as exc:  # botocore's XML parser on a page that is not STS's
+            raise ResponseParserError(f"not an STS answer ({type(exc).__name__}: {exc})") from None
+        if not answer.get("Account") or not answer.get("Arn"):
+            raise ResponseParserError("GetCallerIdentity answered without Account and Arn")
         return str(answer["Account"]), str(answer["Arn"])
 
     def try_assume_role(self, role_arn: str, external_id: str | None, session_tag: str) -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from botocore.exceptions import (ClientError, ConnectionClosedError, ConnectTimeoutError, CredentialRetrievalError,
                                  EndpointConnectionError, NoCredentialsError, PartialCredentialsError,
                                  ProfileNotFound, ReadTimeoutError, SSOError, TokenRetrievalError)
+from botocore.parsers import ResponseParserError
 
 from exporter.aws import EXPECTED_ERRORS, AwsClients, error_code, error_message
 
@@ -65,6 +66,11 @@ def explain(exc: BaseException, region: str) -> CredentialsProblem:
             "EndpointUnreachable", f"cannot reach STS in {region}: {detail}",
             "check the network, the proxy (HTTPS_PROXY), AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_STS and the region "
             "(aws.region, AWS_REGION)")
+    if isinstance(exc, ResponseParserError):  # an empty or HTML answer: something else than STS answered
+        unquoted = detail.split("Further retries may succeed")[0].rstrip(" ,.:")  # botocore quotes the body
+        return CredentialsProblem(
+            "MalformedResponse", f"the answer from STS in {region} is not STS's: {unquoted}",
+            "check AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_STS and the proxy (HTTPS_PROXY) in between")
     if isinstance(exc, CredentialRetrievalError):
         return CredentialsProblem("CredentialRetrievalError", detail,
                                   "fix the credential source the message names (credential_process, role, container)")
@@ -114,7 +120,7 @@ class MainCredentials:
             retry = f" retry_in_seconds={retry_in:.0f}" if retry_in is not None else ""
             log.error("event=main_credentials_failed reason=%s error=%r action=%r region=%s%s", problem.reason,
                       problem.error, problem.action, settings.region, retry,
-                      exc_info=None if isinstance(exc, EXPECTED_ERRORS) else exc)
+                      exc_info=None if isinstance(exc, (*EXPECTED_ERRORS, ResponseParserError)) else exc)
             self.clients.stats.main_credentials(False)
             return problem
         account_id, arn = self.identity

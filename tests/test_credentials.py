@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import threading
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import boto3
@@ -67,6 +68,21 @@ def _sso_profile(tmp_path: Path) -> dict[str, str]:
     return {"HOME": str(tmp_path / "home"), "AWS_CONFIG_FILE": str(config), "AWS_PROFILE": "team"}
 
 
+class NotSts(BaseHTTPRequestHandler):
+    """What answers when AWS_ENDPOINT_URL points at something else: an empty 404, or a 200 HTML page."""
+
+    def do_POST(self) -> None:  # noqa: N802
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = b"<html><body>Sign in</body></html>" if self.path.startswith("/html") else b""
+        self.send_response(200 if body else 404)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
 def _one_line(proc: subprocess.CompletedProcess[str]) -> str:
     lines = proc.stderr.splitlines()
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
@@ -81,18 +97,28 @@ def _one_line(proc: subprocess.CompletedProcess[str]) -> str:
     ("profile", "ProfileNotFound", "the AWS profile 'nope' is in no AWS config file"),
     ("sso", "SSOTokenExpired", "aws sso login"),
     ("unreachable", "EndpointUnreachable", "cannot reach STS in eu-west-1"),
+    ("empty", "MalformedResponse", "is not STS's"),
+    ("html", "MalformedResponse", "is not STS's"),
 ])
 def test_once_without_working_credentials_exits_2_with_one_line(tmp_path, case, reason, says):
-    env = {"none": lambda: _env(),
-           "profile": lambda: _env(AWS_PROFILE="nope"),
-           "sso": lambda: _env(**_sso_profile(tmp_path)),
-           "unreachable": lambda: _env(AWS_ACCESS_KEY_ID="AKIDEXAMPLE", AWS_SECRET_ACCESS_KEY="secret",
-                                       AWS_REGION="eu-west-1", AWS_ENDPOINT_URL=f"http://127.0.0.1:{free_port()}")}[case]()
-    proc = _cli(env, "--config", str(_config(tmp_path, 1)), "--once")
+    with serve(NotSts) as not_sts:
+        proc = _once_with(tmp_path, case, not_sts)
     line = _one_line(proc)
     assert proc.returncode == 2 and proc.stdout == ""
     assert "event=main_credentials_failed" in line and f"reason={reason} " in line and says in line, line
     assert "secret" not in line
+
+
+def _once_with(tmp_path: Path, case: str, not_sts: str) -> subprocess.CompletedProcess[str]:
+    keys = {"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "secret"}
+    env = {"none": lambda: _env(),
+           "profile": lambda: _env(AWS_PROFILE="nope"),
+           "sso": lambda: _env(**_sso_profile(tmp_path)),
+           "unreachable": lambda: _env(AWS_ACCESS_KEY_ID="AKIDEXAMPLE", AWS_SECRET_ACCESS_KEY="secret",
+                                       AWS_REGION="eu-west-1", AWS_ENDPOINT_URL=f"http://127.0.0.1:{free_port()}"),
+           "empty": lambda: _env(**keys, AWS_ENDPOINT_URL=not_sts),
+           "html": lambda: _env(**keys, AWS_ENDPOINT_URL=f"{not_sts}/html")}[case]()
+    return _cli(env, "--config", str(_config(tmp_path, 1)), "--once")
 
 
 def test_an_access_key_aws_does_not_know_is_its_error_code(aws, tmp_path):
