@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 _DEMO_ENV = {
     "AWS_ACCESS_KEY_ID": "demo-access-key",
     "AWS_SECRET_ACCESS_KEY": "demo-secret-key",
+    "AWS_REGION": "us-east-1",  # the main session's region (the config reads it), whatever the shell says
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_EC2_METADATA_DISABLED": "true",
     "AWS_CONFIG_FILE": os.devnull,

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 
 from exporter import __version__
 from exporter.aws import AwsClients, cost_explorer_region
@@ -16,6 +17,7 @@ from exporter.collectors.cost_payer import PayerCostCollector
 from exporter.collectors.health import HealthCollector
 from exporter.config import Config
 from exporter.config.model import PAYER
+from exporter.credentials import MainCredentials
 from exporter.discovery import Discovery
 from exporter.exposition import Exposition
 from exporter.fleet import Fleet, infos
@@ -68,6 +70,32 @@ def build_collectors(config: Config, clients: AwsClients, only: Iterable[str] | 
     return collectors
 
 
+def fleet_roles(config: Config, collectors: Sequence[Collector],
+                discovery: Discovery | None) -> dict[str, tuple[str, str | None]]:
+    """The roles assumed once for the whole fleet, as wired above, by session tag → (role ARN, ExternalId):
+    ``organization`` (discovery, payer Cost Explorer, Health's organization view) and ``monitoring``
+    (CloudWatch's monitoring account). Per-account collectors assume each account's role besides."""
+    org, cloudwatch = config.organization, config.collectors.cloudwatch
+    roles: dict[str, tuple[str, str | None]] = {}
+    if org.role_arn and (discovery is not None or any(
+            c.fleet_wide and not isinstance(c, MonitoringAccountCollector) for c in collectors)):
+        roles["organization"] = (org.role_arn, org.external_id)
+    if cloudwatch.monitoring_role_arn and any(isinstance(c, MonitoringAccountCollector) for c in collectors):
+        roles["monitoring"] = (cloudwatch.monitoring_role_arn, org.external_id)
+    return roles
+
+
+def api_operations(config: Config, collectors: Sequence[Collector], discovery: Discovery | None) -> set[tuple[str, str]]:
+    """Every (service, operation) the exporter may call as configured: what the collectors and discovery
+    declare, the start-up identity check, and AssumeRole when any of them goes through a role."""
+    operations = {("sts", "GetCallerIdentity")}
+    for part in (*collectors, *([discovery] if discovery is not None else [])):
+        operations.update(part.operations)
+    if fleet_roles(config, collectors, discovery) or any(not c.fleet_wide for c in collectors):
+        operations.add(("sts", "AssumeRole"))
+    return operations
+
+
 @dataclass
 class App:
     config: Config
@@ -77,6 +105,10 @@ class App:
     runner: Runner
     exposition: Exposition
     discovery: Discovery | None = None
+    credentials: MainCredentials = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.credentials = MainCredentials(self.clients)
 
     @classmethod
     def build(cls, config: Config, only: Iterable[str] | None = None, process_metrics: bool = True,
@@ -97,6 +129,7 @@ class App:
                                 labels_snake_case=config.collectors.cloudwatch.labels_snake_case,
                                 process_metrics=process_metrics)
         holder.subscribe(exposition.on_snapshot)
+        clients.stats.declare(api_operations(config, collectors, discovery))
         runner = Runner(fleet, holder, concurrency=config.aws.concurrency,
                         today=(lambda: as_of) if as_of is not None else lambda: utcnow().date())
         return cls(config, clients, collectors, holder, runner, exposition, discovery)
@@ -111,3 +144,38 @@ class App:
         schedule = Schedule(self.runner, self.collectors, self.discovery)
         schedule.start()
         return schedule
+
+    def schedule_when_credentials_work(self, stop: threading.Event) -> Callable[[], None]:
+        """Serving: the schedule starts once the main credentials work, checked at once in the background and
+        then with a back-off while they fail (no pass runs before: every one would fail, account by account).
+        Returns what stops it."""
+        self.clients.stats.main_credentials(False)  # down until a check says otherwise
+        started: list[Schedule] = []
+        guard = threading.Lock()
+
+        def start() -> None:
+            if self.credentials.wait(stop):
+                with guard:
+                    if not stop.is_set():
+                        started.append(self.schedule())
+
+        threading.Thread(target=start, name="main-credentials", daemon=True).start()
+
+        def shutdown() -> None:
+            with guard:
+                stop.set()
+                for schedule in started:
+                    schedule.shutdown()
+        return shutdown
+
+    def failed_everywhere(self) -> list[str]:
+        """The collectors whose last pass failed for every account it covered, and ``discovery`` when the last
+        discovery failed (``--once`` then exits 1)."""
+        snapshot = self.holder.current
+        failed = ["discovery"] if snapshot.discovery is not None and not snapshot.discovery.up else []
+        for collector in self.collectors:
+            state = snapshot.collectors.get(collector.name)
+            results = list(state.accounts.values()) if state is not None else []
+            if results and not any(r.up for r in results):
+                failed.append(collector.name)
+        return failed

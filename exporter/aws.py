@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -29,6 +30,7 @@ import botocore.session
 from botocore.config import Config as BotoConfig
 from botocore.credentials import CredentialProvider, CredentialResolver, DeferredRefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 
 from exporter.config import Account, AwsSettings
 from exporter.telemetry import ApiStats
@@ -79,6 +81,42 @@ def _cost_explorer_region(partition: str) -> str:
     raise ValueError(f"Cost Explorer has no endpoint in the {partition} partition")
 
 
+# Where STS answers when the main region is in another partition than the role (and no region was asked).
+PARTITION_HOME_REGIONS = {"aws": "us-east-1", "aws-cn": "cn-north-1", "aws-us-gov": "us-gov-west-1"}
+
+
+def sts_region(role_arn: str, region: str) -> str:
+    """The region whose STS endpoint assumes ``role_arn``: the main region when it is in the role's partition
+    (sts.eu-west-1.amazonaws.com), else the partition's home region (sts.cn-north-1.amazonaws.com.cn for an
+    aws-cn role): STS only assumes roles of its own partition."""
+    partition = role_arn.split(":")[1] if role_arn.count(":") >= 2 else "aws"
+    if region_partition(region) == partition:
+        return region
+    return PARTITION_HOME_REGIONS.get(partition) or _first_region(partition) or region
+
+
+@functools.lru_cache(maxsize=None)
+def region_partition(region: str) -> str:
+    """The partition a region belongs to, from botocore's endpoint data (a region it does not list yet is
+    matched by its partition's pattern: cn-*, us-gov-*, …)."""
+    partitions = botocore.session.get_session().get_data("endpoints")["partitions"]
+    for data in partitions:
+        if region in data.get("regions", {}):
+            return str(data["partition"])
+    for data in partitions:
+        if data["partition"] != "aws" and re.match(data.get("regionRegex", "$^"), region):
+            return str(data["partition"])
+    return "aws"
+
+
+@functools.lru_cache(maxsize=None)
+def _first_region(partition: str) -> str | None:
+    for data in botocore.session.get_session().get_data("endpoints")["partitions"]:
+        if data["partition"] == partition and data.get("regions"):
+            return str(sorted(data["regions"])[0])
+    return None
+
+
 class RateLimiter:
     """A token bucket shared by all threads; ``rate`` requests per second, bursts of up to ``rate``."""
 
@@ -125,8 +163,7 @@ class AwsClients:
         self.settings = settings
         self._clock = clock
         self.stats = stats or ApiStats()
-        self.base = base_session or boto3.Session(region_name=settings.region)
-        self._loader = self.base._session.get_component("data_loader")
+        self._base = base_session  # made on first use: a missing AWS_PROFILE raises, and is retried then
         self._limiter = RateLimiter(settings.max_requests_per_second) if settings.max_requests_per_second else None
         self._config = BotoConfig(
             retries={"mode": "adaptive", "total_max_attempts": settings.max_attempts},  # first try included
@@ -142,6 +179,17 @@ class AwsClients:
         # client never costs an extra AssumeRole.
         self._clients: OrderedDict[tuple[str, str, str], Any] = OrderedDict()
         self._credentials: dict[str, DeferredRefreshableCredentials] = {}
+
+    @property
+    def base(self) -> boto3.Session:
+        """The main account's session (the default credential chain), in the main region."""
+        with self._lock:
+            if self._base is None:
+                session = boto3.Session(region_name=self.settings.region)
+                # STS at the region's own endpoint (sts.<region>.amazonaws.com[.cn]), never the global one.
+                session._session.set_config_variable("sts_regional_endpoints", "regional")
+                self._base = session
+            return self._base
 
     # -------------------------------------------------------------------------------------- clients
 
@@ -206,9 +254,30 @@ class AwsClients:
             self._credentials[role_arn] = credentials
         core = botocore.session.Session()
         # Share the parsed service models instead of loading them again for every account.
-        core.register_component("data_loader", self._loader)
+        core.register_component("data_loader", self.base._session.get_component("data_loader"))
         core.register_component("credential_provider", CredentialResolver([_FixedCredentialProvider(credentials)]))
         return boto3.Session(botocore_session=core, region_name=self.settings.region)
+
+    # ------------------------------------------------------------------------ checks (no client cached)
+
+    def caller_identity(self) -> tuple[str, str]:
+        """The main credentials' (account id, ARN) from one sts:GetCallerIdentity in the main region, tried
+        twice at most (a start-up check says what is wrong at once; its caller retries on its own schedule)."""
+        with self._lock:
+            client = self.base.client("sts", region_name=self.settings.region, config=self._config.merge(
+                BotoConfig(retries={"mode": "standard", "total_max_attempts": 2})))
+            self._instrument(client)
+        try:
+            answer = client.get_caller_identity()
+        except (KeyError, TypeError, AttributeError) as exc:  # botocore's XML parser on a page that is not STS's
+            raise ResponseParserError(f"not an STS answer ({type(exc).__name__}: {exc})") from None
+        if not answer.get("Account") or not answer.get("Arn"):
+            raise ResponseParserError("GetCallerIdentity answered without Account and Arn")
+        return str(answer["Account"]), str(answer["Arn"])
+
+    def try_assume_role(self, role_arn: str, external_id: str | None, session_tag: str) -> None:
+        """One AssumeRole into ``role_arn`` as the collectors would, credentials thrown away (``--check-credentials``)."""
+        self._assume_role(role_arn, external_id, session_tag)
 
     def _assume_role(self, role_arn: str, external_id: str | None, session_tag: str) -> dict[str, str]:
         kwargs: dict[str, Any] = {
@@ -218,7 +287,7 @@ class AwsClients:
         }
         if external_id:
             kwargs["ExternalId"] = external_id
-        response = self.main("sts").assume_role(**kwargs)
+        response = self.main("sts", sts_region(role_arn, self.settings.region)).assume_role(**kwargs)
         creds = response["Credentials"]
         log.debug("event=assume_role role_arn=%s expires=%s", role_arn, creds["Expiration"].isoformat())
         return {

@@ -1,6 +1,7 @@
 """``aws-ops-exporter``: serve, collect once, validate a config, or run the embedded demo fleet.
 
-Exit codes: 0 ok, 2 bad config or bad arguments, 1 anything else (e.g. the port is taken).
+Exit codes: 0 ok; 2 bad config or bad arguments, or (``--once``, ``--check-credentials``) credentials that do not
+work; 1 anything else (e.g. the port is taken, or with ``--once`` a collector failed for every account).
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ def parser() -> argparse.ArgumentParser:
                    help="with --demo: the demo fleet as an AWS Organization (discovery, payer Cost Explorer, "
                         "organization Health, a CloudWatch monitoring account; no role assumed in any account)")
     p.add_argument("--check-config", action="store_true", help="validate the config and exit")
+    p.add_argument("--check-credentials", action="store_true",
+                   help="with --check-config: also check the main credentials (sts:GetCallerIdentity) and try "
+                        "AssumeRole into every role the enabled collectors would assume; print a table, exit 2 "
+                        "when any failed")
     p.add_argument("--log.level", dest="log_level", choices=("debug", "info", "warning", "error"))
     p.add_argument("--log.format", dest="log_format", choices=("logfmt", "json"))
     for name in COLLECTOR_NAMES:
@@ -70,6 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.error("--config FILE is required (or --demo for the embedded demo fleet)")
     if args.demo and (args.check_config or args.config):
         p.error("--demo runs its own embedded config; drop --config / --check-config")
+    if args.check_credentials and not args.check_config:
+        p.error("--check-credentials goes with --check-config")
     if args.organization and not args.demo:
         p.error("--organization goes with --demo (for a real organization, set organization.enabled in the config)")
     if args.listen_address:
@@ -96,21 +103,40 @@ def main(argv: Sequence[str] | None = None) -> int:
         discovery = "; accounts also discovered from AWS Organizations" if config.organization.enabled else ""
         print(f"{config.source}: ok ({len(config.accounts)} accounts{discovery}; collectors: "
               f"{', '.join(config.collectors.enabled()) or 'none'})")
-        return 0
+        return _check_credentials(args, config) if args.check_credentials else 0
 
     logsetup.setup(args.log_level or config.log.level, args.log_format or config.log.format)
     try:
         app = App.build(config, only=_selected_collectors(args, config), process_metrics=not args.once,
                         as_of=args.as_of)
         if args.once:
-            app.collect_once()
-            sys.stdout.buffer.write(app.exposition.metrics())
-            sys.stdout.flush()
-            return 0
+            return _once(app)
         return _serve(app, args.listen_address or config.web.listen_address)
     finally:
         if demo is not None:
             demo.stop()
+
+
+def _once(app: App) -> int:
+    if app.credentials.check() is not None:
+        return 2  # said in one line; collecting would fail for every account
+    app.collect_once()
+    sys.stdout.buffer.write(app.exposition.metrics())
+    sys.stdout.flush()
+    failed = app.failed_everywhere()
+    if failed:
+        log.error("event=once_failed failed=%s reason=%r", ",".join(failed), "failed for every account")
+        return 1
+    return 0
+
+
+def _check_credentials(args: argparse.Namespace, config: Config) -> int:
+    from exporter.credcheck import check_credentials, table
+
+    logsetup.setup(args.log_level or "warning", args.log_format or config.log.format)
+    checks = check_credentials(App.build(config, only=_selected_collectors(args, config), process_metrics=False))
+    print(table(checks))
+    return 2 if any(c.problem is not None for c in checks) else 0
 
 
 def _serve(app: App, listen_address: str) -> int:
@@ -129,11 +155,11 @@ def _serve(app: App, listen_address: str) -> int:
     log.info("event=listening address=%s port=%d accounts=%d discovery=%s collectors=%s version=%s",
              listen_address or ":", server.port, len(app.config.accounts),
              str(app.discovery is not None).lower(), ",".join(c.name for c in app.collectors), __version__)
-    schedule = app.schedule()
+    stop_collecting = app.schedule_when_credentials_work(stop)
     stop.wait()
     log.info("event=shutdown")
     app.runner.stop()
-    schedule.shutdown()
+    stop_collecting()
     server.stop()
     return 0
 

@@ -16,7 +16,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from exporter.aws import EXPECTED_ERRORS, error_message
-from exporter.collectors.organizations import AccountDetails, ListedAccount, OrganizationReader
+from exporter.collectors.organizations import (INCLUDE_OUS_OPERATIONS, OPERATIONS, AccountDetails, ListedAccount,
+                                              OrganizationReader)
 from exporter.config import Account, OrganizationSettings
 from exporter.fleet import Fleet, in_scope, infos, merge
 from exporter.model import DiscoveryStatus, utcnow
@@ -45,6 +46,7 @@ class Discovery:
         self.holder = holder
         self.clock = clock
         self.interval_seconds = settings.refresh_interval_seconds
+        self.operations = OPERATIONS + (INCLUDE_OUS_OPERATIONS if settings.include_ous else ())
         self._details: dict[str, tuple[float, AccountDetails]] = {}
         self._status: DiscoveryStatus | None = None
 

@@ -33,9 +33,17 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, ensure_ascii=False)
 
 
+def reraised_by_botocore(record: logging.LogRecord) -> bool:
+    """False for botocore's warning (with a traceback) that a mandatory credentials refresh failed: it raises
+    that failure next, and whoever called says it in one line (e.g. ``event=main_credentials_failed``)."""
+    return not (record.name == "botocore.credentials"
+                and record.getMessage().startswith("Refreshing temporary credentials failed during mandatory"))
+
+
 def setup(level: str = "info", fmt: str = "logfmt") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else LogfmtFormatter())
+    handler.addFilter(reraised_by_botocore)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -1,4 +1,5 @@
-"""The exporter's own process-wide counters: AWS requests, errors, throttles, spend, CloudWatch metrics asked.
+"""The exporter's own process-wide counters: AWS requests, errors, throttles, spend, CloudWatch metrics asked;
+and whether the main credentials work.
 
 Live counters (they describe the exporter, not the fleet): ``exporter.aws`` counts every HTTP attempt,
 the CloudWatch collector counts the metrics it requests, and the exposition reads them on every scrape.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -36,6 +38,7 @@ class TelemetryView:
     cost_explorer_spend_usd: Decimal
     cloudwatch_spend_usd: Decimal
     cloudwatch_metrics_requested: dict[str, int]  # account name → GetMetricData queries sent
+    main_credentials_up: bool | None = None  # the last sts:GetCallerIdentity check; None = not checked
 
 
 class ApiStats:
@@ -52,6 +55,18 @@ class ApiStats:
         self._cost_explorer_spend = Decimal(0)
         self._cloudwatch_spend = Decimal(0)
         self._metrics_requested: Counter[str] = Counter()
+        self._main_credentials_up: bool | None = None
+
+    def declare(self, operations: Iterable[tuple[str, str]]) -> None:
+        """The (service, operation) pairs the exporter may call: counted from 0, so the first request (or
+        throttle) is an increase a rate() sees, not a series appearing."""
+        with self._lock:
+            for key in operations:
+                self._requests[key] += 0
+
+    def main_credentials(self, up: bool) -> None:
+        with self._lock:
+            self._main_credentials_up = up
 
     def record(self, service: str, operation: str, error: str | None) -> None:
         with self._lock:
@@ -70,7 +85,7 @@ class ApiStats:
     def view(self) -> TelemetryView:
         with self._lock:
             return TelemetryView(dict(self._requests), dict(self._errors), self._cost_explorer_spend,
-                                 self._cloudwatch_spend, dict(self._metrics_requested))
+                                 self._cloudwatch_spend, dict(self._metrics_requested), self._main_credentials_up)
 
     def requests_for(self, service: str, operation: str | None = None) -> int:
         with self._lock:

@@ -29,6 +29,7 @@ ALLOWED: dict[str, set[str]] = {
     "exporter.logsetup": set(),
     "exporter.cliargs": set(),
     "exporter.aws": {"exporter.config", "exporter.telemetry"},
+    "exporter.credentials": {"exporter.aws"},  # the main identity check: botocore's exceptions explained
     "exporter.collectors": {"exporter.collectors", "exporter.config", "exporter.model", "exporter.compact", "exporter.periods",
                             "exporter.aws", "exporter.telemetry"},
     "exporter.snapshot": {"exporter.model"},
@@ -41,9 +42,11 @@ ALLOWED: dict[str, set[str]] = {
                             "exporter.periods", "exporter"},
     "exporter.server": {"exporter.exposition", "exporter.model", "exporter"},
     "exporter.app": {"exporter", "exporter.aws", "exporter.collectors", "exporter.config", "exporter.exposition",
-                     "exporter.discovery", "exporter.fleet", "exporter.model", "exporter.scheduler", "exporter.snapshot", "exporter.telemetry"},
+                     "exporter.discovery", "exporter.fleet", "exporter.model", "exporter.scheduler", "exporter.snapshot", "exporter.telemetry",
+                     "exporter.credentials"},
+    "exporter.credcheck": {"exporter.app", "exporter.aws", "exporter.credentials"},
     "exporter.cli": {"exporter", "exporter.app", "exporter.cliargs", "exporter.config", "exporter.logsetup",
-                     "exporter.server", "aws_ops_demo"},
+                     "exporter.server", "aws_ops_demo", "exporter.credcheck"},
     "exporter.__main__": {"exporter.cli"},
     "exporter": set(),  # exporter/__init__.py: the version only
     # The reporter reads /snapshot over HTTP with the model; only its Cost Explorer backfill talks to AWS.
@@ -58,7 +61,7 @@ ALLOWED: dict[str, set[str]] = {
 # Third-party packages only some rooms may import.
 RESTRICTED: dict[str, set[str]] = {
     "boto3": {"exporter.aws", "aws_ops_demo"},
-    "botocore": {"exporter.aws", "exporter.collectors", "aws_ops_demo"},
+    "botocore": {"exporter.aws", "exporter.credentials", "exporter.collectors", "aws_ops_demo"},
     "prometheus_client": {"exporter.exposition", "exporter.reporter.selfmetrics"},
     "yaml": {"exporter.config"},
     "moto": {"aws_ops_demo"},

@@ -141,9 +141,12 @@ def test_demo_organization_mode_discovers_the_fleet_and_assumes_no_role():
     assert up and all(v == 1.0 for v in up.values()), {k: v for k, v in up.items() if v != 1.0}
     assert {c for c, _ in up} == {"cost", "health", "cloudwatch"}
     assert samples(text, "aws_exporter_discovery_up") == {(): 1.0}
-    # No role assumed anywhere: not one STS request.
-    requests = {dict(k)["service"] for k in samples(text, "aws_exporter_api_requests_total")}
-    assert "sts" not in requests and {"ce", "health", "cloudwatch", "oam", "organizations"} <= requests
+    # No role assumed anywhere: the start-up identity check is the one STS request.
+    requests = samples(text, "aws_exporter_api_requests_total")
+    assert {dict(k)["operation"]: v for k, v in requests.items() if dict(k)["service"] == "sts"} == {
+        "GetCallerIdentity": 1.0}
+    assert {"ce", "health", "cloudwatch", "oam", "organizations"} <= {dict(k)["service"] for k in requests}
+    assert samples(text, "aws_exporter_main_credentials_up") == {(): 1.0}
     cost = samples(text, "aws_cost_usd")
     baseline = samples(text, "aws_cost_daily_baseline_usd")
     spike = [(k, v) for k, v in cost.items() if dict(k)["account"] == SPIKE_ACCOUNT

@@ -187,7 +187,10 @@ def test_throttling_is_retried_and_counted(aws, monkeypatch):
         app.collect_once(as_of)
     text = app.exposition.metrics().decode()
     assert list(samples(text, "aws_exporter_collector_up").values()) == [1.0]
-    assert samples(text, "aws_exporter_api_throttles_total") == {(("operation", "GetCostAndUsage"), ("service", "ce")): 1.0}
+    assert samples(text, "aws_exporter_api_throttles_total") == {  # every operation it may call, from 0
+        (("operation", "GetCostAndUsage"), ("service", "ce")): 1.0,
+        (("operation", "AssumeRole"), ("service", "sts")): 0.0,
+        (("operation", "GetCallerIdentity"), ("service", "sts")): 0.0}
     assert samples(text, "aws_exporter_api_errors_total")[
         (("error", "LimitExceededException"), ("operation", "GetCostAndUsage"), ("service", "ce"))] == 1.0
     assert samples(text, "aws_exporter_api_requests_total")[(("operation", "GetCostAndUsage"), ("service", "ce"))] == 3.0

@@ -53,6 +53,9 @@ class Collector(Protocol):
     # One request set answers for every account (payer Cost Explorer, a monitoring account): a retry repeats
     # the whole pass rather than asking again for the failed accounts alone.
     fleet_wide: bool
+    # The (service, operation) pairs it may call, as botocore names them: their request and throttle counters
+    # start at 0 (exporter.telemetry).
+    operations: tuple[tuple[str, str], ...]
 
     def collect_account(self, account: Account, as_of: dt.date, previous: AccountResult | None) -> Outcome:
         """Collect one account; raise on failure (the runner turns it into a ``Failed``), or return a ``Failed``
@@ -70,6 +73,7 @@ class PerAccountCollector:
     interval_seconds = 300.0
     retry_interval_seconds: float | None = None
     fleet_wide = False
+    operations: tuple[tuple[str, str], ...] = ()
 
     def collect_fleet(self, accounts: Sequence[Account], as_of: dt.date,
                       previous: Mapping[str, AccountResult]) -> Mapping[str, Outcome] | None:

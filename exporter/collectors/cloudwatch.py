@@ -32,6 +32,7 @@ from exporter.model import AccountResult, CloudWatchDetail, CloudWatchRecord, ut
 from exporter.telemetry import ApiStats
 
 UTC = dt.timezone.utc
+OPERATIONS = (("cloudwatch", "ListMetrics"), ("cloudwatch", "GetMetricData"))  # ListMetrics: discover queries
 MAX_QUERIES_PER_REQUEST = 500  # GetMetricData MetricDataQueries limit
 WINDOW_PERIODS = 3  # a window of a few periods still finds a value for metrics that report late or sparsely
 RECENTLY_ACTIVE = "PT3H"  # the only value ListMetrics accepts
@@ -250,6 +251,7 @@ class DiscoveryCache:
 
 class CloudWatchCollector(PerAccountCollector):
     name = "cloudwatch"
+    operations = OPERATIONS
 
     def __init__(self, settings: CloudWatchSettings, client_for: Callable[[Account, str], Any],
                  stats: ApiStats | None = None, clock: Callable[[], dt.datetime] = utcnow,

@@ -35,8 +35,8 @@ from typing import Any
 
 from exporter.aws import EXPECTED_ERRORS, error_message
 from exporter.collectors.base import Collected, Failed, Outcome
-from exporter.collectors.cloudwatch import (DiscoveryCache, DiscoveryKey, MetricSeries, PlannedQuery, Window,
-                                            collection_time, fetch_list_metrics, fixed_series, newest_values,
+from exporter.collectors.cloudwatch import (OPERATIONS, DiscoveryCache, DiscoveryKey, MetricSeries, PlannedQuery,
+                                            Window, collection_time, fetch_list_metrics, fixed_series, newest_values,
                                             parse_list_metrics, plan_queries, plan_window, records_of,
                                             scope_detail)
 from exporter.config import Account, CloudWatchQuery, CloudWatchScope, CloudWatchSettings
@@ -120,6 +120,7 @@ class MonitoringAccountCollector:
 
     name = "cloudwatch"
     fleet_wide = True  # one request set answers for every account: a retry repeats the whole pass
+    operations = OPERATIONS + (("oam", "ListSinks"), ("oam", "ListAttachedLinks"))
     retry_interval_seconds: float | None = None
 
     def __init__(self, settings: CloudWatchSettings, client_for: Callable[[str, str], Any],

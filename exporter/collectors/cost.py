@@ -33,6 +33,7 @@ from exporter.compact import CostRecords
 from exporter.model import DAILY, MONTHLY, AccountResult, Amount, CostRecord
 from exporter.periods import cost_detail, first_of_month, previous_month_start
 
+OPERATIONS = (("ce", "GetCostAndUsage"),)
 MAX_PAGES = 100  # a runaway NextPageToken loop would cost real money
 
 
@@ -165,6 +166,7 @@ def oldest_estimated_day(previous: AccountResult | None) -> dt.date | None:
 
 class CostCollector(PerAccountCollector):
     name = "cost"
+    operations = OPERATIONS
 
     def __init__(self, settings: CostSettings, client_for: Callable[[Account, str], Any]):
         """``client_for(account, service)`` returns a boto3 client in that account (Cost Explorer is global)."""

@@ -37,7 +37,7 @@ from decimal import Decimal
 from typing import Any
 
 from exporter.collectors.base import Collected, FleetOutcomes
-from exporter.collectors.cost import (MAX_PAGES, CostQuery, _merge_pages, fetch_pages, months_from_days,
+from exporter.collectors.cost import (MAX_PAGES, OPERATIONS, CostQuery, _merge_pages, fetch_pages, months_from_days,
                                       parse_groups, plan_queries)
 from exporter.config import Account, CostSettings
 from exporter.compact import CostRecords
@@ -157,6 +157,7 @@ class PayerCostCollector:
 
     name = "cost"
     fleet_wide = True  # one query set answers for every account: the scheduler retries a whole pass
+    operations = OPERATIONS
 
     def __init__(self, settings: CostSettings, client: Callable[[], Any]):
         """``client()`` returns a Cost Explorer client in the organization's management account."""

@@ -59,6 +59,10 @@ ORG_ENTITY_AGGREGATE_BATCH = 25  # DescribeEntityAggregatesForOrganization event
 EVENT_DETAILS_BATCH = 10  # DescribeEventDetails eventArns max, and ...ForOrganization filters max
 DESCRIPTION_MAX_CHARS = 2000
 SUBSCRIPTION_REQUIRED = "SubscriptionRequiredException"
+OPERATIONS = tuple(("health", o) for o in ("DescribeEvents", "DescribeEntityAggregates", "DescribeEventDetails"))
+ORGANIZATION_OPERATIONS = tuple(("health", o) for o in (
+    "DescribeEventsForOrganization", "DescribeAffectedAccountsForOrganization",
+    "DescribeEntityAggregatesForOrganization", "DescribeEventDetailsForOrganization"))
 # Errors the passive endpoint would answer just the same: failing over only doubles the requests.
 NO_FAILOVER = frozenset({
     SUBSCRIPTION_REQUIRED, "AccessDenied", "AccessDeniedException", "UnrecognizedClientException",
@@ -293,6 +297,7 @@ class HealthCollector:
         self.settings = settings
         self.interval_seconds = settings.interval_seconds
         self.fleet_wide = settings.organization  # one set of *ForOrganization calls for everyone
+        self.operations = ORGANIZATION_OPERATIONS if settings.organization else OPERATIONS
         self.client_for = client_for
         self.clock = clock
 

@@ -60,6 +60,10 @@ def parse_parent(response: Mapping[str, Any]) -> str:
     return parents[0]["Id"] if parents else ""
 
 
+OPERATIONS = tuple(("organizations", o) for o in ("ListAccounts", "ListTagsForResource", "ListParents"))
+INCLUDE_OUS_OPERATIONS = (("organizations", "ListOrganizationalUnitsForParent"),)  # only with include_ous
+
+
 class OrganizationReader:
     """The Organizations calls discovery makes, through one client (the organization role's)."""
 

@@ -19,10 +19,16 @@ NAME_RE = re.compile(r"^[\w.@+-]{1,64}$")  # account names and projects
 NAME_RULE = "use letters, digits and . _ - @ + (at most 64)"
 
 
+# The AWS SDKs' order: AWS_REGION first, then the older AWS_DEFAULT_REGION (boto3 reads only the latter).
+REGION_VARIABLES = ("AWS_REGION", "AWS_DEFAULT_REGION")
+
+
 def parse_aws(s: Section) -> AwsSettings:
     d = AwsSettings()
+    region, region_source = _region(s, d.region)
     settings = AwsSettings(
-        region=s.string("region", d.region, pattern=REGION_RE, explain="not an AWS region"),
+        region=region,
+        region_source=region_source,
         role_session_name=s.string("role_session_name", d.role_session_name,
                                    pattern=re.compile(r"^[\w+=,.@-]{2,64}$"), explain="not a valid RoleSessionName"),
         max_attempts=s.integer("max_attempts", d.max_attempts, minimum=1, maximum=20),
@@ -34,6 +40,21 @@ def parse_aws(s: Section) -> AwsSettings:
     )
     s.close()
     return settings
+
+
+def _region(s: Section, default: str) -> tuple[str, str]:
+    """The main session's region and where it came from: ``aws.region``, else the environment, else ``default``."""
+    if s.has("region"):
+        return s.string("region", default, pattern=REGION_RE, explain="not an AWS region") or default, "config"
+    for variable in REGION_VARIABLES:
+        value = os.environ.get(variable, "").strip()
+        if not value:
+            continue
+        if REGION_RE.match(value):
+            return value, variable
+        s.problem(f"not set, and the environment variable {variable} is not an AWS region: {value[:40]!r}", "region")
+        break
+    return default, "default"
 
 
 def read_external_id(a: Section) -> str | None:

@@ -29,7 +29,8 @@ class Account:
 
 @dataclass(frozen=True, slots=True)
 class AwsSettings:
-    region: str = "us-east-1"
+    region: str = "us-east-1"  # the main session's: aws.region, else AWS_REGION / AWS_DEFAULT_REGION, else this
+    region_source: str = "default"  # "config", "AWS_REGION", "AWS_DEFAULT_REGION" or "default"
     role_session_name: str = "aws-ops-exporter"
     max_attempts: int = 8
     connect_timeout_seconds: float = 10.0

@@ -1,10 +1,11 @@
-"""The exporter's process-wide counters (:mod:`exporter.telemetry`) as families, read on every scrape."""
+"""The exporter's process-wide counters (:mod:`exporter.telemetry`) as families, read on every scrape: the
+requests and throttles of every operation the exporter may call from 0, and the main credentials' state."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
 from exporter.telemetry import ApiStats, is_throttle
@@ -32,7 +33,7 @@ class TelemetryCollector:
         thr = CounterMetricFamily("aws_exporter_api_throttles",
                                   "AWS API requests AWS throttled (a subset of aws_exporter_api_errors_total).",
                                   labels=["service", "operation"])
-        throttles: dict[tuple[str, str], int] = {}
+        throttles = dict.fromkeys(view.requests, 0)  # every operation called or declared, from 0
         for (service, operation, code), n in sorted(view.errors.items()):
             err.add_metric([service, operation, code], n)
             if is_throttle(code):
@@ -56,3 +57,10 @@ class TelemetryCollector:
         for name, n in sorted(view.cloudwatch_metrics_requested.items()):
             requested.add_metric([name], n)
         yield from (req, err, thr, ce, spend, requested)
+        if view.main_credentials_up is not None:
+            up = GaugeMetricFamily(
+                "aws_exporter_main_credentials_up",
+                "1 if the main account's credentials worked at the last sts:GetCallerIdentity check (at start, then "
+                "retried with a back-off while they fail; nothing is collected until they work), 0 if not.")
+            up.add_metric([], 1.0 if view.main_credentials_up else 0.0)
+            yield up
