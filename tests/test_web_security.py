@@ -14,8 +14,6 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -23,14 +21,10 @@ import pytest
 import yaml
 
 from exporter.config import ConfigError, load_web_config
-from exporter.exposition import Exposition
-from exporter.model import Snapshot
-from exporter.server import WebServer
-from exporter.telemetry import ApiStats
 from exporter.web import WebGuard
 from exporter.web import auth as auth_module, tls as tls_module
 from tests.conftest import ROOT
-from tests.tls_helpers import Pki, bcrypt_hash, pki  # noqa: F401 - pki is a fixture
+from tests.tls_helpers import Pki, bcrypt_hash, client, pki, serve, tls  # noqa: F401 - pki, serve: fixtures
 
 WEB_CONFIGS = Path(__file__).parent / "config" / "web"
 ENDPOINTS = ("/metrics", "/snapshot", "/", "/healthz", "/-/healthy", "/-/ready", "/no-such-page")
@@ -58,49 +52,6 @@ def test_the_full_web_config_loads_with_paths_from_its_own_directory():
 
 
 # ---------------------------------------------------------------- serving
-
-
-@dataclass
-class Served:
-    url: str
-    web_config: Path
-    guard: WebGuard
-
-
-@pytest.fixture
-def serve(tmp_path: Path) -> Iterator[Callable[[dict], Served]]:
-    """Start the exporter's server with a web config (a dict written as web.yml); stopped after the test."""
-    servers: list[WebServer] = []
-
-    def start(document: dict) -> Served:
-        web_config = tmp_path / "web.yml"
-        web_config.write_text(yaml.safe_dump(document))
-        guard = WebGuard.load(str(web_config))
-        exposition = Exposition({}, ApiStats(), process_metrics=False)
-        snapshot = Snapshot.empty()
-        exposition.on_snapshot(snapshot)
-        server = WebServer("127.0.0.1", 0, exposition, lambda: snapshot, guard)
-        server.start()
-        servers.append(server)
-        return Served(f"{'https' if guard.tls else 'http'}://127.0.0.1:{server.port}", web_config, guard)
-
-    yield start
-    for server in servers:
-        server.stop()
-
-
-def tls(pki: Pki, extra: dict | None = None) -> dict:
-    return {"cert_file": str(pki.server_cert), "key_file": str(pki.server_key), **(extra or {})}
-
-
-def client(pki: Pki, cert: tuple[Path, Path] | None = None, maximum: ssl.TLSVersion | None = None,
-           **kwargs) -> httpx.Client:
-    context = ssl.create_default_context(cafile=str(pki.ca))
-    if cert:
-        context.load_cert_chain(*map(str, cert))
-    if maximum:
-        context.maximum_version = maximum
-    return httpx.Client(verify=context, timeout=10, **kwargs)
 
 
 def test_https_with_basic_auth_lets_only_a_configured_user_in_on_every_endpoint(serve, pki):

@@ -1,5 +1,6 @@
 """Test certificates, made at test time with ``cryptography``: a CA, a server certificate for 127.0.0.1 and
-localhost, a client certificate the CA signed, and a client certificate from another CA (a stranger).
+localhost, a client certificate the CA signed, and a client certificate from another CA (a stranger). And
+``serve``: the exporter's real server, in-process on a loopback port, under a given web config.
 
 Every certificate is valid from 2000-01-01 to 2099-12-31, so a pinned clock never sees one expired
 (scripts/test-pinned-date.sh moves the date; the certificates need not follow it).
@@ -9,10 +10,20 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import ssl
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
+import yaml
+
+from exporter.exposition import Exposition
+from exporter.model import Snapshot
+from exporter.server import WebServer
+from exporter.telemetry import ApiStats
+from exporter.web import WebGuard
 
 NOT_BEFORE = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
 NOT_AFTER = dt.datetime(2099, 12, 31, 23, 59, 59, tzinfo=dt.timezone.utc)
@@ -103,3 +114,46 @@ def bcrypt_hash(password: str, rounds: int = 4) -> str:
     import bcrypt
 
     return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds)).decode()
+
+
+@dataclass
+class Served:
+    url: str
+    web_config: Path
+    guard: WebGuard
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Callable[[dict], Served]]:
+    """Start the exporter's server with a web config (a dict written as web.yml); stopped after the test."""
+    servers: list[WebServer] = []
+
+    def start(document: dict) -> Served:
+        web_config = tmp_path / "web.yml"
+        web_config.write_text(yaml.safe_dump(document))
+        guard = WebGuard.load(str(web_config))
+        exposition = Exposition({}, ApiStats(), process_metrics=False)
+        snapshot = Snapshot.empty()
+        exposition.on_snapshot(snapshot)
+        server = WebServer("127.0.0.1", 0, exposition, lambda: snapshot, guard)
+        server.start()
+        servers.append(server)
+        return Served(f"{'https' if guard.tls else 'http'}://127.0.0.1:{server.port}", web_config, guard)
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def tls(pki: Pki, extra: dict | None = None) -> dict:
+    return {"cert_file": str(pki.server_cert), "key_file": str(pki.server_key), **(extra or {})}
+
+
+def client(pki: Pki, cert: tuple[Path, Path] | None = None, maximum: ssl.TLSVersion | None = None,
+           **kwargs) -> httpx.Client:
+    context = ssl.create_default_context(cafile=str(pki.ca))
+    if cert:
+        context.load_cert_chain(*map(str, cert))
+    if maximum:
+        context.maximum_version = maximum
+    return httpx.Client(verify=context, timeout=10, **kwargs)
