@@ -51,6 +51,12 @@ def test_the_full_web_config_loads_with_paths_from_its_own_directory():
     assert list(config.users) == ["prometheus"]
 
 
+def test_the_shipped_example_is_valid():
+    config = load_web_config(ROOT / "deploy" / "tls" / "web-config.yml")
+    assert config.tls is not None and config.tls.client_auth_type == "RequireAndVerifyClientCert"
+    assert list(config.users) == ["prometheus"]
+
+
 # ---------------------------------------------------------------- serving
 
 
