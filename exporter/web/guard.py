@@ -71,19 +71,19 @@ class WebGuard:
             return state
         with self._lock:
             state = self._state
-            if self._signature(state.config) == state.signature:
+            signature = self._signature(state.config)
+            if signature in (state.signature, self._refused):  # unchanged, or this change was refused already
                 return state
             try:
                 fresh = _build(self.path)
                 if (fresh.context is not None) != self.tls:
                     raise ConfigError(self.path, ["tls_server_config: TLS cannot be turned "
                                                   f"{'off' if self.tls else 'on'} while serving (restart to)"])
-            except ConfigError as exc:
-                signature = self._signature(state.config)
-                if signature != self._refused:  # once per change, not once per request
-                    self._refused = signature
-                    log.error('event=web_config_reload_failed file=%s error="%s" kept=previous', self.path,
-                              "; ".join(exc.problems))
+            except (ConfigError, OSError) as exc:  # OSError: a file went away while it was being read
+                self._refused = signature  # logged once per change, not once per request
+                problems = exc.problems if isinstance(exc, ConfigError) else (" ".join(str(exc).split()),)
+                log.error('event=web_config_reload_failed file=%s error="%s" kept=previous', self.path,
+                          "; ".join(problems))
                 return state
             self._state = fresh
             log.info("event=web_config_reloaded file=%s %s", self.path, self.describe())
