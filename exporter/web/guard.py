@@ -119,6 +119,11 @@ class GuardedServer:
             return
         try:
             super().finish_request(connection, client_address)
+        except (ssl.SSLEOFError, ssl.SSLZeroReturnError) as exc:
+            # The client went away mid-answer (a scrape timeout): over TLS that is an SSL error, not a
+            # BrokenPipeError, and as expected as one. One line, no traceback.
+            log.info('event=client_hung_up client=%s tls=true error="%s"', client_address[0],
+                     " ".join(str(exc).split()))
         finally:
             self.shutdown_request(connection)
 
