@@ -24,15 +24,12 @@ from exporter.config import ConfigError, load_web_config
 from exporter.web import WebGuard
 from exporter.web import auth as auth_module, tls as tls_module
 from tests.conftest import ROOT
+from tests.test_config import expected_problems
 from tests.tls_helpers import Pki, bcrypt_hash, client, pki, serve, tls  # noqa: F401 - pki, serve: fixtures
 
 WEB_CONFIGS = Path(__file__).parent / "config" / "web"
 ENDPOINTS = ("/metrics", "/snapshot", "/", "/healthz", "/-/healthy", "/-/ready", "/no-such-page")
 PASSWORD = "correct horse battery staple"
-
-
-def expected_problems(path: Path) -> list[str]:
-    return [line.split("# expect: ", 1)[1] for line in path.read_text().splitlines() if line.startswith("# expect: ")]
 
 
 @pytest.mark.parametrize("path", sorted(WEB_CONFIGS.glob("*.bad.yml")), ids=lambda p: p.name)
