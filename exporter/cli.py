@@ -17,6 +17,7 @@ from exporter import __version__, config as config_mod, logsetup
 from exporter.app import COLLECTOR_NAMES, App
 from exporter.cliargs import ArgumentParser, iso_date
 from exporter.config import Config, ConfigError, parse_listen_address
+from exporter.web import WebGuard
 
 log = logging.getLogger("exporter")
 
@@ -28,6 +29,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--config", metavar="FILE", help="config file (YAML); see config.yaml")
     p.add_argument("--web.listen-address", dest="listen_address", metavar="HOST:PORT",
                    help="address to serve /metrics on (default: config web.listen_address, else :9780)")
+    p.add_argument("--web.config.file", dest="web_config_file", metavar="FILE",
+                   help="TLS, basic auth and response headers for every endpoint, in the Prometheus "
+                        "exporter-toolkit's web config format (see the README)")
     p.add_argument("--once", action="store_true",
                    help="run every enabled collector once, print the exposition to stdout and exit")
     p.add_argument("--as-of", dest="as_of", type=iso_date, metavar="YYYY-MM-DD",
@@ -85,6 +89,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ValueError as exc:
             p.error(f"--web.listen-address: {exc}")
 
+    guard = None
+    if args.web_config_file and not args.once:
+        try:
+            guard = WebGuard.load(args.web_config_file)
+        except ConfigError as exc:
+            print(f"aws-ops-exporter: invalid web config {exc}", file=sys.stderr)
+            return 2
+
     demo = None
     try:
         if args.demo:
@@ -103,6 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         discovery = "; accounts also discovered from AWS Organizations" if config.organization.enabled else ""
         print(f"{config.source}: ok ({len(config.accounts)} accounts{discovery}; collectors: "
               f"{', '.join(config.collectors.enabled()) or 'none'})")
+        if guard is not None:
+            print(f"{args.web_config_file}: ok ({guard.describe()})")
         return _check_credentials(args, config) if args.check_credentials else 0
 
     logsetup.setup(args.log_level or config.log.level, args.log_format or config.log.format)
@@ -111,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         as_of=args.as_of)
         if args.once:
             return _once(app)
-        return _serve(app, args.listen_address or config.web.listen_address)
+        return _serve(app, args.listen_address or config.web.listen_address, guard)
     finally:
         if demo is not None:
             demo.stop()
@@ -139,12 +153,12 @@ def _check_credentials(args: argparse.Namespace, config: Config) -> int:
     return 2 if any(c.problem is not None for c in checks) else 0
 
 
-def _serve(app: App, listen_address: str) -> int:
+def _serve(app: App, listen_address: str, guard: WebGuard | None = None) -> int:
     from exporter.server import WebServer
 
     host, port = parse_listen_address(listen_address)
     try:
-        server = WebServer(host, port, app.exposition, lambda: app.holder.current)
+        server = WebServer(host, port, app.exposition, lambda: app.holder.current, guard)
     except OSError as exc:
         log.error("event=listen_failed address=%s error=%r", listen_address, str(exc))
         return 1
@@ -152,9 +166,10 @@ def _serve(app: App, listen_address: str) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     server.start()
-    log.info("event=listening address=%s port=%d accounts=%d discovery=%s collectors=%s version=%s",
+    log.info("event=listening address=%s port=%d accounts=%d discovery=%s collectors=%s %s version=%s",
              listen_address or ":", server.port, len(app.config.accounts),
-             str(app.discovery is not None).lower(), ",".join(c.name for c in app.collectors), __version__)
+             str(app.discovery is not None).lower(), ",".join(c.name for c in app.collectors),
+             guard.describe() if guard is not None else "tls=false basic_auth_users=0", __version__)
     stop_collecting = app.schedule_when_credentials_work(stop)
     stop.wait()
     log.info("event=shutdown")

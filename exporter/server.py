@@ -14,15 +14,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from exporter import __version__
 from exporter.exposition import CONTENT_TYPE, Body, Exposition
 from exporter.model import Snapshot, utcnow
+from exporter.web import GuardedHandler, GuardedServer, WebGuard
 
 log = logging.getLogger(__name__)
 
 
-class _Server(ThreadingHTTPServer):
+class _Server(GuardedServer, ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], exposition: Exposition, snapshot: Callable[[], Snapshot]):
+    def __init__(self, address: tuple[str, int], exposition: Exposition, snapshot: Callable[[], Snapshot],
+                 guard: WebGuard | None = None):
         import socket
 
         if ":" in address[0]:
@@ -30,6 +32,7 @@ class _Server(ThreadingHTTPServer):
         super().__init__(address, _Handler)
         self.exposition = exposition
         self.snapshot = snapshot
+        self.guard = guard  # --web.config.file: TLS per connection, basic auth before routing, headers
 
 
 def accepts_gzip(accept_encoding: str) -> bool:
@@ -52,7 +55,7 @@ def accepts_gzip(accept_encoding: str) -> bool:
     return q > 0
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(GuardedHandler, BaseHTTPRequestHandler):
     server: _Server
     server_version = f"aws-ops-exporter/{__version__}"
     protocol_version = "HTTP/1.1"
@@ -124,8 +127,9 @@ def landing_page(snapshot: Snapshot) -> str:
 
 
 class WebServer:
-    def __init__(self, host: str, port: int, exposition: Exposition, snapshot: Callable[[], Snapshot]):
-        self.httpd = _Server((host, port), exposition, snapshot)
+    def __init__(self, host: str, port: int, exposition: Exposition, snapshot: Callable[[], Snapshot],
+                 guard: WebGuard | None = None):
+        self.httpd = _Server((host, port), exposition, snapshot, guard)
         self.thread = threading.Thread(target=self.httpd.serve_forever, name="http", daemon=True)
 
     @property

@@ -40,18 +40,20 @@ ALLOWED: dict[str, set[str]] = {
                            "exporter.aws", "exporter.discovery", "exporter.fleet"},
     "exporter.exposition": {"exporter.exposition", "exporter.model", "exporter.config", "exporter.telemetry",
                             "exporter.periods", "exporter"},
-    "exporter.server": {"exporter.exposition", "exporter.model", "exporter"},
+    # --web.config.file served: TLS, basic auth, headers (the exporter's server and the reporter's /metrics)
+    "exporter.web": {"exporter.web", "exporter.config"},
+    "exporter.server": {"exporter.exposition", "exporter.model", "exporter", "exporter.web"},
     "exporter.app": {"exporter", "exporter.aws", "exporter.collectors", "exporter.config", "exporter.exposition",
                      "exporter.discovery", "exporter.fleet", "exporter.model", "exporter.scheduler", "exporter.snapshot", "exporter.telemetry",
                      "exporter.credentials"},
     "exporter.credcheck": {"exporter.app", "exporter.aws", "exporter.credentials"},
     "exporter.cli": {"exporter", "exporter.app", "exporter.cliargs", "exporter.config", "exporter.logsetup",
-                     "exporter.server", "aws_ops_demo", "exporter.credcheck"},
+                     "exporter.server", "exporter.web", "aws_ops_demo", "exporter.credcheck"},
     "exporter.__main__": {"exporter.cli"},
     "exporter": set(),  # exporter/__init__.py: the version only
     # The reporter reads /snapshot over HTTP with the model; only its Cost Explorer backfill talks to AWS.
     "exporter.reporter": {"exporter", "exporter.reporter", "exporter.model", "exporter.config", "exporter.periods",
-                          "exporter.logsetup", "exporter.cliargs"},
+                          "exporter.logsetup", "exporter.cliargs", "exporter.web"},
     "exporter.reporter.backfill": {"exporter.reporter", "exporter.model", "exporter.config", "exporter.periods",
                                    "exporter.aws", "exporter.telemetry", "exporter.collectors.cost"},
     # The demo drives the real exporter from outside: its config and the collectors' own query plans.
@@ -65,6 +67,7 @@ RESTRICTED: dict[str, set[str]] = {
     "prometheus_client": {"exporter.exposition", "exporter.reporter.selfmetrics"},
     "yaml": {"exporter.config"},
     "moto": {"aws_ops_demo"},
+    "bcrypt": {"exporter.web.auth"},
 }
 # Lazy imports that are part of the design (the demo is an optional extra).
 LAZY_ONLY = {("exporter.cli", "aws_ops_demo")}

@@ -15,6 +15,7 @@ on those above it:
   :mod:`~exporter.config.process`: the exporter's sections
 - :mod:`~exporter.config.reporter`: the reporter sidecar's section and settings, secrets resolved apart
 - :mod:`~exporter.config.loading`: the strict YAML loader, :func:`parse` and :func:`load`
+- :mod:`~exporter.config.webconfig`: the ``--web.config.file`` (TLS, basic auth, headers), read the same way
 
 This module only re-exports the package's interface: the model, the validation kit, :func:`parse` and
 :func:`load`.
@@ -26,11 +27,12 @@ from exporter.config.model import (Account, AwsSettings, Budgets, CloudWatchOver
                                    OrganizationSettings, WebSettings)
 from exporter.config.validate import (ACCOUNT_ID_RE, ENV_NAME_RE, EXTERNAL_ID_RE, REGION_RE, ROLE_ARN_RE, ConfigError,
                                       Section, parse_duration, parse_listen_address)
+from exporter.config.webconfig import TlsSettings, WebConfig, load_web_config
 
 __all__ = [
     "ACCOUNT_ID_RE", "ENV_NAME_RE", "EXTERNAL_ID_RE", "REGION_RE", "ROLE_ARN_RE", "Account", "AwsSettings", "Budgets",
     "CloudWatchOverride", "CloudWatchQuery", "CloudWatchScope", "CloudWatchSettings", "Collectors", "Config",
     "ConfigError", "CostSettings", "HealthSettings", "LogSettings", "OrganizationSettings", "Section", "WebSettings",
-    "load", "parse",
+    "TlsSettings", "WebConfig", "load", "load_web_config", "parse",
     "parse_duration", "parse_listen_address",
 ]

@@ -58,6 +58,11 @@ def _check_reporter(s: Section) -> Mapping[str, Any]:
 
 
 def load(path: str | os.PathLike[str]) -> Config:
+    return parse(read_document(path), str(path))
+
+
+def read_document(path: str | os.PathLike[str]) -> Any:
+    """A YAML file read strictly; :class:`ConfigError` for a file that cannot be read or is not valid YAML."""
     source = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -72,7 +77,7 @@ def load(path: str | os.PathLike[str]) -> Config:
         raise ConfigError(source, [f"{where}not valid YAML: {getattr(exc, 'problem', None) or exc}"]) from None
     if duplicates:  # YAML keeps the last of two equal keys: a second accounts: block would drop the first
         raise ConfigError(source, duplicates)
-    return parse(data, source)
+    return data
 
 
 def _strict_loader(duplicates: list[str]) -> type[yaml.SafeLoader]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
+from exporter.config.pull import URL_RE, ExporterAccess, parse_exporter_urls, resolve_access
 from exporter.config.validate import ENV_NAME_RE, ConfigError, Section
 
 CHAT_TYPES = ("slack", "teams", "google_chat", "webhook")
@@ -26,7 +27,6 @@ DEFAULT_DATABASE = "data/aws-ops.db"
 DEFAULT_LISTEN_ADDRESS = ":9781"
 HHMM_RE = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-URL_RE = re.compile(r"^https?://[^\s/]+(/\S*)?$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +72,8 @@ class SummarySettings:
 @dataclass(frozen=True, slots=True)
 class ReporterSettings:
     exporter_urls: tuple[str, ...] = ("http://localhost:9780",)
+    # TLS and basic auth for the exporter_urls entries that carry them (exporter.config.pull)
+    exporter_access: tuple[ExporterAccess, ...] = ()
     database: str = DEFAULT_DATABASE
     pull_interval_seconds: float = 900.0
     pull_timeout_seconds: float = 30.0
@@ -89,17 +91,15 @@ class ReporterSettings:
     def tz(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.timezone)
 
+    def access(self, url: str) -> ExporterAccess | None:
+        return next((a for a in self.exporter_access if a.url == url), None)
+
 
 def parse_reporter(section: Section) -> ReporterSettings:
     """Validate ``reporter:``; problems go to ``section.problems`` with their paths."""
     s = section
     d = ReporterSettings()
-    urls = []
-    for i, url in s.items("exporter_urls"):
-        if not isinstance(url, str) or not URL_RE.match(url.strip()):
-            s.problem(f"not an http(s) URL: {url!r}", f"exporter_urls[{i}]")
-        else:
-            urls.append(url.strip().rstrip("/"))
+    urls, access = parse_exporter_urls(s)
     if s.has("exporter_urls") and not urls and not s.problems_at("exporter_urls"):
         s.problem("must list at least one exporter URL", "exporter_urls")
 
@@ -124,6 +124,7 @@ def parse_reporter(section: Section) -> ReporterSettings:
 
     settings = ReporterSettings(
         exporter_urls=tuple(urls) or d.exporter_urls,
+        exporter_access=tuple(access),
         database=s.string("database", DEFAULT_DATABASE) or DEFAULT_DATABASE,
         pull_interval_seconds=s.duration("pull_interval", d.pull_interval_seconds),
         pull_timeout_seconds=s.duration("pull_timeout", d.pull_timeout_seconds, minimum=0.1),
@@ -233,4 +234,5 @@ def resolve_secrets(settings: ReporterSettings, environ: Mapping[str, str], prob
             problems.append(f"reporter.chat[{index}].webhook_url_env: {destination.webhook_url_env} "
                             "does not hold an http(s) URL")
         chat.append(replace(destination, webhook_url=url or None))
-    return replace(settings, llm=llm, chat=tuple(chat))
+    return replace(settings, llm=llm, chat=tuple(chat),
+                   exporter_access=resolve_access(settings.exporter_access, environ, problems))

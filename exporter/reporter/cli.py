@@ -22,6 +22,7 @@ from exporter import __version__, config as config_mod, logsetup
 from exporter.cliargs import ArgumentParser, iso_date
 from exporter.config import Config, ConfigError, parse_listen_address
 from exporter.config.reporter import ReporterSettings, load_settings
+from exporter.web import WebGuard
 
 log = logging.getLogger("exporter.reporter")
 
@@ -44,6 +45,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="with --once: print the message instead of posting it")
     p.add_argument("--web.listen-address", dest="listen_address", metavar="HOST:PORT",
                    help="where to serve the reporter's own /metrics (default: reporter.listen_address, :9781)")
+    p.add_argument("--web.config.file", dest="web_config_file", metavar="FILE",
+                   help="TLS, basic auth and response headers for the reporter's /metrics (the exporter's format)")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", parser_class=ArgumentParser)
     b = sub.add_parser("backfill", help="fill the history from Cost Explorer (DAILY), resumable")
@@ -78,6 +81,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         host, port = parse_listen_address(listen)
     except ValueError as exc:
         p.error(f"--web.listen-address: {exc}")
+    guard = None
+    if getattr(args, "web_config_file", None) and args.command is None and not args.once:
+        try:
+            guard = WebGuard.load(args.web_config_file)
+        except ConfigError as exc:
+            print(f"aws-ops-reporter: invalid web config {exc}", file=sys.stderr)
+            return 2
     logsetup.setup(args.log_level or config.log.level, args.log_format or config.log.format)
 
     from exporter.reporter.store import Store
@@ -93,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         reporter = _reporter(config, settings, store)
         if args.once:
             return 0 if reporter.once(args.date, dry_run=args.dry_run) else 1
-        return _serve(reporter, settings, host, port)
+        return _serve(reporter, settings, host, port, guard)
     finally:
         store.close()
 
@@ -137,12 +147,13 @@ def _backfill(args: argparse.Namespace, config: Config, store) -> int:  # noqa: 
     return 1 if failed else 0
 
 
-def _serve(reporter, settings: ReporterSettings, host: str, port: int) -> int:  # noqa: ANN001
+def _serve(reporter, settings: ReporterSettings, host: str, port: int,  # noqa: ANN001
+           guard: WebGuard | None = None) -> int:
     from apscheduler.schedulers.background import BackgroundScheduler
     from apscheduler.triggers.interval import IntervalTrigger
 
     try:
-        server, _ = reporter.metrics.serve(host, port)
+        server, _ = reporter.metrics.serve(host, port, guard)
     except OSError as exc:
         log.error("event=listen_failed port=%d error=%r", port, str(exc))
         return 1
@@ -156,8 +167,9 @@ def _serve(reporter, settings: ReporterSettings, host: str, port: int) -> int:  
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     scheduler.start()
-    log.info("event=started metrics_port=%d exporters=%d destinations=%s schedule=%02d:%02d timezone=%s "
-             "next_summary=%s version=%s", server.server_port, len(settings.exporter_urls),
+    log.info("event=started metrics_port=%d %s exporters=%d destinations=%s schedule=%02d:%02d timezone=%s "
+             "next_summary=%s version=%s", server.server_port,
+             guard.describe() if guard is not None else "tls=false basic_auth_users=0", len(settings.exporter_urls),
              ",".join(d.name for d in reporter.destinations()), settings.schedule_hour, settings.schedule_minute,
              settings.timezone, scheduler.get_job("daily_summary").next_run_time.isoformat(), __version__)
     stop.wait()

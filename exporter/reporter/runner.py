@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import ssl
 import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -40,6 +41,7 @@ import httpx
 import msgspec
 from apscheduler.triggers.cron import CronTrigger
 
+from exporter.config.pull import ExporterAccess
 from exporter.config.reporter import ChatDestination, ReporterSettings
 from exporter.model import SnapshotVersionError, decode_snapshot
 from exporter.reporter import chat, guard, render
@@ -70,6 +72,18 @@ class Message:
 def _one_line(exc: Exception) -> str:
     """``Type: message`` on one line (msgspec's messages name the path of what did not fit)."""
     return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+
+
+def client_options(access: ExporterAccess | None) -> dict[str, object]:
+    """httpx options for one exporter: its CA (else the system's) and basic auth, when its entry has them."""
+    if access is None:
+        return {}
+    options: dict[str, object] = {}
+    if access.ca_file:
+        options["verify"] = ssl.create_default_context(cafile=access.ca_file)
+    if access.username:
+        options["auth"] = httpx.BasicAuth(access.username, access.password or "")
+    return options
 
 
 def snapshot_url(base: str) -> str:
@@ -121,11 +135,19 @@ class Reporter:
         whole: nothing of it is stored.
         """
         try:
-            with httpx.Client(timeout=self.settings.pull_timeout_seconds, transport=self.transport) as http:
+            options = client_options(self.settings.access(base))
+        except OSError as exc:  # ssl.SSLError too: the ca_file went away or changed since the reporter started
+            return f"ca_file: {' '.join(str(exc).split())}"
+        try:
+            with httpx.Client(timeout=self.settings.pull_timeout_seconds, transport=self.transport,
+                              **options) as http:
                 response = http.get(snapshot_url(base))
                 response.raise_for_status()
                 snapshot = decode_snapshot(response.content)
             stored = self.store.store_snapshot(snapshot, base, self.now())
+        except httpx.ConnectError as exc:
+            reason = " ".join(str(exc).split())
+            return f"TLS: {reason}" if "SSL" in reason else type(exc).__name__  # e.g. an unknown CA
         except httpx.HTTPError as exc:
             return f"HTTP {exc.response.status_code}" if isinstance(exc, httpx.HTTPStatusError) else type(exc).__name__
         except (SnapshotVersionError, msgspec.MsgspecError) as exc:

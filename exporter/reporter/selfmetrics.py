@@ -7,13 +7,17 @@ credentials, never webhook URLs or keys.
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 from collections.abc import Iterable
+from http.server import ThreadingHTTPServer
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, MetricsHandler
 
 from exporter import __version__
 from exporter.reporter.rows import public_url
+from exporter.web import GuardedHandler, GuardedServer, WebGuard
 
 
 class SelfMetrics:
@@ -60,5 +64,20 @@ class SelfMetrics:
         if result == "ok":
             self.last_post.labels(destination).set(time.time())
 
-    def serve(self, host: str, port: int):  # noqa: ANN201 - prometheus_client's (server, thread)
-        return start_http_server(port, addr=host or "0.0.0.0", registry=self.registry)
+    def serve(self, host: str, port: int, guard: WebGuard | None = None) -> tuple[ThreadingHTTPServer, threading.Thread]:
+        """``/metrics`` (any path, as prometheus_client serves it) in a thread; ``guard``: --web.config.file."""
+        address = host or "0.0.0.0"
+        family = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
+
+        class Handler(GuardedHandler, MetricsHandler):
+            registry = self.registry
+
+        class Server(GuardedServer, ThreadingHTTPServer):
+            daemon_threads = True
+            address_family = family
+
+        server = Server((address, port), Handler)
+        server.guard = guard
+        thread = threading.Thread(target=server.serve_forever, name="metrics", daemon=True)
+        thread.start()
+        return server, thread

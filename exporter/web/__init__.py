@@ -1,0 +1,6 @@
+"""Serving under ``--web.config.file``: TLS, basic auth and response headers for every endpoint (the
+exporter's and the reporter's ``/metrics``), as the Prometheus exporter-toolkit serves them."""
+
+from exporter.web.guard import GuardedHandler, GuardedServer, WebGuard
+
+__all__ = ["GuardedHandler", "GuardedServer", "WebGuard"]
