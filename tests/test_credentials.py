@@ -171,7 +171,11 @@ def test_serving_without_credentials_stays_up_reports_0_and_collects_nothing(tmp
     proc = subprocess.Popen([sys.executable, "-m", "exporter", "--config", str(_config(tmp_path, 1)),
                              "--web.listen-address", f"127.0.0.1:{port}"], env=_env(), cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []  # stderr, read as it comes: the check runs beside the server, which starts first
+    reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)  # type: ignore[arg-type]
+    reader.start()
     try:
+        wait_for(lambda: any("event=main_credentials_failed" in line for line in lines))
         text = wait_for(lambda: _scrape(port, "aws_exporter_main_credentials_up 0.0"))
         families = {f.name: f for f in text_string_to_metric_families(text)}
         requests = {(s.labels["service"], s.labels["operation"]): s.value
@@ -182,8 +186,10 @@ def test_serving_without_credentials_stays_up_reports_0_and_collects_nothing(tmp
         assert proc.poll() is None
     finally:
         proc.send_signal(signal.SIGTERM)
-        _, stderr = proc.communicate(timeout=30)
+        proc.wait(timeout=30)
+        reader.join(timeout=30)
     assert proc.returncode == 0
+    stderr = "".join(lines)
     failed = [line for line in stderr.splitlines() if "event=main_credentials_failed" in line]
     assert len(failed) == 1 and "reason=NoCredentials" in failed[0] and "retry_in_seconds=30" in failed[0]
     assert "Traceback" not in stderr and "collect_start" not in stderr
