@@ -82,7 +82,7 @@ def validate_operator(docs: list[dict[str, Any]]) -> None:
     if node is None or not (VALIDATOR.parent / "node_modules" / "@kubernetes-models" / "prometheus-operator").is_dir():
         missing("node or tests/k8s/node_modules not found (Node.js; `npm ci` in tests/k8s: scripts/test.sh runs it)")
     done = run(node, VALIDATOR, stdin=json.dumps(docs))
-    if done.returncode != 0 or done.stdout.count("ok ") != len(docs):
+    if done.returncode != 0 or sum(line.startswith("ok ") for line in done.stdout.splitlines()) != len(docs):
         raise Invalid(done.stderr or done.stdout)
 
 
