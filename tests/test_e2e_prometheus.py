@@ -84,8 +84,8 @@ def _wait(what: str, check, timeout: float, logs: list[Path]) -> Any:
             last = check()
             if last:
                 return last
-        except (httpx.HTTPError, AssertionError) as exc:
-            last = exc
+        except (httpx.HTTPError, AssertionError, ValueError) as exc:  # ValueError: a page that is not JSON yet
+            last = exc  # (Prometheus answers 503 text while it starts)
         time.sleep(0.5)
     tails = "\n".join(f"--- {log.name}\n{log.read_text()[-3000:]}" for log in logs if log.exists())
     pytest.fail(f"timed out waiting for {what} (last: {last!r})\n{tails}")
