@@ -17,7 +17,7 @@ from exporter.collectors.cloudwatch_monitoring import MonitoringAccountCollector
 from exporter.collectors.cost import CostCollector
 from exporter.collectors.cost_payer import PayerCostCollector
 from exporter.collectors.health import HealthCollector
-from exporter.config import Config
+from exporter.config import Account, Config
 from exporter.config.model import PAYER
 from exporter.credentials import MainCredentials
 from exporter.discovery import Discovery
@@ -115,6 +115,14 @@ def collector_inputs(config: Config, name: str, timed: bool = True) -> tuple[Any
     if name == "health":
         return settings, org.role_arn, org.external_id
     return settings, org.external_id
+
+
+def _assumed_roles(config: Config, collectors: Sequence[Collector], discovery: Discovery | None,
+                   accounts: Iterable[Account]) -> dict[str, str | None]:
+    """Every role the exporter assumes as configured, serving ``accounts``: role ARN → ExternalId."""
+    roles = {a.role_arn: a.external_id for a in accounts}
+    roles.update(dict(fleet_roles(config, collectors, discovery).values()))
+    return roles
 
 
 @dataclass(frozen=True)
@@ -237,6 +245,7 @@ class App:
         once. ``aws:``, ``web:`` and ``log:`` are not applied: they need a restart."""
         with self._lock:
             before = {a.id for a in self.holder.current.accounts}
+            roles = _assumed_roles(self.config, self.collectors, self.discovery, self.runner.fleet.accounts)
             collectors, recollect, retimed = self._reloaded_collectors(config, only)
             for running, like in retimed:  # the same collection, new intervals
                 running.settings = like.settings  # type: ignore[attr-defined]
@@ -252,6 +261,9 @@ class App:
             self.holder.retain(c.name for c in collectors)
             discovery, rediscover = self._reloaded_fleet(config)
             self.clients.stats.declare(api_operations(config, collectors, discovery))  # counted from 0
+            now_assumed = _assumed_roles(config, collectors, discovery, self.runner.fleet.accounts)
+            self.clients.forget(r for r, external_id in roles.items()
+                                if r not in now_assumed or now_assumed[r] != external_id)
             if self.running is not None:
                 self.running.reconfigure(collectors, recollect, discovery, rediscover)
             stopped = tuple(c.name for c in self.collectors if c.name not in {n.name for n in collectors})

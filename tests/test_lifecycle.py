@@ -155,6 +155,17 @@ def test_a_good_reload_adds_and_removes_accounts_and_keeps_the_others_without_as
     assert asked(ce, ids(3)[0]) == asked(ce, ids(1)[0]) // 2  # acct-3 was asked once, acct-1 twice
 
 
+def test_a_new_external_id_assumes_that_role_again_and_only_that_one(ce, tmp_path):
+    path = write_config(tmp_path, document(account_doc(1, external_id="before"), account_doc(2)))
+    app = App.build(config_mod.load(path), process_metrics=False, as_of=AS_OF)
+    app.collect_once(AS_OF)
+    assumed = app.clients.stats.requests_for("sts", "AssumeRole")
+    app.reload(parse(document(account_doc(1, external_id="after"), account_doc(2))))
+    app.collect_once(AS_OF)
+    assert app.clients.stats.requests_for("sts", "AssumeRole") == assumed + 1
+    assert all(app.holder.current.result("cost", a).up for a in ids(1, 2))
+
+
 def test_a_bad_config_keeps_the_running_one_and_says_why(ce, tmp_path, caplog):
     path = write_config(tmp_path, document(account_doc(1), account_doc(2)))
     app = App.build(config_mod.load(path), process_metrics=False, as_of=AS_OF, reloads=ConfigReloads(Clock()))
