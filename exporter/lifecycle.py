@@ -21,6 +21,7 @@ from exporter.config import Config, ConfigError
 
 log = logging.getLogger(__name__)
 RESTART_SECTIONS = ("aws", "web", "log")
+DERIVED = {"region_source"}  # where aws.region came from: no setting of its own
 
 
 @dataclass(frozen=True)
@@ -30,12 +31,13 @@ class ReloadOutcome:
 
 
 def restart_required(old: Config, new: Config) -> list[str]:
-    """The settings ``new`` changes that only a restart applies (``aws.max_attempts``, ``web.listen_address``)."""
+    """The settings ``new`` changes that only a restart applies, by their keys (``aws.read_timeout``,
+    ``web.listen_address``)."""
     changed = []
     for section in RESTART_SECTIONS:
         before, after = getattr(old, section), getattr(new, section)
-        changed += [f"{section}.{f.name}" for f in dataclasses.fields(before)
-                    if getattr(before, f.name) != getattr(after, f.name)]
+        changed += [f"{section}.{f.name.removesuffix('_seconds')}" for f in dataclasses.fields(before)
+                    if f.name not in DERIVED and getattr(before, f.name) != getattr(after, f.name)]
     return changed
 
 

@@ -234,9 +234,9 @@ def test_changed_collector_settings_take_effect_and_a_collector_turned_off_leave
 
 def test_what_needs_a_restart_is_named():
     old = parse(document(account_doc(1)))
-    new = parse({**document(account_doc(1)), "aws": {"max_attempts": 3, "region": "eu-west-1"},
+    new = parse({**document(account_doc(1)), "aws": {"read_timeout": "5s", "region": "eu-west-1"},
                  "web": {"listen_address": ":9999"}})
-    assert restart_required(old, new) == ["aws.region", "aws.max_attempts", "web.listen_address"]
+    assert restart_required(old, new) == ["aws.region", "aws.max_attempts", "aws.read_timeout", "web.listen_address"]
     assert restart_required(old, parse(document(account_doc(1), account_doc(2)))) == []
 
 
@@ -343,7 +343,7 @@ class _Big:
     intervals: dict[str, float] = {}
     body = b"# HELP x y\n" + b"x 1\n" * (16 * 1024 * 1024)
 
-    def metrics(self, gzipped: bool = False) -> bytes:
+    def metrics_body(self, gzipped: bool = False) -> bytes:
         return self.body
 
 
