@@ -162,8 +162,8 @@ def _collectors(snapshot: Snapshot, intervals: Mapping[str, float], cells: Mappi
         for row in cells.values():
             count[row[i].state] += 1
         run = (state := snapshot.collectors.get(name)) and state.run
-        last = (f"started {_duration(now - run.started)} ago, took {_duration(dt.timedelta(seconds=run.duration_seconds))}"
-                if run else "first pass not finished")
+        took = _duration(dt.timedelta(seconds=run.duration_seconds)) if run else ""
+        last = f"started {_duration(now - run.started)} ago, took {took}" if run else "first pass not finished"
         retry = f"; retry of failed accounts {_next(runs, name + '-retry', now)}" if name + "-retry" in runs else ""
         every = _duration(dt.timedelta(seconds=interval)) if interval else "—"
         rows.append(

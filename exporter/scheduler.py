@@ -283,6 +283,8 @@ class Schedule:
         retry = getattr(collector, "retry_interval_seconds", None)
         if snapshot is None or not retry or retry >= collector.interval_seconds:
             return
+        if collector.name not in self._collectors:
+            return  # a reload turned it off during the pass
         failed = [a for a in (accounts or self.runner.accounts)
                   if (r := snapshot.result(collector.name, a.id)) is not None and not r.up]
         if not failed:
