@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from exporter import __version__
 from exporter.aws import AwsClients, cost_explorer_region
@@ -15,7 +17,7 @@ from exporter.collectors.cloudwatch_monitoring import MonitoringAccountCollector
 from exporter.collectors.cost import CostCollector
 from exporter.collectors.cost_payer import PayerCostCollector
 from exporter.collectors.health import HealthCollector
-from exporter.config import Config
+from exporter.config import Account, Config
 from exporter.config.model import PAYER
 from exporter.credentials import MainCredentials
 from exporter.discovery import Discovery
@@ -24,7 +26,7 @@ from exporter.fleet import Fleet, infos
 from exporter.model import Snapshot, utcnow
 from exporter.scheduler import Runner, Schedule
 from exporter.snapshot import SnapshotHolder
-from exporter.telemetry import ApiStats
+from exporter.telemetry import ApiStats, ConfigReloads
 
 COLLECTOR_NAMES = ("cost", "health", "cloudwatch")
 
@@ -36,11 +38,10 @@ def build_collectors(config: Config, clients: AwsClients, only: Iterable[str] | 
     if "cost" in wanted and config.collectors.cost.mode == PAYER:
         # One query set from the organization's role; its partition's endpoint (else the first account's).
         org = config.organization
-        partition_of = org.role_arn or (config.accounts[0].role_arn if config.accounts else "arn:aws:")
+        region = _payer_region(config)
         collectors.append(PayerCostCollector(
             config.collectors.cost,
-            lambda: clients.in_role(org.role_arn, org.external_id, "ce", cost_explorer_region(partition_of),
-                                    session_tag="organization")))
+            lambda: clients.in_role(org.role_arn, org.external_id, "ce", region, session_tag="organization")))
     elif "cost" in wanted:
         # Cost Explorer has one endpoint per partition (us-east-1 in aws), whatever the account's regions.
         collectors.append(CostCollector(
@@ -96,6 +97,46 @@ def api_operations(config: Config, collectors: Sequence[Collector], discovery: D
     return operations
 
 
+def _payer_region(config: Config) -> str:
+    return cost_explorer_region(config.organization.role_arn or
+                                (config.accounts[0].role_arn if config.accounts else "arn:aws:"))
+
+
+def collector_inputs(config: Config, name: str, timed: bool = True) -> tuple[Any, ...]:
+    """What :func:`build_collectors` reads to build the collector ``name``: equal inputs build an equal collector
+    (a reload keeps the running one, and its caches). ``timed=False``: leaving its intervals out."""
+    org = config.organization
+    settings: Any = getattr(config.collectors, name)
+    if not timed:
+        settings = dataclasses.replace(settings, interval_seconds=0.0, **(
+            {"retry_interval_seconds": 0.0} if hasattr(settings, "retry_interval_seconds") else {}))
+    if name == "cost":
+        return settings, org.role_arn, org.external_id, _payer_region(config) if settings.mode == PAYER else None
+    if name == "health":
+        return settings, org.role_arn, org.external_id
+    return settings, org.external_id
+
+
+def _assumed_roles(config: Config, collectors: Sequence[Collector], discovery: Discovery | None,
+                   accounts: Iterable[Account]) -> dict[str, str | None]:
+    """Every role the exporter assumes as configured, serving ``accounts``: role ARN → ExternalId."""
+    roles = {a.role_arn: a.external_id for a in accounts}
+    roles.update(dict(fleet_roles(config, collectors, discovery).values()))
+    return roles
+
+
+@dataclass(frozen=True)
+class Reloaded:
+    """What a reload changed (``added``/``removed``: account ids served; discovery may add more later)."""
+
+    accounts: int
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+    collectors: tuple[str, ...]  # running now
+    recollect: tuple[str, ...]  # collectors that collect differently now (or are new): a pass at once
+    stopped: tuple[str, ...]  # collectors turned off
+
+
 @dataclass
 class App:
     config: Config
@@ -105,6 +146,10 @@ class App:
     runner: Runner
     exposition: Exposition
     discovery: Discovery | None = None
+    reloads: ConfigReloads = field(default_factory=ConfigReloads)
+    process_metrics: bool = True
+    running: Schedule | None = None  # once :meth:`schedule` started it
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)  # one reload at a time
     credentials: MainCredentials = field(init=False)
 
     def __post_init__(self) -> None:
@@ -112,27 +157,36 @@ class App:
 
     @classmethod
     def build(cls, config: Config, only: Iterable[str] | None = None, process_metrics: bool = True,
-              as_of: dt.date | None = None) -> App:
-        """``as_of``: every pass collects as if today were that UTC day (``--as-of``), else the real today."""
+              as_of: dt.date | None = None, reloads: ConfigReloads | None = None) -> App:
+        """``as_of``: every pass collects as if today were that UTC day (``--as-of``), else the real today;
+        ``reloads``: where config reloads are counted (a new one: loaded now)."""
         clients = AwsClients(config.aws, ApiStats())
         collectors = build_collectors(config, clients, only)
         fleet = Fleet(config.accounts)
         holder = SnapshotHolder(Snapshot.empty(infos(config.accounts), exporter_version=__version__))
-        discovery = None
-        if config.organization.enabled:
-            org = config.organization
-            discovery = Discovery(org, config.accounts, config.aws.region,
-                                  lambda: clients.in_role(org.role_arn, org.external_id, "organizations",
-                                                          session_tag="organization"), fleet, holder)
-        exposition = Exposition({c.name: c.interval_seconds for c in collectors}, clients.stats,
-                                project_budgets=config.budgets.projects,
-                                labels_snake_case=config.collectors.cloudwatch.labels_snake_case,
-                                process_metrics=process_metrics)
+        discovery = cls._discovery(config, clients, fleet, holder) if config.organization.enabled else None
+        reloads = reloads or ConfigReloads()
+        exposition = cls._exposition(config, collectors, clients.stats, process_metrics, reloads)
         holder.subscribe(exposition.on_snapshot)
         clients.stats.declare(api_operations(config, collectors, discovery))
         runner = Runner(fleet, holder, concurrency=config.aws.concurrency,
                         today=(lambda: as_of) if as_of is not None else lambda: utcnow().date())
-        return cls(config, clients, collectors, holder, runner, exposition, discovery)
+        return cls(config, clients, collectors, holder, runner, exposition, discovery, reloads, process_metrics)
+
+    @staticmethod
+    def _discovery(config: Config, clients: AwsClients, fleet: Fleet, holder: SnapshotHolder) -> Discovery:
+        org = config.organization
+        return Discovery(org, config.accounts, config.aws.region,
+                         lambda: clients.in_role(org.role_arn, org.external_id, "organizations",
+                                                 session_tag="organization"), fleet, holder)
+
+    @staticmethod
+    def _exposition(config: Config, collectors: Iterable[Collector], stats: ApiStats, process_metrics: bool,
+                    reloads: ConfigReloads) -> Exposition:
+        return Exposition({c.name: c.interval_seconds for c in collectors}, stats,
+                          project_budgets=config.budgets.projects,
+                          labels_snake_case=config.collectors.cloudwatch.labels_snake_case,
+                          process_metrics=process_metrics, reloads=reloads)
 
     def collect_once(self, as_of: dt.date | None = None) -> None:
         if self.discovery is not None:
@@ -141,8 +195,10 @@ class App:
             self.runner.run(collector, as_of)
 
     def schedule(self) -> Schedule:
-        schedule = Schedule(self.runner, self.collectors, self.discovery)
-        schedule.start()
+        with self._lock:
+            schedule = Schedule(self.runner, self.collectors, self.discovery, max_collectors=len(COLLECTOR_NAMES))
+            schedule.start()
+            self.running = schedule
         return schedule
 
     def schedule_when_credentials_work(self, stop: threading.Event) -> Callable[[], None]:
@@ -179,3 +235,83 @@ class App:
             if results and not any(r.up for r in results):
                 failed.append(collector.name)
         return failed
+
+    # ------------------------------------------------------------------------------------ config reload
+
+    def reload(self, config: Config, only: Iterable[str] | None = None) -> Reloaded:
+        """Serve ``config`` (validated) from now on, without a restart and without asking AWS again for what it
+        already knows: accounts that stay keep their results; collectors whose settings did not change keep
+        running as they were (a new interval counts from their last pass); the others, and new ones, collect at
+        once. ``aws:``, ``web:`` and ``log:`` are not applied: they need a restart."""
+        with self._lock:
+            before = {a.id for a in self.holder.current.accounts}
+            roles = _assumed_roles(self.config, self.collectors, self.discovery, self.runner.fleet.accounts)
+            collectors, recollect, retimed = self._reloaded_collectors(config, only)
+            for running, like in retimed:  # the same collection, new intervals
+                running.settings = like.settings  # type: ignore[attr-defined]
+                running.interval_seconds, running.retry_interval_seconds = like.interval_seconds, \
+                    like.retry_interval_seconds
+            exposition = self._exposition(config, collectors, self.clients.stats, self.process_metrics,
+                                          self.reloads)
+            if self._same_exposition(exposition):
+                exposition = self.exposition
+            else:  # renders the current snapshot before it serves anything
+                self.holder.replace_subscriber(self.exposition.on_snapshot, exposition.on_snapshot)
+                self.exposition = exposition
+            self.holder.retain(c.name for c in collectors)
+            discovery, rediscover = self._reloaded_fleet(config)
+            self.clients.stats.declare(api_operations(config, collectors, discovery))  # counted from 0
+            now_assumed = _assumed_roles(config, collectors, discovery, self.runner.fleet.accounts)
+            self.clients.forget(r for r, external_id in roles.items()
+                                if r not in now_assumed or now_assumed[r] != external_id)
+            if self.running is not None:
+                self.running.reconfigure(collectors, recollect, discovery, rediscover)
+            stopped = tuple(c.name for c in self.collectors if c.name not in {n.name for n in collectors})
+            self.config, self.collectors, self.discovery = config, collectors, discovery
+            after = {a.id for a in self.holder.current.accounts}
+            return Reloaded(len(after), tuple(sorted(after - before)), tuple(sorted(before - after)),
+                            tuple(c.name for c in collectors), tuple(sorted(recollect)), stopped)
+
+    def _reloaded_collectors(self, config: Config, only: Iterable[str] | None
+                             ) -> tuple[list[Collector], set[str], list[tuple[Collector, Collector]]]:
+        """The collectors for ``config``: the running one where its inputs are the same, the running one given
+        new intervals (in ``retimed``, with its like) where only those differ, else a new one (in ``recollect``)."""
+        running = {c.name: c for c in self.collectors}
+        collectors: list[Collector] = []
+        recollect: set[str] = set()
+        retimed: list[tuple[Collector, Collector]] = []
+        for new in build_collectors(config, self.clients, only):
+            old = running.get(new.name)
+            if old is None or type(old) is not type(new) or \
+                    collector_inputs(self.config, new.name, timed=False) != collector_inputs(config, new.name,
+                                                                                             timed=False):
+                collectors.append(new)
+                recollect.add(new.name)
+                continue
+            collectors.append(old)
+            if collector_inputs(self.config, new.name) != collector_inputs(config, new.name):
+                retimed.append((old, new))
+        return collectors, recollect, retimed
+
+    def _same_exposition(self, new: Exposition) -> bool:
+        old = self.exposition
+        return (old.intervals, old.project_budgets, old.labels_snake_case) == (
+            new.intervals, new.project_budgets, new.labels_snake_case)
+
+    def _reloaded_fleet(self, config: Config) -> tuple[Discovery | None, bool]:
+        """Publishes the accounts ``config`` serves; returns discovery (None when off) and whether it must run
+        at once to know who is in scope."""
+        org = config.organization
+        if not org.enabled:
+            self.runner.fleet.replace(config.accounts)
+            self.holder.publish_fleet(infos(config.accounts), None)
+            return None, False
+        discovery = self.discovery
+        if discovery is None or (discovery.settings.role_arn, discovery.settings.external_id) != (
+                org.role_arn, org.external_id):
+            fresh = self._discovery(config, self.clients, self.runner.fleet, self.holder)
+            if discovery is not None:
+                fresh.adopt(discovery)  # another role: serve what the old one found until the new one runs
+            discovery = fresh
+        known = discovery.reconfigure(org, config.accounts)
+        return discovery, not known or discovery is not self.discovery

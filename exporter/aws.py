@@ -22,7 +22,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import boto3
@@ -209,6 +209,16 @@ class AwsClients:
             return self.main(service, region)
         return self._cached(service, role_arn, region or self.settings.region,
                             lambda: self._role_session(role_arn, external_id, session_tag))
+
+    def forget(self, role_arns: Iterable[str]) -> None:
+        """Drop the credentials and clients of these roles (a config reload changed their external id, or no
+        longer uses them): the next client assumes the role again."""
+        roles = set(role_arns)
+        with self._lock:
+            for role_arn in roles:
+                self._credentials.pop(role_arn, None)
+            for key in [k for k in self._clients if k[1] in roles]:
+                del self._clients[key]
 
     def _cached(self, service: str, role_arn: str, region: str, session: Callable[[], boto3.Session]) -> Any:
         key = (service, role_arn, region)

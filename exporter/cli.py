@@ -11,12 +11,13 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from exporter import __version__, config as config_mod, logsetup
 from exporter.app import COLLECTOR_NAMES, App
 from exporter.cliargs import ArgumentParser, iso_date
 from exporter.config import Config, ConfigError, parse_listen_address
+from exporter.lifecycle import Reloader
 from exporter.web import WebGuard
 
 log = logging.getLogger("exporter")
@@ -32,6 +33,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--web.config.file", dest="web_config_file", metavar="FILE",
                    help="TLS, basic auth and response headers for every endpoint, in the Prometheus "
                         "exporter-toolkit's web config format (see the README)")
+    p.add_argument("--web.telemetry-path", dest="telemetry_path", type=telemetry_path, default="/metrics",
+                   metavar="PATH", help="path to serve the metrics on (default: /metrics)")
+    p.add_argument("--web.enable-lifecycle", dest="enable_lifecycle", action="store_true",
+                   help="allow POST /-/reload (reload the config as SIGHUP does); without it, 403")
     p.add_argument("--once", action="store_true",
                    help="run every enabled collector once, print the exposition to stdout and exit")
     p.add_argument("--as-of", dest="as_of", type=iso_date, metavar="YYYY-MM-DD",
@@ -57,6 +62,16 @@ def parser() -> argparse.ArgumentParser:
                        help=f"disable the {name} collector")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return p
+
+
+def telemetry_path(value: str) -> str:
+    from exporter.server import PATHS
+
+    if not value.startswith("/") or any(c.isspace() or c in "?#" for c in value):
+        raise argparse.ArgumentTypeError(f"not a URL path (/metrics): {value!r}")
+    if value in PATHS:
+        raise argparse.ArgumentTypeError(f"{value} is another endpoint's path")
+    return value
 
 
 def _selected_collectors(args: argparse.Namespace, config: Config) -> list[str]:
@@ -125,7 +140,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         as_of=args.as_of)
         if args.once:
             return _once(app)
-        return _serve(app, args.listen_address or config.web.listen_address, guard)
+        return _serve(app, args, Reloader(app, (lambda: demo.config) if demo is not None else
+                                                (lambda: config_mod.load(args.config)),
+                                          lambda new: _selected_collectors(args, new)), guard)
     finally:
         if demo is not None:
             demo.stop()
@@ -153,22 +170,31 @@ def _check_credentials(args: argparse.Namespace, config: Config) -> int:
     return 2 if any(c.problem is not None for c in checks) else 0
 
 
-def _serve(app: App, listen_address: str, guard: WebGuard | None = None) -> int:
-    from exporter.server import WebServer
+def _serve(app: App, args: argparse.Namespace, reloader: Reloader, guard: WebGuard | None = None) -> int:
+    from exporter.server import Lifecycle, WebServer
 
+    listen_address = args.listen_address or app.config.web.listen_address
     host, port = parse_listen_address(listen_address)
+    lifecycle = Lifecycle(reload=_http_reload(reloader) if args.enable_lifecycle else None,
+                          next_runs=lambda: app.running.next_runs() if app.running is not None else {},
+                          reloads=app.reloads.view)
     try:
-        server = WebServer(host, port, app.exposition, lambda: app.holder.current, guard)
+        server = WebServer(host, port, lambda: app.exposition, lambda: app.holder.current, guard,
+                           telemetry_path=args.telemetry_path, lifecycle=lifecycle)
     except OSError as exc:
         log.error("event=listen_failed address=%s error=%r", listen_address, str(exc))
         return 1
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    if hasattr(signal, "SIGHUP"):  # a reload in its own thread: the handler must return at once
+        signal.signal(signal.SIGHUP, lambda *_: threading.Thread(target=reloader.reload, args=("sighup",),
+                                                                 name="reload", daemon=True).start())
     server.start()
-    log.info("event=listening address=%s port=%d accounts=%d discovery=%s collectors=%s %s version=%s",
-             listen_address or ":", server.port, len(app.config.accounts),
-             str(app.discovery is not None).lower(), ",".join(c.name for c in app.collectors),
+    log.info("event=listening address=%s port=%d telemetry_path=%s lifecycle=%s accounts=%d discovery=%s "
+             "collectors=%s %s version=%s", listen_address or ":", server.port, args.telemetry_path,
+             str(args.enable_lifecycle).lower(), len(app.config.accounts), str(app.discovery is not None).lower(),
+             ",".join(c.name for c in app.collectors),
              guard.describe() if guard is not None else "tls=false basic_auth_users=0", __version__)
     stop_collecting = app.schedule_when_credentials_work(stop)
     stop.wait()
@@ -177,6 +203,14 @@ def _serve(app: App, listen_address: str, guard: WebGuard | None = None) -> int:
     stop_collecting()
     server.stop()
     return 0
+
+
+def _http_reload(reloader: Reloader) -> Callable[[], tuple[bool, str]]:
+    def reload() -> tuple[bool, str]:
+        outcome = reloader.reload("http")
+        return outcome.ok, outcome.message
+
+    return reload
 
 
 if __name__ == "__main__":

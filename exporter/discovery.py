@@ -11,6 +11,7 @@ snapshot (and so out of the metrics) at once. A failed run changes nothing but t
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -49,6 +50,9 @@ class Discovery:
         self.operations = OPERATIONS + (INCLUDE_OUS_OPERATIONS if settings.include_ous else ())
         self._details: dict[str, tuple[float, AccountDetails]] = {}
         self._status: DiscoveryStatus | None = None
+        # The last successful run's accounts in scope and their details: what a reload merges again.
+        self._known: tuple[list[ListedAccount], dict[str, AccountDetails]] | None = None
+        self._merging = threading.Lock()  # a run and a reload merge and publish one at a time
 
     def run(self) -> bool:
         """One discovery; True when it succeeded."""
@@ -61,23 +65,51 @@ class Discovery:
                 log.warning("event=discovery_failed error=%r", message)
             else:
                 log.error("event=discovery_failed error=%r", message, exc_info=exc)
-            before = self._status
-            self._status = DiscoveryStatus(
-                up=False, discovered_accounts=before.discovered_accounts if before else 0, last_attempt=attempt,
-                last_success=before.last_success if before else None, error=message)
-            self.holder.publish_fleet(self.holder.current.accounts, self._status)
+            with self._merging:
+                before = self._status
+                self._status = DiscoveryStatus(
+                    up=False, discovered_accounts=before.discovered_accounts if before else 0,
+                    last_attempt=attempt, last_success=before.last_success if before else None, error=message)
+                self.holder.publish_fleet(self.holder.current.accounts, self._status)
             return False
-        accounts = merge(self.configured, scope, details, self.settings, self.default_region)
-        before_ids = {a.id for a in self.fleet.accounts}
+        with self._merging:
+            self._known = (scope, details)
+            before_ids = {a.id for a in self.fleet.accounts}
+            self._status = DiscoveryStatus(up=True, discovered_accounts=len(scope), last_attempt=attempt,
+                                           last_success=utcnow())
+            accounts = self._publish()
         after_ids = {a.id for a in accounts}
-        self.fleet.replace(accounts)
-        self._status = DiscoveryStatus(up=True, discovered_accounts=len(scope), last_attempt=attempt,
-                                       last_success=utcnow())
-        self.holder.publish_fleet(infos(accounts), self._status)
         log.info("event=discovery_done discovered=%d accounts=%d joined=%d left=%d details_fetched=%d "
                  "duration_seconds=%.3f", len(scope), len(accounts), len(after_ids - before_ids),
                  len(before_ids - after_ids), fetched, self.clock() - t0)
         return True
+
+    def reconfigure(self, settings: OrganizationSettings, configured: Sequence[Account]) -> bool:
+        """A config reload: the new settings and configured accounts, merged at once with the accounts the last
+        successful run found (no AWS call: unchanged accounts keep their data). False when that is not enough
+        (no run succeeded yet, or ``include_ous`` / ``exclude_accounts`` changed): a new run must tell who is in
+        scope."""
+        with self._merging:
+            same_scope = (settings.include_ous, settings.exclude_accounts) == (self.settings.include_ous,
+                                                                               self.settings.exclude_accounts)
+            self.settings, self.configured = settings, tuple(configured)
+            self.interval_seconds = settings.refresh_interval_seconds
+            self._publish()
+            return same_scope and self._known is not None
+
+    def adopt(self, previous: Discovery) -> None:
+        """Start from what ``previous`` knows (a reload gave the organization another role): its accounts are
+        served until this one's first run."""
+        with previous._merging:
+            self._known, self._status = previous._known, previous._status
+
+    def _publish(self) -> tuple[Account, ...]:
+        """The fleet from the configured accounts and the last run's (call with ``_merging`` held)."""
+        scope, details = self._known or ([], {})
+        accounts = merge(self.configured, scope, details, self.settings, self.default_region)
+        self.fleet.replace(accounts)
+        self.holder.publish_fleet(infos(accounts), self._status)
+        return accounts
 
     def _discover(self, now: float) -> tuple[list[ListedAccount], dict[str, AccountDetails], int]:
         """The accounts in scope, the details of every wanted account, and how many details were fetched."""

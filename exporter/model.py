@@ -301,6 +301,15 @@ class Snapshot(msgspec.Struct, frozen=True, kw_only=True):
         return msgspec.structs.replace(self, taken_at=utcnow(), generation=self.generation + 1,
                                        accounts=accounts, collectors=collectors, discovery=discovery)
 
+    def with_collectors(self, names: Iterable[str]) -> Snapshot:
+        """A new snapshot without the state of collectors not in ``names`` (a reload turned them off); the same
+        snapshot when there is none to drop."""
+        keep = set(names)
+        if keep >= self.collectors.keys():
+            return self
+        return msgspec.structs.replace(self, taken_at=utcnow(), generation=self.generation + 1,
+                                       collectors={k: v for k, v in self.collectors.items() if k in keep})
+
 
 # ------------------------------------------------------------------------------------------- encoding
 

@@ -11,10 +11,13 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
 from exporter.aws import EXPECTED_ERRORS, error_message
 from exporter.collectors.base import Collected, Collector, Failed, FleetOutcomes, Outcome
 from exporter.config import Account
@@ -179,53 +182,109 @@ class Schedule:
     fleet-wide collector, which asks one account for all, retries a whole pass). With organization
     discovery, it runs first (the first passes cover the discovered fleet), then every ``refresh_interval``;
     a failed discovery is tried again after :data:`DISCOVERY_RETRY_SECONDS`.
+
+    Jobs name their collector; each run takes the instance a config reload last gave
+    (:meth:`reconfigure`), so a reload never waits for a running pass.
     """
 
-    def __init__(self, runner: Runner, collectors: Sequence[Collector], discovery: Discovery | None = None):
+    def __init__(self, runner: Runner, collectors: Sequence[Collector], discovery: Discovery | None = None,
+                 max_collectors: int | None = None):
+        """``max_collectors``: how many collectors a reload may turn on (sizes the thread pool)."""
         self.runner = runner
-        self.collectors = tuple(collectors)
+        self._collectors = {c.name: c for c in collectors}
         self.discovery = discovery
+        self._lock = threading.Lock()  # guards _collectors, _passing, _rerun against a reload
+        self._passing: set[str] = set()  # collectors whose regular pass is running
+        self._rerun: set[str] = set()  # collectors a reload changed during their pass: another pass follows
+        self._discovered = discovery is None  # collectors wait for the first discovery
+        workers = 1 + max(1, 2 * max(len(self._collectors), max_collectors or 0))
         self.scheduler = BackgroundScheduler(timezone=dt.timezone.utc,
                                              # a pass and a retry per collector: a retry never delays
                                              # another collector's pass
-                                             executors={"default": {"type": "threadpool",
-                                                                    "max_workers": 1 + max(1, 2 * len(self.collectors))}},
+                                             executors={"default": {"type": "threadpool", "max_workers": workers}},
                                              job_defaults={"coalesce": True, "max_instances": 1,
                                                            "misfire_grace_time": None})
 
+    @property
+    def collectors(self) -> tuple[Collector, ...]:
+        return tuple(self._collectors.values())
+
     def start(self) -> None:
         now = dt.datetime.now(dt.timezone.utc)
-        first_pass = now
         if self.discovery is not None:
-            self.scheduler.add_job(self._discover, "interval", id="discovery", name="discovery",
-                                   seconds=self.discovery.interval_seconds, next_run_time=now)
-            first_pass = None  # the first discovery starts them
+            self._add_discovery(self.discovery, now)
         for collector in self.collectors:
-            self.scheduler.add_job(self._pass, "interval", args=[collector], id=collector.name,
-                                   name=f"collect-{collector.name}", seconds=collector.interval_seconds,
-                                   next_run_time=first_pass)
+            self._add_pass(collector, now)
         self.scheduler.start()
 
     def shutdown(self) -> None:
         self.scheduler.shutdown(wait=False)
 
+    def next_runs(self) -> dict[str, dt.datetime | None]:
+        """When each job runs next: a collector's next pass under its name, its retry of failed accounts
+        under ``<name>-retry``, and ``discovery`` (None: waiting for the first discovery)."""
+        runs: dict[str, dt.datetime | None] = {}
+        for job in self.scheduler.get_jobs():
+            key = job.id.removesuffix("-reload")
+            at = job.next_run_time
+            runs[key] = at if key not in runs else min((t for t in (runs[key], at) if t is not None), default=None)
+        return runs
+
+    def _add_pass(self, collector: Collector, now: dt.datetime) -> None:
+        self.scheduler.add_job(self._pass, "interval", args=[collector.name], id=collector.name,
+                               name=f"collect-{collector.name}", seconds=collector.interval_seconds,
+                               next_run_time=now if self._discovered else None)  # the first discovery starts it
+
+    def _add_discovery(self, discovery: Discovery, now: dt.datetime) -> None:
+        self.scheduler.add_job(self._discover, "interval", id="discovery", name="discovery",
+                               seconds=discovery.interval_seconds, next_run_time=now)
+
     def _discover(self) -> None:
-        assert self.discovery is not None
-        ok = self.discovery.run()
+        discovery = self.discovery
+        if discovery is None:
+            return  # a reload turned discovery off while this run was due
+        ok = discovery.run()
         now = dt.datetime.now(dt.timezone.utc)
-        for collector in self.collectors:  # paused until the first discovery (good or not) is in
-            job = self.scheduler.get_job(collector.name)
-            if job is not None and job.next_run_time is None:
-                job.modify(next_run_time=now)
-        if not ok and DISCOVERY_RETRY_SECONDS < self.discovery.interval_seconds:
+        with self._lock:
+            self._discovered = True
+            for name in self._collectors:  # paused until the first discovery (good or not) is in
+                job = self.scheduler.get_job(name)
+                if job is not None and job.next_run_time is None:
+                    job.modify(next_run_time=now)
+        if not ok and DISCOVERY_RETRY_SECONDS < discovery.interval_seconds:
             self.scheduler.add_job(self._discover, "date", run_date=now + dt.timedelta(seconds=DISCOVERY_RETRY_SECONDS),
                                    id="discovery-retry", name="retry-discovery", replace_existing=True)
 
-    def _pass(self, collector: Collector, accounts: Sequence[Account] | None = None) -> None:
-        snapshot = self.runner.run(collector, accounts=accounts)
+    def _pass(self, name: str, accounts: Sequence[Account] | None = None) -> None:
+        regular = accounts is None
+        with self._lock:
+            collector = self._collectors.get(name)
+            if collector is None:
+                return  # a reload turned it off
+            if regular:
+                self._passing.add(name)
+        try:
+            snapshot = self.runner.run(collector, accounts=accounts)
+            while regular:
+                with self._lock:
+                    if name not in self._rerun or name not in self._collectors:
+                        break
+                    self._rerun.discard(name)  # a reload changed how it collects while it ran: once more
+                    collector = self._collectors[name]
+                snapshot = self.runner.run(collector)
+        finally:
+            if regular:
+                with self._lock:
+                    self._passing.discard(name)
+        self._schedule_retry(collector, snapshot, accounts)
+
+    def _schedule_retry(self, collector: Collector, snapshot: Snapshot | None,
+                        accounts: Sequence[Account] | None) -> None:
         retry = getattr(collector, "retry_interval_seconds", None)
         if snapshot is None or not retry or retry >= collector.interval_seconds:
             return
+        if collector.name not in self._collectors:
+            return  # a reload turned it off during the pass
         failed = [a for a in (accounts or self.runner.accounts)
                   if (r := snapshot.result(collector.name, a.id)) is not None and not r.up]
         if not failed:
@@ -238,5 +297,82 @@ class Schedule:
             return  # the next full pass comes first
         log.info("event=collect_retry_scheduled collector=%s accounts=%s at=%s", collector.name,
                  "all" if failed is None else len(failed), run_at.isoformat(timespec="seconds"))
-        self.scheduler.add_job(self._pass, "date", run_date=run_at, args=[collector, failed],
+        self.scheduler.add_job(self._pass, "date", run_date=run_at, args=[collector.name, failed],
                                id=f"{collector.name}-retry", name=f"retry-{collector.name}", replace_existing=True)
+
+    # ------------------------------------------------------------------------------------ config reload
+
+    def reconfigure(self, collectors: Sequence[Collector], changed: Iterable[str],
+                    discovery: Discovery | None, rediscover: bool = False) -> None:
+        """Take a reload's collectors and discovery. Collectors turned off lose their jobs; new ones, and the
+        ``changed`` ones (they collect differently now), get a pass at once (after the running one, if any)
+        and their next regular pass an interval later; a new interval alone counts from the last pass (6 h →
+        1 h, 2 h after it: a pass now). ``rediscover``: discovery's scope changed, it runs at once."""
+        now = dt.datetime.now(dt.timezone.utc)
+        changed = set(changed)
+        with self._lock:
+            before, self._collectors = self._collectors, {c.name: c for c in collectors}
+            for name in before.keys() - self._collectors.keys():
+                for job_id in (name, f"{name}-retry", f"{name}-reload"):
+                    self._remove_job(job_id)
+                self._rerun.discard(name)
+            for collector in self._collectors.values():
+                job = self.scheduler.get_job(collector.name)
+                if job is None:
+                    self._add_pass(collector, now)
+                elif collector.name in changed:
+                    self._retime(job, collector.interval_seconds, now, from_now=True)
+                    self._pass_now(collector.name, now)
+                else:
+                    self._retime(job, collector.interval_seconds, now)
+            self._reconfigure_discovery(discovery, rediscover, now)
+
+    def _pass_now(self, name: str, now: dt.datetime) -> None:
+        """A pass of ``name`` at once, or right after the one running (call with ``_lock`` held)."""
+        if name in self._passing:
+            self._rerun.add(name)
+        elif self._discovered:  # else the first discovery starts it
+            self.scheduler.add_job(self._pass, "date", run_date=now, args=[name], id=f"{name}-reload",
+                                   name=f"reload-{name}", replace_existing=True)
+
+    @staticmethod
+    def _retime(job: Any, seconds: float, now: dt.datetime, from_now: bool = False) -> None:
+        """``job`` every ``seconds``: next an interval after its last run (``from_now``: after now), not before
+        now; a job waiting for the first discovery keeps waiting."""
+        before = job.trigger.interval.total_seconds()
+        if before == seconds and not from_now:
+            return
+        trigger = IntervalTrigger(seconds=seconds, timezone=dt.timezone.utc)
+        if job.next_run_time is None:
+            job.modify(trigger=trigger)
+            return
+        last = now if from_now else job.next_run_time - dt.timedelta(seconds=before)
+        job.modify(trigger=trigger, next_run_time=max(now, last + dt.timedelta(seconds=seconds)))
+
+    def _reconfigure_discovery(self, discovery: Discovery | None, rediscover: bool, now: dt.datetime) -> None:
+        before, self.discovery = self.discovery, discovery
+        if discovery is None:
+            self._remove_job("discovery")
+            self._remove_job("discovery-retry")
+            self._remove_job("discovery-reload")
+            if not self._discovered:  # collectors waited for a discovery that will not come
+                self._discovered = True
+                for name in self._collectors:
+                    job = self.scheduler.get_job(name)
+                    if job is not None and job.next_run_time is None:
+                        job.modify(next_run_time=now)
+            return
+        job = self.scheduler.get_job("discovery")
+        if job is None or before is None:
+            self._add_discovery(discovery, now)
+            return
+        self._retime(job, discovery.interval_seconds, now)
+        if rediscover or discovery is not before:
+            self.scheduler.add_job(self._discover, "date", run_date=now, id="discovery-reload",
+                                   name="reload-discovery", replace_existing=True)
+
+    def _remove_job(self, job_id: str) -> None:
+        try:
+            self.scheduler.remove_job(job_id)
+        except JobLookupError:
+            pass  # none, or a one-off job that has just run

@@ -28,6 +28,7 @@ class SnapshotHolder:
         self._current = initial or Snapshot.empty()
         self._write_lock = threading.Lock()
         self._subscribers: list[Callable[[Snapshot], None]] = []
+        self._retained: frozenset[str] | None = None  # the collectors whose results are kept; None: all
 
     @property
     def current(self) -> Snapshot:
@@ -37,9 +38,35 @@ class SnapshotHolder:
         self._subscribers.append(callback)
         callback(self._current)
 
+    def replace_subscriber(self, old: Callable[[Snapshot], None], new: Callable[[Snapshot], None]) -> None:
+        """``new`` instead of ``old`` (a reload's exposition), given the current snapshot first; no publish
+        comes between. An error in ``new`` leaves ``old`` subscribed and is raised."""
+        with self._write_lock:
+            new(self._current)
+            self._subscribers[self._subscribers.index(old)] = new
+
+    def retain(self, collectors: Iterable[str]) -> Snapshot:
+        """Only these collectors from now on (a reload turned the others off): their state leaves the snapshot,
+        and results a pass of another one publishes later (it was running when the reload came) are dropped."""
+        names = frozenset(collectors)
+
+        def change(current: Snapshot) -> Snapshot:
+            self._retained = names
+            return current.with_collectors(names)
+
+        return self._swap(change)
+
     def publish(self, run: CollectorRun | None, results: Iterable[AccountResult]) -> Snapshot:
         results = tuple(results)
-        return self._swap(lambda current: current.with_run(run, results))
+
+        def change(current: Snapshot) -> Snapshot:
+            retained = self._retained
+            if retained is None:
+                return current.with_run(run, results)
+            return current.with_run(run if run is not None and run.collector in retained else None,
+                                    tuple(r for r in results if r.collector in retained))
+
+        return self._swap(change)
 
     def publish_fleet(self, accounts: Iterable[AccountInfo], discovery: DiscoveryStatus | None) -> Snapshot:
         """The accounts served changed (or discovery's status did): results of accounts gone are dropped."""
@@ -49,6 +76,8 @@ class SnapshotHolder:
     def _swap(self, change: Callable[[Snapshot], Snapshot]) -> Snapshot:
         with self._write_lock:
             snapshot = change(self._current)
+            if snapshot is self._current:
+                return snapshot  # nothing changed: nothing to render
             for callback in self._subscribers:
                 try:
                     callback(snapshot)

@@ -1,7 +1,8 @@
 """The exporter's own process-wide counters: AWS requests, errors, throttles, spend, CloudWatch metrics asked;
 and whether the main credentials work.
 
-Live counters (they describe the exporter, not the fleet): ``exporter.aws`` counts every HTTP attempt,
+Live counters (they describe the exporter, not the fleet; so does :class:`ConfigReloads`, the outcome of config
+reloads): ``exporter.aws`` counts every HTTP attempt,
 the CloudWatch collector counts the metrics it requests, and the exposition reads them on every scrape.
 Nothing here knows boto3 or Prometheus.
 """
@@ -9,8 +10,9 @@ Nothing here knows boto3 or Prometheus.
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -90,3 +92,28 @@ class ApiStats:
     def requests_for(self, service: str, operation: str | None = None) -> int:
         with self._lock:
             return sum(n for (s, o), n in self._requests.items() if s == service and operation in (None, o))
+
+
+class ConfigReloads:
+    """How the config reloads went, as Prometheus keeps ``prometheus_config_last_reload_*``: the last one
+    successful or not (1 from start), and when the config in use was loaded (the start's load, then each good
+    reload; a failed one does not move it)."""
+
+    def __init__(self, clock: Callable[[], float] = time.time):
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._successful = True
+        self._last_success = clock()
+
+    def succeeded(self) -> None:
+        with self._lock:
+            self._successful, self._last_success = True, self._clock()
+
+    def failed(self) -> None:
+        with self._lock:
+            self._successful = False
+
+    def view(self) -> tuple[bool, float]:
+        """(the last reload succeeded, Unix time of the last successful load)."""
+        with self._lock:
+            return self._successful, self._last_success

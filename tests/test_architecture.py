@@ -42,13 +42,15 @@ ALLOWED: dict[str, set[str]] = {
                             "exporter.periods", "exporter"},
     # --web.config.file served: TLS, basic auth, headers (the exporter's server and the reporter's /metrics)
     "exporter.web": {"exporter.web", "exporter.config"},
-    "exporter.server": {"exporter.exposition", "exporter.model", "exporter", "exporter.web"},
+    "exporter.server": {"exporter.exposition", "exporter.landing", "exporter.model", "exporter", "exporter.web"},
+    "exporter.landing": {"exporter.model", "exporter"},
+    "exporter.lifecycle": {"exporter.app", "exporter.config"},
     "exporter.app": {"exporter", "exporter.aws", "exporter.collectors", "exporter.config", "exporter.exposition",
                      "exporter.discovery", "exporter.fleet", "exporter.model", "exporter.scheduler", "exporter.snapshot", "exporter.telemetry",
                      "exporter.credentials"},
     "exporter.credcheck": {"exporter.app", "exporter.aws", "exporter.credentials"},
-    "exporter.cli": {"exporter", "exporter.app", "exporter.cliargs", "exporter.config", "exporter.logsetup",
-                     "exporter.server", "exporter.web", "aws_ops_demo", "exporter.credcheck"},
+    "exporter.cli": {"exporter", "exporter.app", "exporter.cliargs", "exporter.config", "exporter.lifecycle",
+                     "exporter.logsetup", "exporter.server", "exporter.web", "aws_ops_demo", "exporter.credcheck"},
     "exporter.__main__": {"exporter.cli"},
     "exporter": set(),  # exporter/__init__.py: the version only
     # The reporter reads /snapshot over HTTP with the model; only its Cost Explorer backfill talks to AWS.

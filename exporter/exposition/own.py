@@ -1,5 +1,5 @@
 """The exporter's own families from a snapshot: the accounts served, build, discovery, per-collector × account
-health."""
+health; and, read on every scrape, the outcome of config reloads."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from prometheus_client.metrics_core import Metric
 
 from exporter import __version__
 from exporter.model import DiscoveryStatus, Snapshot
+from exporter.telemetry import ConfigReloads
 
 
 def exporter_families(snapshot: Snapshot, intervals: Mapping[str, float]) -> Iterator[Metric]:
@@ -101,3 +102,27 @@ def discovery_families(status: DiscoveryStatus) -> Iterator[Metric]:
             "When AWS Organizations discovery last succeeded (Unix time): the age of the account list.")
         last.add_metric([], status.last_success.timestamp())
         yield last
+
+
+class ReloadCollector:
+    """A prometheus_client collector over :class:`ConfigReloads` (Prometheus's names, ``aws_exporter_`` instead
+    of ``prometheus_``)."""
+
+    def __init__(self, reloads: ConfigReloads):
+        self.reloads = reloads
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        successful, last_success = self.reloads.view()
+        ok = GaugeMetricFamily(
+            "aws_exporter_config_last_reload_successful",
+            "1 if the last config reload (SIGHUP or POST /-/reload) succeeded, or none was asked since start; 0 if "
+            "it failed (the config loaded before is still in use).")
+        ok.add_metric([], 1.0 if successful else 0.0)
+        at = GaugeMetricFamily(
+            "aws_exporter_config_last_reload_success_timestamp_seconds",
+            "When the config in use was loaded (Unix time): at start, then at each successful reload.")
+        at.add_metric([], last_success)
+        yield from (ok, at)

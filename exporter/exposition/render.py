@@ -39,9 +39,9 @@ from exporter.exposition.cloudwatch import cloudwatch_families
 from exporter.exposition.cost import budget_family, cost_families, unmapped_family
 from exporter.exposition.health import health_families
 from exporter.exposition.live import TelemetryCollector
-from exporter.exposition.own import exporter_families
+from exporter.exposition.own import ReloadCollector, exporter_families
 from exporter.model import AccountInfo, AccountResult, CollectorState, Snapshot, encode_snapshot_pieces
-from exporter.telemetry import ApiStats
+from exporter.telemetry import ApiStats, ConfigReloads
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -232,14 +232,17 @@ class Exposition:
 
     def __init__(self, intervals: Mapping[str, float], stats: ApiStats,
                  project_budgets: Mapping[str, Decimal] | None = None, labels_snake_case: bool = False,
-                 process_metrics: bool = True):
+                 process_metrics: bool = True, reloads: ConfigReloads | None = None):
         """``intervals``: the running collectors' names → their intervals (config collectors.<name>). The
-        accounts and their labels come from each snapshot (``Snapshot.accounts``: discovery changes them)."""
+        accounts and their labels come from each snapshot (``Snapshot.accounts``: discovery changes them).
+        ``reloads``: the config reloads' outcome, served with the live part."""
         self.intervals = dict(intervals)
         self.project_budgets = dict(project_budgets or {})
         self.labels_snake_case = labels_snake_case
         self.live = CollectorRegistry(auto_describe=False)
         self.live.register(TelemetryCollector(stats))
+        if reloads is not None:
+            self.live.register(ReloadCollector(reloads))
         if process_metrics:
             ProcessCollector(registry=self.live)
             PlatformCollector(registry=self.live)
