@@ -8,7 +8,9 @@ aliases bring in), aliases that add more than :data:`MAX_ALIAS_VALUES` values to
 
 Both loaders compose the same node graph; the duplicate and limit checks run on it, before any Python object
 is built, and the same :class:`~yaml.SafeLoader` constructor builds the data. When libyaml refuses a text, the
-pure-Python loader reads it again, so a file gets the same problem (PyYAML's wording) either way.
+pure-Python loader reads it again, so a file gets the same problem (PyYAML's wording) either way. libyaml is
+the more lenient of the two in a few places (a tab inside a plain scalar, ``a? b`` in a flow collection): such
+a text loads with libyaml and is "not valid YAML" without it.
 """
 
 from __future__ import annotations
