@@ -155,7 +155,8 @@ def _load(loader_class: type[Any], text: str) -> tuple[Any, list[str]]:
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:
     mark = getattr(exc, "problem_mark", None)
-    return f"{_at(mark)}not valid YAML: {cut(str(getattr(exc, 'problem', None) or exc))}"
+    problem = " ".join(str(getattr(exc, "problem", None) or exc).split())  # one line, whatever PyYAML wrote
+    return f"{_at(mark)}not valid YAML: {cut(problem)}"
 
 
 def _check_tree(root: Node, loader: Any) -> tuple[list[str], bool]:
