@@ -14,7 +14,10 @@ on those above it:
 - :mod:`~exporter.config.accounts`, :mod:`~exporter.config.organization`, :mod:`~exporter.config.collectors`,
   :mod:`~exporter.config.process`: the exporter's sections
 - :mod:`~exporter.config.reporter`: the reporter sidecar's section and settings, secrets resolved apart
-- :mod:`~exporter.config.loading`: the strict YAML loader, :func:`parse` and :func:`load`
+- :mod:`~exporter.config.textfile`: a file's bytes → UTF-8 text within the size limit, or the one problem
+- :mod:`~exporter.config.yamlload`: text → data, strictly (duplicate keys) and within the depth and alias limits,
+  with libyaml when PyYAML has it
+- :mod:`~exporter.config.loading`: :func:`parse`, :func:`load` and ``read_document`` (a file's YAML, checked)
 - :mod:`~exporter.config.webconfig`: the ``--web.config.file`` (TLS, basic auth, headers), read the same way
 
 This module only re-exports the package's interface: the model, the validation kit, :func:`parse` and

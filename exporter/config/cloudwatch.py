@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from exporter.config.model import CloudWatchOverride, CloudWatchQuery
-from exporter.config.validate import Section
+from exporter.config.validate import Section, cut, shown
 
 CLOUDWATCH_STATS = ("SampleCount", "Average", "Sum", "Minimum", "Maximum")
 PERCENTILE_RE = re.compile(r"^p(\d{1,2}(\.\d{0,2})?|100)$")  # as YACE accepts them: p50, p99, p99.9, p100
@@ -53,16 +53,16 @@ def _parse_query(raw: Any, path: str, problems: list[str]) -> CloudWatchQuery | 
     raw_dimensions = q.raw("dimensions")
     where = q.at("dimensions")
     if isinstance(raw_dimensions, Mapping):
-        pairs = [(k, v, f"{where}.{k}") for k, v in raw_dimensions.items()]
+        pairs = [(k, v, f"{where}.{cut(str(k))}") for k, v in raw_dimensions.items()]
         for name, value, at in pairs:
             if isinstance(value, bool) or not isinstance(value, (str, int)) or not str(value):
-                q.problems.append(f"{at}: must be a dimension value (a string), got {value!r}")
+                q.problems.append(f"{at}: must be a dimension value (a string), got {shown(value)}")
             else:
                 dimensions.append((str(name), str(value)))
     elif isinstance(raw_dimensions, list):
         for i, name in enumerate(raw_dimensions):
             if not isinstance(name, str):
-                q.problems.append(f"{where}[{i}]: must be a dimension name, got {name!r}")
+                q.problems.append(f"{where}[{i}]: must be a dimension name, got {shown(name)}")
             else:
                 dimensions.append((name, None))
     elif raw_dimensions is not None:
@@ -70,7 +70,7 @@ def _parse_query(raw: Any, path: str, problems: list[str]) -> CloudWatchQuery | 
                   f"series), got {type(raw_dimensions).__name__}", "dimensions")
     for name, _ in dimensions:
         if not DIMENSION_NAME_RE.match(name):
-            q.problems.append(f"{where}: not a usable dimension name: {name!r}")
+            q.problems.append(f"{where}: not a usable dimension name: {shown(name)}")
     if len({name for name, _ in dimensions}) != len(dimensions):
         q.problem("a dimension name is given twice", "dimensions")
     if len(dimensions) > 30:
@@ -82,7 +82,7 @@ def _parse_query(raw: Any, path: str, problems: list[str]) -> CloudWatchQuery | 
     for i, stat in items:
         if not isinstance(stat, str) or not (stat in CLOUDWATCH_STATS or PERCENTILE_RE.match(stat)):
             q.problems.append(f"{q.at('stats')}[{i}]: must be one of {', '.join(CLOUDWATCH_STATS)} or a "
-                              f"percentile like p99, got {stat!r}")
+                              f"percentile like p99, got {shown(stat)}")
         elif stat not in stats:
             stats.append(stat)
     q.close()

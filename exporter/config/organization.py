@@ -10,7 +10,7 @@ import re
 
 from exporter.config.accounts import NAME_RE, NAME_RULE, read_external_id
 from exporter.config.model import OrganizationSettings
-from exporter.config.validate import ACCOUNT_ID_RE, ROLE_ARN_RE, Section
+from exporter.config.validate import ACCOUNT_ID_RE, ROLE_ARN_RE, Section, shown
 
 OU_OR_ROOT_RE = re.compile(r"^(ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}|r-[0-9a-z]{4,32})$")
 TAG_KEY_RE = re.compile(r"^[\w.:/=+@ -]{1,128}$")  # Organizations' tag key rule
@@ -53,7 +53,7 @@ def _ids(s: Section, key: str, pattern: re.Pattern[str], explain: str) -> tuple[
     for i, value in s.items(key):
         value = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
         if not isinstance(value, str) or not pattern.match(value):
-            s.problem(f"{explain}: {str(value)[:80]!r}", f"{key}[{i}]")
+            s.problem(f"{explain}: {shown(value)}", f"{key}[{i}]")
         elif value not in ids:
             ids.append(value)
     return tuple(ids)

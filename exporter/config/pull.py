@@ -20,7 +20,7 @@ import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from exporter.config.validate import ENV_NAME_RE, Section
+from exporter.config.validate import ENV_NAME_RE, Section, shown
 
 URL_RE = re.compile(r"^https?://[^\s/]+(/\S*)?$")
 
@@ -70,7 +70,7 @@ def parse_exporter_urls(s: Section) -> tuple[list[str], list[ExporterAccess]]:
             url = None
             s.problem(f"must be a URL or a mapping with url, got {type(entry).__name__}", where)
         if url in first:
-            s.problem(f"{url!r} is listed twice (first at exporter_urls[{first[url]}])", where)
+            s.problem(f"{shown(url)} is listed twice (first at exporter_urls[{first[url]}])", where)
         elif url:
             first[url] = i
             urls.append(url)
@@ -82,7 +82,7 @@ def _url(s: Section, value: str | None, key: str) -> str | None:
         return None
     url = value.strip()
     if not URL_RE.match(url):
-        s.problem(f"not an http(s) URL: {value!r}", key)
+        s.problem(f"not an http(s) URL: {shown(value)}", key)
         return None
     if urllib.parse.urlsplit(url).username is not None:
         # Not echoed: it holds a password.

@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from exporter.config.pull import URL_RE, ExporterAccess, parse_exporter_urls, resolve_access
-from exporter.config.validate import ENV_NAME_RE, ConfigError, Section
+from exporter.config.validate import ENV_NAME_RE, ConfigError, Section, shown
 
 CHAT_TYPES = ("slack", "teams", "google_chat", "webhook")
 LANGUAGES = ("en", "ko")
@@ -109,7 +109,7 @@ def parse_reporter(section: Section) -> ReporterSettings:
     try:
         zoneinfo.ZoneInfo(timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        s.problem(f"unknown time zone {timezone!r} (use an IANA name such as Asia/Seoul)", "timezone")
+        s.problem(f"unknown time zone {shown(timezone)} (use an IANA name such as Asia/Seoul)", "timezone")
         timezone = "UTC"
 
     hour, minute = d.schedule_hour, d.schedule_minute

@@ -8,7 +8,9 @@ with a "did you mean" hint, so every problem in a file is reported at once.
 from __future__ import annotations
 
 import difflib
+import math
 import re
+import reprlib
 from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -16,22 +18,49 @@ from typing import Any
 ACCOUNT_ID_RE = re.compile(r"^\d{12}$")
 ROLE_ARN_RE = re.compile(r"^arn:aws[a-zA-Z-]*:iam::(\d{12}):role/[\w+=,.@/-]{1,512}$")
 REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
-DURATION_RE = re.compile(r"^(\d+)\s*(ms|s|m|h|d)?$")
+DURATION_RE = re.compile(r"^(\d{1,12})\s*(ms|s|m|h|d)?$")
 LISTEN_RE = re.compile(r"^(\[[0-9a-fA-F:]+\]|[^:\s]*):(\d{1,5})$")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 EXTERNAL_ID_RE = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
 EXTERNAL_ID_RULE = "an ExternalId is 2-1224 characters of letters, digits and +=,.@:/- (the value is not shown)"
 
 MIN_INTERVAL_SECONDS = 10
+SHOWN_CHARS = 200  # a value quoted back in a problem is cut to this (a YAML alias can make one huge)
+SHOWN_PROBLEMS = 100  # problems printed; the rest are counted
 
 
 class ConfigError(Exception):
-    """A config that must not be started. ``problems`` lists every one of them with its path."""
+    """A config that must not be started. ``problems`` lists every one of them with its path; the message shows
+    the first :data:`SHOWN_PROBLEMS` (a list of a million bad items is one screen, not a million lines)."""
 
     def __init__(self, source: str, problems: Iterable[str]):
         self.source = source
         self.problems = tuple(problems)
-        super().__init__(f"{source}: {len(self.problems)} problem(s)\n" + "\n".join(f"  {p}" for p in self.problems))
+        shown_problems = [f"  {p}" for p in self.problems[:SHOWN_PROBLEMS]]
+        if len(self.problems) > SHOWN_PROBLEMS:
+            shown_problems.append(f"  … and {len(self.problems) - SHOWN_PROBLEMS:,} more")
+        super().__init__(f"{source}: {len(self.problems)} problem(s)\n" + "\n".join(shown_problems))
+
+
+class _ShortRepr(reprlib.Repr):
+    def __init__(self) -> None:
+        super().__init__()
+        self.maxstring = self.maxother = self.maxlong = SHOWN_CHARS
+        self.maxlevel = 3
+        self.maxlist = self.maxtuple = self.maxset = self.maxfrozenset = self.maxdict = 10
+
+
+_SHORT_REPR = _ShortRepr()
+
+
+def shown(value: Any) -> str:
+    """``repr(value)`` as a problem quotes it: the same text for ordinary values, at most :data:`SHOWN_CHARS`
+    characters for huge or deeply nested ones (built without ever making the whole repr)."""
+    return cut(_SHORT_REPR.repr(value))
+
+
+def cut(text: str, limit: int = SHOWN_CHARS) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 class Section:
@@ -51,6 +80,7 @@ class Section:
     def at(self, key: str | int) -> str:
         if isinstance(key, int):
             return f"{self.path}[{key}]"
+        key = cut(key)  # a key the file made up (a typo, a project name) can be any length
         return f"{self.path}.{key}" if self.path else key
 
     def problem(self, message: str, key: str | int | None = None) -> None:
@@ -85,10 +115,10 @@ class Section:
             return default
         choices = tuple(choices)
         if choices and value not in choices:
-            self.problem(f"must be one of {', '.join(choices)}, got {value!r}", key)
+            self.problem(f"must be one of {', '.join(choices)}, got {shown(value)}", key)
             return default
         if pattern is not None and not pattern.match(value):
-            self.problem(f"{explain or 'malformed'}" + ("" if secret else f": {value!r}"), key)
+            self.problem(f"{explain or 'malformed'}" + ("" if secret else f": {shown(value)}"), key)
             return default
         return value
 
@@ -97,7 +127,7 @@ class Section:
         if value is None:
             return default
         if not isinstance(value, bool):
-            self.problem(f"must be true or false, got {value!r}", key)
+            self.problem(f"must be true or false, got {shown(value)}", key)
             return default
         return value
 
@@ -106,10 +136,10 @@ class Section:
         if value is None:
             return default
         if isinstance(value, bool) or not isinstance(value, int):
-            self.problem(f"must be a whole number, got {value!r}", key)
+            self.problem(f"must be a whole number, got {shown(value)}", key)
             return default
         if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-            self.problem(f"must be between {minimum} and {maximum}, got {value}", key)
+            self.problem(f"must be between {minimum} and {maximum}, got {shown(value)}", key)
             return default
         return value
 
@@ -117,11 +147,11 @@ class Section:
         value = self.raw(key)
         if value is None:
             return default
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            self.problem(f"must be a number, got {value!r}", key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            self.problem(f"must be a number, got {shown(value)}", key)
             return default
         if value < minimum:
-            self.problem(f"must be at least {minimum:g}, got {value}", key)
+            self.problem(f"must be at least {minimum:g}, got {shown(value)}", key)
             return default
         return float(value)
 
@@ -134,10 +164,10 @@ class Section:
                 raise InvalidOperation
             amount = Decimal(str(value))
         except InvalidOperation:
-            self.problem(f"must be an amount in USD, got {value!r}", key)
+            self.problem(f"must be an amount in USD, got {shown(value)}", key)
             return None
         if not amount.is_finite() or amount < 0:
-            self.problem(f"must be a non-negative amount in USD, got {value!r}", key)
+            self.problem(f"must be a non-negative amount in USD, got {shown(value)}", key)
             return None
         return amount
 
@@ -147,10 +177,10 @@ class Section:
             return default
         seconds = parse_duration(value)
         if seconds is None:
-            self.problem(f"must be a duration like 300s, 5m, 6h or 1d, got {value!r}", key)
+            self.problem(f"must be a duration like 300s, 5m, 6h or 1d, got {shown(value)}", key)
             return default
         if seconds < minimum:
-            self.problem(f"must be at least {minimum:g}s, got {value!r}", key)
+            self.problem(f"must be at least {minimum:g}s, got {shown(value)}", key)
             return default
         return seconds
 
@@ -162,7 +192,7 @@ class Section:
         regions = []
         for i, region in self.items(key):
             if not isinstance(region, str) or not REGION_RE.match(region):
-                self.problem(f"not an AWS region: {region!r}", f"{key}[{i}]")
+                self.problem(f"not an AWS region: {shown(region)}", f"{key}[{i}]")
             elif region not in regions:
                 regions.append(region)
         if not regions and not self.problems_at(key):
@@ -212,7 +242,7 @@ def parse_duration(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        return float(value) if value > 0 else None
+        return float(value) if 0 < value < 1e12 else None  # .inf, .nan and 10**100 are no intervals
     if not isinstance(value, str):
         return None
     match = DURATION_RE.match(value.strip())
@@ -227,6 +257,6 @@ def parse_listen_address(value: str) -> tuple[str, int]:
     """``:9780`` / ``127.0.0.1:9780`` / ``[::1]:9780`` → (host, port); empty host = all interfaces."""
     match = LISTEN_RE.match(value.strip())
     if not match or not 0 <= int(match.group(2)) <= 65535:
-        raise ValueError(f"not HOST:PORT: {value!r}")
+        raise ValueError(f"not HOST:PORT: {shown(value)}")
     host = match.group(1).strip("[]")
     return host, int(match.group(2))

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from exporter.config.loading import read_document
-from exporter.config.validate import ConfigError, Section
+from exporter.config.validate import ConfigError, Section, shown
 
 TLS_VERSIONS = ("TLS10", "TLS11", "TLS12", "TLS13")
 # Go's tls.ClientAuthType names. RequestClientCert asks for a certificate and never looks at it, which is
@@ -136,11 +136,13 @@ def _parse_tls(s: Section, base: Path) -> TlsSettings | None:
         s.problem(f"{low} is above max_version {high}", "min_version")
     suites = []
     for index, name in s.items("cipher_suites"):
-        if name in TLS13_SUITES:
+        if not isinstance(name, str):
+            s.problem(f"must be a cipher suite name, got {shown(name)}", f"cipher_suites[{index}]")
+        elif name in TLS13_SUITES:
             s.problem(f"{name} is a TLS 1.3 suite: those are always on and cannot be chosen",
                       f"cipher_suites[{index}]")
         elif name not in CIPHER_SUITES:
-            s.problem(f"unknown cipher suite {name!r} (one of {', '.join(CIPHER_SUITES)})", f"cipher_suites[{index}]")
+            s.problem(f"unknown cipher suite {shown(name)} (one of {', '.join(CIPHER_SUITES)})", f"cipher_suites[{index}]")
         else:
             suites.append(name)
     prefer = s.boolean("prefer_server_cipher_suites", True)
@@ -170,7 +172,7 @@ def _parse_http(s: Section) -> tuple[tuple[str, str], ...]:
         elif value and (any(ord(c) < 0x20 or ord(c) == 0x7F for c in value)):
             h.problem("must be one line of printable characters", name)
         elif value and HEADERS[name] and value not in HEADERS[name]:
-            h.problem(f"must be one of {', '.join(HEADERS[name])}, got {value!r}", name)
+            h.problem(f"must be one of {', '.join(HEADERS[name])}, got {shown(value)}", name)
         elif value:  # blank: unset, as the toolkit has it
             headers.append((name, value))
     h.close()
@@ -184,7 +186,7 @@ def _parse_users(top: Section) -> Mapping[str, str]:
     for name, hashed in s.data.items():
         s.raw(name)
         if not isinstance(name, str) or not name:
-            s.problem(f"username {name!r} must be a non-empty string (quote it)")
+            s.problem(f"username {shown(name)} must be a non-empty string (quote it)")
         elif ":" in name or any(ord(c) < 0x20 for c in name):
             s.problem("a username cannot hold ':' or control characters (basic auth splits at the first ':')", name)
         elif not isinstance(hashed, str) or not BCRYPT_RE.match(hashed):
