@@ -1,6 +1,6 @@
 """AWS access: the main account's session, one assumed role per account, cached instrumented clients.
 
-Only this module and the collectors import boto3/botocore.
+Only this module, :mod:`exporter.answers` and the collectors import boto3/botocore.
 
 * The main account uses the default credential chain (env, shared files, container/instance role).
 * Each target account gets a botocore session whose credentials are a ``DeferredRefreshableCredentials``
@@ -10,6 +10,9 @@ Only this module and the collectors import boto3/botocore.
   is not, so creation is serialised.
 * Endpoints come from botocore's own resolution, so ``AWS_ENDPOINT_URL`` and
   ``AWS_ENDPOINT_URL_<SERVICE>`` work for every client, the demo's included.
+* Every answer is checked before it is parsed (:mod:`exporter.answers`): one cut short, an HTML page or one of
+  the wrong shape is a :class:`MalformedResponse`, counted as that error, never an empty success. botocore's
+  own warnings about expected errors lose their traceback (:func:`quiet_library_errors`).
 * Every HTTP attempt is counted in :class:`exporter.telemetry.ApiStats` (requests, errors by code,
   throttles, Cost Explorer spend); optional process-wide request rate limiting.
 """
@@ -17,28 +20,31 @@ Only this module and the collectors import boto3/botocore.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import boto3
 import botocore.session
 from botocore.config import Config as BotoConfig
 from botocore.credentials import CredentialProvider, CredentialResolver, DeferredRefreshableCredentials
-from botocore.exceptions import BotoCoreError, ClientError
-from botocore.parsers import ResponseParserError
+from botocore.exceptions import (BotoCoreError, ClientError, ConnectionClosedError, CredentialRetrievalError,
+                                 NoCredentialsError, PartialCredentialsError, ProfileNotFound,
+                                 RefreshWithMFAUnsupportedError, SSOError, TokenRetrievalError)
 
+from exporter.answers import CheckedParserFactory, MalformedResponse, reads_answer
 from exporter.config import Account, AwsSettings
 from exporter.telemetry import ApiStats
 
 log = logging.getLogger(__name__)
 
-# Failures AWS, credentials or the network cause: logged as one line, without a traceback.
-EXPECTED_ERRORS = (ClientError, BotoCoreError, TimeoutError, ConnectionError)
+# Failures AWS, credentials, the network or a malformed answer cause: logged as one line, without a traceback.
+EXPECTED_ERRORS = (ClientError, BotoCoreError, TimeoutError, ConnectionError, MalformedResponse)
 
 
 def error_code(exc: BaseException) -> str:
@@ -60,6 +66,28 @@ def error_message(exc: BaseException) -> str:
         text = f"{type(exc).__name__}: {exc}"
     text = " ".join(text.split()).rstrip(":")
     return text if len(text) <= MAX_ERROR_LENGTH else text[: MAX_ERROR_LENGTH - 1] + "…"
+
+
+# Credentials missing, unreadable, expired or refused: any other endpoint of the service answers the same.
+CREDENTIAL_ERRORS = (NoCredentialsError, PartialCredentialsError, CredentialRetrievalError, ProfileNotFound, SSOError,
+                     TokenRetrievalError, RefreshWithMFAUnsupportedError)
+CREDENTIAL_CODES = frozenset({
+    "AccessDenied", "AccessDeniedException", "UnrecognizedClientException", "InvalidClientTokenId", "ExpiredToken",
+    "ExpiredTokenException", "SignatureDoesNotMatch", "MissingAuthenticationToken", "IncompleteSignature",
+})
+CREDENTIAL_OPERATIONS = frozenset({"AssumeRole", "AssumeRoleWithWebIdentity", "AssumeRoleWithSAML", "GetRoleCredentials",
+                                   "CreateToken", "GetCallerIdentity"})
+
+
+def is_credential_error(exc: BaseException) -> bool:
+    """True for a failure of the credentials rather than of the service: none found, a profile that is not
+    there, an expired SSO token, an AssumeRole that failed (whatever its code), a key AWS refuses."""
+    if isinstance(exc, CREDENTIAL_ERRORS):
+        return True
+    if isinstance(exc, MalformedResponse):  # STS's answer, not the service's
+        return exc.operation in CREDENTIAL_OPERATIONS
+    return isinstance(exc, ClientError) and (exc.operation_name in CREDENTIAL_OPERATIONS
+                                             or error_code(exc) in CREDENTIAL_CODES)
 
 
 def cost_explorer_region(role_arn: str) -> str:
@@ -164,6 +192,9 @@ class AwsClients:
         self._clock = clock
         self.stats = stats or ApiStats()
         self._base = base_session  # made on first use: a missing AWS_PROFILE raises, and is retried then
+        if base_session is not None:
+            checked_answers(base_session._session)
+        quiet_library_errors()
         self._limiter = RateLimiter(settings.max_requests_per_second) if settings.max_requests_per_second else None
         self._config = BotoConfig(
             retries={"mode": "adaptive", "total_max_attempts": settings.max_attempts},  # first try included
@@ -188,6 +219,7 @@ class AwsClients:
                 session = boto3.Session(region_name=self.settings.region)
                 # STS at the region's own endpoint (sts.<region>.amazonaws.com[.cn]), never the global one.
                 session._session.set_config_variable("sts_regional_endpoints", "regional")
+                checked_answers(session._session)
                 self._base = session
             return self._base
 
@@ -251,6 +283,7 @@ class AwsClients:
             self.stats.record(service, operation, error)
 
         events.register("response-received", on_response)
+        events.register("after-call-error", functools.partial(_malformed_after_call, self.stats, service))
 
     # -------------------------------------------------------------------------------- role sessions
 
@@ -266,6 +299,7 @@ class AwsClients:
         # Share the parsed service models instead of loading them again for every account.
         core.register_component("data_loader", self.base._session.get_component("data_loader"))
         core.register_component("credential_provider", CredentialResolver([_FixedCredentialProvider(credentials)]))
+        checked_answers(core)
         return boto3.Session(botocore_session=core, region_name=self.settings.region)
 
     # ------------------------------------------------------------------------ checks (no client cached)
@@ -277,12 +311,9 @@ class AwsClients:
             client = self.base.client("sts", region_name=self.settings.region, config=self._config.merge(
                 BotoConfig(retries={"mode": "standard", "total_max_attempts": 2})))
             self._instrument(client)
-        try:
-            answer = client.get_caller_identity()
-        except (KeyError, TypeError, AttributeError) as exc:  # botocore's XML parser on a page that is not STS's
-            raise ResponseParserError(f"not an STS answer ({type(exc).__name__}: {exc})") from None
+        answer = client.get_caller_identity()  # a page that is not STS's is a MalformedResponse (checked_answers)
         if not answer.get("Account") or not answer.get("Arn"):
-            raise ResponseParserError("GetCallerIdentity answered without Account and Arn")
+            raise MalformedResponse("answered without Account and Arn", "GetCallerIdentity")
         return str(answer["Account"]), str(answer["Arn"])
 
     def try_assume_role(self, role_arn: str, external_id: str | None, session_tag: str) -> None:
@@ -297,12 +328,81 @@ class AwsClients:
         }
         if external_id:
             kwargs["ExternalId"] = external_id
-        response = self.main("sts", sts_region(role_arn, self.settings.region)).assume_role(**kwargs)
-        creds = response["Credentials"]
-        log.debug("event=assume_role role_arn=%s expires=%s", role_arn, creds["Expiration"].isoformat())
-        return {
-            "access_key": creds["AccessKeyId"],
-            "secret_key": creds["SecretAccessKey"],
-            "token": creds["SessionToken"],
-            "expiry_time": creds["Expiration"].isoformat(),
-        }
+        credentials = assumed_credentials(self.main("sts", sts_region(role_arn, self.settings.region)).assume_role(**kwargs))
+        log.debug("event=assume_role role_arn=%s expires=%s", role_arn, credentials["expiry_time"])
+        return credentials
+
+
+@reads_answer("AssumeRole")
+def assumed_credentials(response: Mapping[str, Any]) -> dict[str, str]:
+    """AssumeRole's answer → what botocore's refreshable credentials are made of."""
+    creds = response["Credentials"]
+    return {
+        "access_key": creds["AccessKeyId"],
+        "secret_key": creds["SecretAccessKey"],
+        "token": creds["SessionToken"],
+        "expiry_time": creds["Expiration"].isoformat(),
+    }
+
+
+# ----------------------------------------------------------------------------------- malformed answers
+
+
+def checked_answers(session: botocore.session.Session) -> None:
+    """Every client of ``session`` checks its answers: a 2xx body cut short, an HTML page or one that is not
+    the protocol's format raises :class:`MalformedResponse` instead of parsing to an empty success."""
+    session.register_component("response_parser_factory", CheckedParserFactory())
+
+
+def _cut_short(exc: BaseException | None) -> bool:
+    """A connection closed before the body's Content-Length was read, as some botocore versions report it
+    (others hand the short body to the parser, which :func:`checked_answers` then refuses)."""
+    return isinstance(exc, ConnectionClosedError) and "IncompleteRead" in repr(exc.kwargs.get("error"))
+
+
+def _malformed_after_call(stats: ApiStats, service: str, exception: BaseException | None = None,
+                          event_name: str = "", **_: Any) -> None:
+    """botocore's ``after-call-error``: a malformed answer is named after the operation that got it (the first
+    to see it: an AssumeRole during a Cost Explorer call is AssumeRole's) and counted once as
+    ``MalformedResponse``; a body cut short is one too, whichever way botocore reports it."""
+    operation = event_name.rsplit(".", 1)[-1]
+    if isinstance(exception, MalformedResponse):
+        if exception.operation is None:  # raised while parsing: the response-received count never ran
+            exception.operation = operation
+            stats.record(service, operation, "MalformedResponse")
+        return
+    if _cut_short(exception):
+        raise MalformedResponse(f"answer cut short ({exception.kwargs.get('error')})", operation) from exception
+
+
+class _LibraryErrorLines(logging.Filter):
+    """botocore logs some failures it then raises, or copes with, at warning level with their traceback. For
+    an expected error (credentials, AWS, the network): no traceback, the reason in one ``error=`` field, and
+    nothing at all for a failed mandatory refresh (it is raised, and the collector logs it for its account).
+    Any other exception keeps its traceback: that is a bug."""
+
+    RERAISED = ("Refreshing temporary credentials failed", "Refreshing token failed")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is None or not isinstance(exc, EXPECTED_ERRORS):
+            return True
+        if str(record.msg).startswith(self.RERAISED) and "mandatory" in (record.args or ()):
+            return False
+        original = " ".join(record.getMessage().split())
+        record.msg = "msg=%s error=%r"
+        record.args = (json.dumps(original, ensure_ascii=False), error_message(exc))
+        record.exc_info = record.exc_text = None
+        return True
+
+
+LIBRARY_LOGGERS = ("botocore.credentials", "botocore.tokens", "botocore.utils", "botocore.endpoint",
+                   "botocore.httpsession", "botocore.retryhandler")
+
+
+def quiet_library_errors() -> None:
+    """Installs :class:`_LibraryErrorLines` on the botocore loggers that log exceptions (once per process)."""
+    for name in LIBRARY_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _LibraryErrorLines) for f in logger.filters):
+            logger.addFilter(_LibraryErrorLines())

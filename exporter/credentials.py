@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from botocore.exceptions import (ClientError, ConnectionClosedError, ConnectTimeoutError, CredentialRetrievalError,
                                  EndpointConnectionError, NoCredentialsError, PartialCredentialsError,
                                  ProfileNotFound, ReadTimeoutError, SSOError, TokenRetrievalError)
-from botocore.parsers import ResponseParserError
 
-from exporter.aws import EXPECTED_ERRORS, AwsClients, error_code, error_message
+from exporter.aws import EXPECTED_ERRORS, AwsClients, MalformedResponse, error_code, error_message
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +65,8 @@ def explain(exc: BaseException, region: str) -> CredentialsProblem:
             "EndpointUnreachable", f"cannot reach STS in {region}: {detail}",
             "check the network, the proxy (HTTPS_PROXY), AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_STS and the region "
             "(aws.region, AWS_REGION)")
-    if isinstance(exc, ResponseParserError):  # an empty or HTML answer: something else than STS answered
-        unquoted = detail.split("Further retries may succeed")[0].rstrip(" ,.:")  # botocore quotes the body
+    if isinstance(exc, MalformedResponse):  # an empty or HTML answer: something else than STS answered
+        unquoted = detail.removeprefix("MalformedResponse: ")
         return CredentialsProblem(
             "MalformedResponse", f"the answer from STS in {region} is not STS's: {unquoted}",
             "check AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_STS and the proxy (HTTPS_PROXY) in between")
@@ -120,7 +119,7 @@ class MainCredentials:
             retry = f" retry_in_seconds={retry_in:.0f}" if retry_in is not None else ""
             log.error("event=main_credentials_failed reason=%s error=%r action=%r region=%s%s", problem.reason,
                       problem.error, problem.action, settings.region, retry,
-                      exc_info=None if isinstance(exc, (*EXPECTED_ERRORS, ResponseParserError)) else exc)
+                      exc_info=None if isinstance(exc, EXPECTED_ERRORS) else exc)
             self.clients.stats.main_credentials(False)
             return problem
         account_id, arn = self.identity

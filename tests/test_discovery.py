@@ -10,6 +10,7 @@ import pytest
 from botocore.config import Config as BotoConfig
 from prometheus_client.parser import text_string_to_metric_families
 
+from exporter.answers import MalformedResponse
 from exporter.app import App
 from exporter.collectors.organizations import is_active, parse_accounts
 from exporter.config import parse
@@ -199,5 +200,5 @@ def test_active_reads_state_and_the_older_status(fields, active):
 
 
 def test_an_answer_without_the_account_list_is_a_failure_not_an_empty_organization():
-    with pytest.raises(KeyError):
+    with pytest.raises(MalformedResponse, match="ListAccounts: missing key 'Accounts'"):
         parse_accounts([{"NextToken": "x"}])

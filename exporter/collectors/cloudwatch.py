@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from exporter.answers import reads_answer
 from exporter.collectors.base import Collected, PerAccountCollector
 from exporter.config import Account, CloudWatchQuery, CloudWatchScope, CloudWatchSettings
 from exporter.model import AccountResult, CloudWatchDetail, CloudWatchRecord, utcnow
@@ -126,6 +127,7 @@ def batches(queries: Sequence[PlannedQuery], size: int = MAX_QUERIES_PER_REQUEST
 # ---------------------------------------------------------------------------------------- parsing
 
 
+@reads_answer("ListMetrics")
 def parse_list_metrics(pages: Iterable[Mapping[str, Any]], query: CloudWatchQuery,
                        account_id: str | None = None) -> tuple[MetricSeries, ...]:
     """ListMetrics pages → the series whose dimension names are exactly the query's (values as given).
@@ -149,6 +151,7 @@ def parse_list_metrics(pages: Iterable[Mapping[str, Any]], query: CloudWatchQuer
     return tuple(found)
 
 
+@reads_answer("GetMetricData")
 def parse_metric_data(pages: Iterable[Mapping[str, Any]]) -> dict[str, tuple[dt.datetime, float]]:
     """GetMetricData pages → query id → its newest (timestamp, value); a query may span pages."""
     newest: dict[str, tuple[dt.datetime, float]] = {}

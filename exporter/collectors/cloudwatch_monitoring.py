@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from exporter.answers import reads_answer
 from exporter.aws import EXPECTED_ERRORS, error_message
 from exporter.collectors.base import Collected, Failed, Outcome
 from exporter.collectors.cloudwatch import (OPERATIONS, DiscoveryCache, DiscoveryKey, MetricSeries, PlannedQuery,
@@ -67,11 +68,13 @@ def fetch_attached_links(client: Any, sink_arn: str) -> Iterator[Mapping[str, An
     yield from client.get_paginator("list_attached_links").paginate(SinkIdentifier=sink_arn)
 
 
+@reads_answer("ListSinks")
 def parse_sinks(pages: Iterator[Mapping[str, Any]]) -> tuple[str, ...]:
     """ListSinks pages → the sinks' ARNs."""
     return tuple(item["Arn"] for page in pages for item in page.get("Items", ()))
 
 
+@reads_answer("ListAttachedLinks")
 def parse_attached_links(pages: Iterator[Mapping[str, Any]]) -> dict[str, frozenset[str]]:
     """ListAttachedLinks pages → source account id (from each ``LinkArn``) → the resource types it shares."""
     shared: dict[str, set[str]] = defaultdict(set)

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from exporter.answers import reads_answer
 from exporter.collectors.base import Collected, PerAccountCollector
 from exporter.config import Account, CostSettings
 from exporter.compact import CostRecords
@@ -105,6 +106,7 @@ def parse_page(page: Mapping[str, Any], metric: str, granularity: str) -> tuple[
     return tuple(record for _, record in parse_groups(page, metric, granularity))
 
 
+@reads_answer("GetCostAndUsage")
 def parse_groups(page: Mapping[str, Any], metric: str, granularity: str) -> Iterator[tuple[str, CostRecord]]:
     """(first group key, record) for each group of one GetCostAndUsage response: the service is always the
     last key, so grouped by LINKED_ACCOUNT and SERVICE the first key is the account id."""

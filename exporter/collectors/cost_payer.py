@@ -36,6 +36,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
+from exporter.answers import MalformedResponse
 from exporter.collectors.base import Collected, FleetOutcomes
 from exporter.collectors.cost import (MAX_PAGES, OPERATIONS, CostQuery, _merge_pages, fetch_pages, months_from_days,
                                       parse_groups, plan_queries)
@@ -119,8 +120,8 @@ def fetch_organization(client: Any, query: CostQuery, fleet_size: int) -> dict[t
     # (botocore hands a body cut short over as an empty one), not a period without cost of any account.
     missing = sorted(set(_periods(query)) - set(estimated))
     if missing:
-        raise RuntimeError(f"GetCostAndUsage answered without {len(missing)} of the periods asked for (from "
-                           f"{missing[0][0]}): incomplete answer")
+        raise MalformedResponse(f"answered without {len(missing)} of the periods asked for (from {missing[0][0]}): "
+                                "incomplete answer", "GetCostAndUsage")
     return {key: _Period.of(is_estimated, chunks.get(key, {})) for key, is_estimated in estimated.items()}
 
 

@@ -1,7 +1,7 @@
 """AWS Health: open, upcoming and recently closed events, per account or for the whole organization.
 
 Requests per account per refresh (through the active Health endpoint, or the passive one when the
-active one errors):
+active one errors and ``failover_region`` is set):
 
 * DescribeEvents (paginator, maxResults 100) twice: status ``open``/``upcoming``, and status ``closed``
   with an end time inside ``closed_window`` (the API cannot OR the two filters);
@@ -43,7 +43,8 @@ from typing import Any, TypeVar
 import msgspec
 from botocore.exceptions import ClientError
 
-from exporter.aws import error_code, error_message
+from exporter.answers import reads_answer
+from exporter.aws import error_code, error_message, is_credential_error
 from exporter.collectors.base import Collected, Failed, Outcome
 from exporter.config import Account, HealthSettings
 from exporter.model import ACTIVE_HEALTH_STATUSES as ACTIVE_STATUSES
@@ -78,6 +79,7 @@ def _utc(value: dt.datetime | None) -> dt.datetime | None:
     return value.astimezone(UTC) if value is not None else None
 
 
+@reads_answer("DescribeEvents")
 def parse_events(pages: Iterable[Mapping[str, Any]]) -> tuple[HealthEvent, ...]:
     """Records from DescribeEvents / DescribeEventsForOrganization pages (the two share these fields)."""
     events: dict[str, HealthEvent] = {}
@@ -98,11 +100,13 @@ def parse_events(pages: Iterable[Mapping[str, Any]]) -> tuple[HealthEvent, ...]:
     return tuple(events.values())
 
 
+@reads_answer("DescribeEntityAggregates")
 def parse_entity_aggregates(response: Mapping[str, Any]) -> dict[str, int]:
     """DescribeEntityAggregates → event ARN → number of affected entities."""
     return {a["eventArn"]: int(a.get("count", 0)) for a in response.get("entityAggregates", ())}
 
 
+@reads_answer("DescribeEntityAggregatesForOrganization")
 def parse_org_entity_aggregates(response: Mapping[str, Any]) -> dict[tuple[str, str], int]:
     """DescribeEntityAggregatesForOrganization → (event ARN, account id) → affected entities."""
     counts: dict[tuple[str, str], int] = {}
@@ -124,6 +128,7 @@ def bounded_description(text: str | None) -> str | None:
     return text if len(text) <= DESCRIPTION_MAX_CHARS else text[:DESCRIPTION_MAX_CHARS - 1].rstrip() + "…"
 
 
+@reads_answer("DescribeEventDetails")
 def parse_event_details(response: Mapping[str, Any],
                         ) -> tuple[dict[DescriptionKey, str], tuple[tuple[DescriptionKey, str], ...]]:
     """DescribeEventDetails / DescribeEventDetailsForOrganization → descriptions by (ARN, awsAccountId), and
@@ -139,6 +144,7 @@ def parse_event_details(response: Mapping[str, Any],
     return descriptions, failed
 
 
+@reads_answer("DescribeAffectedAccountsForOrganization")
 def parse_affected_accounts(pages: Iterable[Mapping[str, Any]]) -> tuple[str, tuple[str, ...]]:
     """DescribeAffectedAccountsForOrganization pages → (eventScopeCode, affected account ids)."""
     scope, accounts = "", []
@@ -302,14 +308,15 @@ class HealthCollector:
         self.clock = clock
 
     def _with_failover(self, account: Account | None, call: Callable[[Any], T]) -> T:
-        """Run the whole collection against the active endpoint; on an error the passive one could avoid,
-        run it again against the passive endpoint."""
-        regions = tuple(dict.fromkeys((self.settings.region, self.settings.failover_region)))
+        """Run the whole collection against the active endpoint; on an error the passive one could avoid
+        (not the credentials', nor one the API gives on purpose), run it again against the passive endpoint
+        when ``failover_region`` is set."""
+        regions = tuple(dict.fromkeys(r for r in (self.settings.region, self.settings.failover_region) if r))
         for i, region in enumerate(regions):
             try:
                 return call(self.client_for(account, region))
             except Exception as exc:
-                if i + 1 == len(regions) or error_code(exc) in NO_FAILOVER:
+                if i + 1 == len(regions) or error_code(exc) in NO_FAILOVER or is_credential_error(exc):
                     raise
                 log.warning("event=health_failover account=%s from=%s to=%s error=%r",
                             account.name if account else "*", region, regions[i + 1], error_message(exc))

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from exporter.answers import reads_answer
 ACTIVE = "ACTIVE"
 MAX_OU_DEPTH = 5  # AWS allows five levels of OUs under the root
 
@@ -43,6 +44,7 @@ def is_active(account: Mapping[str, Any]) -> bool:
     return (state if state else account.get("Status")) == ACTIVE
 
 
+@reads_answer("ListAccounts")
 def parse_accounts(pages: Iterable[Mapping[str, Any]]) -> tuple[ListedAccount, ...]:
     found: dict[str, ListedAccount] = {}
     for page in pages:
@@ -51,10 +53,12 @@ def parse_accounts(pages: Iterable[Mapping[str, Any]]) -> tuple[ListedAccount, .
     return tuple(found.values())
 
 
+@reads_answer("ListTagsForResource")
 def parse_tags(pages: Iterable[Mapping[str, Any]]) -> dict[str, str]:
     return {t["Key"]: t.get("Value", "") for page in pages for t in page["Tags"]}
 
 
+@reads_answer("ListParents")
 def parse_parent(response: Mapping[str, Any]) -> str:
     parents = response["Parents"]
     return parents[0]["Id"] if parents else ""
