@@ -409,7 +409,7 @@ def test_defaults_and_account_overrides():
                      {"namespace": "AWS/EC2", "metric": "CPUUtilization", "dimensions": ["InstanceId"],
                       "stats": ["Average"]}]}}})
     assert cfg.collectors.health.interval_seconds == cfg.collectors.cloudwatch.interval_seconds == 300
-    assert (cfg.collectors.health.region, cfg.collectors.health.failover_region) == ("us-east-1", "us-east-2")
+    assert (cfg.collectors.health.region, cfg.collectors.health.failover_region) == ("us-east-1", "")
     assert cfg.collectors.health.closed_window_seconds == 7 * 86400
     one, two = (cfg.collectors.cloudwatch.scope(a) for a in cfg.accounts)
     assert (one.regions, one.period_seconds, one.delay_seconds) == (("ap-northeast-2", "us-east-1"), 300, 600)

@@ -321,7 +321,7 @@ def render_exporter(holder: SnapshotHolder, cfg) -> str:
 
 
 def test_fails_over_to_the_passive_region_when_the_active_one_errors(clients, caplog):
-    cfg = config(1)
+    cfg = config(1, failover_region="us-east-2")
     clients.stub("000000000001", "us-east-1").add_client_error(
         "describe_events", "InternalFailure", "We encountered an internal error.", http_status_code=500)
     expect_account_refresh(clients.stub("000000000001", "us-east-2"))

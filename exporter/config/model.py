@@ -68,9 +68,11 @@ class CostSettings:
 class HealthSettings:
     enabled: bool = False
     interval_seconds: float = 300
-    # The Health API is global: one active endpoint, a passive one to fail over to.
+    # The Health API is global: botocore sends us-east-1 to the global endpoint, which AWS moves to the active
+    # region by DNS. A failover region ("" = none) is asked again when the active endpoint errors; botocore
+    # marks us-east-2's regional endpoint deprecated (and warns when a client is made for it), so none is the default.
     region: str = "us-east-1"
-    failover_region: str = "us-east-2"
+    failover_region: str = ""
     closed_window_seconds: float = 7 * 86400  # closed events reported if they ended this recently
     organization: bool = False  # one set of *ForOrganization calls from the main account
     # Accounts without Business/Enterprise support: how long to leave them alone after SubscriptionRequired.
