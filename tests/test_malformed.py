@@ -262,8 +262,10 @@ def test_the_command_line_logs_one_line_per_failed_account(aws: FaultyAws, tmp_p
     lines = done.stderr.splitlines()
     assert "Traceback" not in done.stderr and all(line.startswith("ts=") for line in lines), done.stderr
     failed = [line for line in lines if "level=warning" in line or "level=error" in line]
-    assert len(failed) == 2 and all("event=collect_failed collector=cost" in line and "AccessDenied" in line
-                                    for line in failed), done.stderr
+    per_account = [line for line in failed if "event=collect_failed collector=cost" in line and "AccessDenied" in line]
+    summary = [line for line in failed if "event=once_failed" in line]  # the exit code's reason
+    assert len(per_account) == 2 and len(summary) == 1 and len(failed) == 3, done.stderr
+    assert done.returncode == 1
 
 
 def test_a_body_cut_short_is_malformed_whichever_way_botocore_reports_it():
