@@ -5,7 +5,7 @@ botocore takes a 200 answer whose JSON body is cut short, shorter than its Conte
 collector says ``up 1``. Every such answer becomes one error instead, :class:`MalformedResponse`:
 
 * :class:`CheckedParserFactory` (a botocore session's ``response_parser_factory``, installed by
-  :mod:`exporter.aws` on every session it makes) checks each 2xx body for the service's protocol before
+  :mod:`exporter.aws` on every session it makes, :func:`checked_answers`) checks each 2xx body for the service's protocol before
   botocore parses it (:func:`check_body`), and turns what botocore's parser raises on a body it cannot read
   (ill-formed XML, truncated CBOR, a list where the model has a structure) into a MalformedResponse;
 * :func:`reads_answer` wraps the collectors' parse functions: a missing key, a list that is not a list or an
@@ -25,6 +25,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+from botocore.exceptions import ConnectionClosedError
 from botocore.parsers import ResponseParserFactory
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -134,6 +135,34 @@ class CheckedParserFactory(ResponseParserFactory):
 
     def create_parser(self, protocol_name: str) -> Any:
         return CheckedParser(super().create_parser(protocol_name), protocol_name)
+
+
+def checked_answers(session: Any) -> None:
+    """Every client of the botocore ``session`` checks its answers: a 2xx body cut short, an HTML page or one
+    that is not the protocol's format raises :class:`MalformedResponse` instead of parsing to an empty success."""
+    session.register_component("response_parser_factory", CheckedParserFactory())
+
+
+def _cut_short(exc: BaseException | None) -> bool:
+    """A connection closed before the body's Content-Length was read, as some botocore versions report it
+    (others hand the short body to the parser, which :func:`checked_answers` then refuses)."""
+    return isinstance(exc, ConnectionClosedError) and "IncompleteRead" in repr(exc.kwargs.get("error"))
+
+
+def malformed_after_call(stats: Any, service: str, exception: BaseException | None = None,
+                         event_name: str = "", **_: Any) -> None:
+    """botocore's ``after-call-error`` (``stats``: an :class:`exporter.telemetry.ApiStats`): a malformed answer is
+    named after the operation that got it (the first to see it: an AssumeRole during a Cost Explorer call is
+    AssumeRole's) and counted once as ``MalformedResponse``; a body cut short is one too, whichever way
+    botocore reports it."""
+    operation = event_name.rsplit(".", 1)[-1]
+    if isinstance(exception, MalformedResponse):
+        if exception.operation is None:  # raised while parsing: the response-received count never ran
+            exception.operation = operation
+            stats.record(service, operation, "MalformedResponse")
+        return
+    if _cut_short(exception):
+        raise MalformedResponse(f"answer cut short ({exception.kwargs.get('error')})", operation) from exception
 
 
 # -------------------------------------------------------------------- the collectors' parse functions

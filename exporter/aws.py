@@ -33,11 +33,11 @@ import boto3
 import botocore.session
 from botocore.config import Config as BotoConfig
 from botocore.credentials import CredentialProvider, CredentialResolver, DeferredRefreshableCredentials
-from botocore.exceptions import (BotoCoreError, ClientError, ConnectionClosedError, CredentialRetrievalError,
+from botocore.exceptions import (BotoCoreError, ClientError, CredentialRetrievalError,
                                  NoCredentialsError, PartialCredentialsError, ProfileNotFound,
                                  RefreshWithMFAUnsupportedError, SSOError, TokenRetrievalError)
 
-from exporter.answers import CheckedParserFactory, MalformedResponse, reads_answer
+from exporter.answers import MalformedResponse, checked_answers, malformed_after_call, reads_answer
 from exporter.config import Account, AwsSettings
 from exporter.telemetry import ApiStats
 
@@ -283,7 +283,7 @@ class AwsClients:
             self.stats.record(service, operation, error)
 
         events.register("response-received", on_response)
-        events.register("after-call-error", functools.partial(_malformed_after_call, self.stats, service))
+        events.register("after-call-error", functools.partial(malformed_after_call, self.stats, service))
 
     # -------------------------------------------------------------------------------- role sessions
 
@@ -346,33 +346,6 @@ def assumed_credentials(response: Mapping[str, Any]) -> dict[str, str]:
 
 
 # ----------------------------------------------------------------------------------- malformed answers
-
-
-def checked_answers(session: botocore.session.Session) -> None:
-    """Every client of ``session`` checks its answers: a 2xx body cut short, an HTML page or one that is not
-    the protocol's format raises :class:`MalformedResponse` instead of parsing to an empty success."""
-    session.register_component("response_parser_factory", CheckedParserFactory())
-
-
-def _cut_short(exc: BaseException | None) -> bool:
-    """A connection closed before the body's Content-Length was read, as some botocore versions report it
-    (others hand the short body to the parser, which :func:`checked_answers` then refuses)."""
-    return isinstance(exc, ConnectionClosedError) and "IncompleteRead" in repr(exc.kwargs.get("error"))
-
-
-def _malformed_after_call(stats: ApiStats, service: str, exception: BaseException | None = None,
-                          event_name: str = "", **_: Any) -> None:
-    """botocore's ``after-call-error``: a malformed answer is named after the operation that got it (the first
-    to see it: an AssumeRole during a Cost Explorer call is AssumeRole's) and counted once as
-    ``MalformedResponse``; a body cut short is one too, whichever way botocore reports it."""
-    operation = event_name.rsplit(".", 1)[-1]
-    if isinstance(exception, MalformedResponse):
-        if exception.operation is None:  # raised while parsing: the response-received count never ran
-            exception.operation = operation
-            stats.record(service, operation, "MalformedResponse")
-        return
-    if _cut_short(exception):
-        raise MalformedResponse(f"answer cut short ({exception.kwargs.get('error')})", operation) from exception
 
 
 class _LibraryErrorLines(logging.Filter):

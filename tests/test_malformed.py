@@ -274,16 +274,16 @@ def test_a_body_cut_short_is_malformed_whichever_way_botocore_reports_it():
     from botocore.exceptions import ConnectionClosedError
     from urllib3.exceptions import IncompleteRead, ProtocolError
 
-    from exporter.aws import _malformed_after_call
+    from exporter.answers import malformed_after_call
     from exporter.telemetry import ApiStats
 
     event = "after-call-error.cost-explorer.GetCostAndUsage"
     cut = ConnectionClosedError(endpoint_url="http://127.0.0.1:1", error=ProtocolError(
         "Connection broken: IncompleteRead(40 bytes read, 87 more expected)", IncompleteRead(40, 87)))
     with pytest.raises(MalformedResponse, match=r"^GetCostAndUsage: answer cut short \(.*IncompleteRead"):
-        _malformed_after_call(ApiStats(), "ce", exception=cut, event_name=event)
+        malformed_after_call(ApiStats(), "ce", exception=cut, event_name=event)
     # A connection closed before any answer stays what it is: a network error.
-    assert _malformed_after_call(ApiStats(), "ce", exception=ConnectionClosedError(endpoint_url="http://127.0.0.1:1"),
+    assert malformed_after_call(ApiStats(), "ce", exception=ConnectionClosedError(endpoint_url="http://127.0.0.1:1"),
                                  event_name=event) is None
 
 
