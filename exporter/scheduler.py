@@ -245,15 +245,16 @@ class Schedule:
             return  # a reload turned discovery off while this run was due
         ok = discovery.run()
         now = dt.datetime.now(dt.timezone.utc)
+        # The retry is scheduled before the collectors are let go: whoever sees them run sees it too.
+        if not ok and DISCOVERY_RETRY_SECONDS < discovery.interval_seconds:
+            self.scheduler.add_job(self._discover, "date", run_date=now + dt.timedelta(seconds=DISCOVERY_RETRY_SECONDS),
+                                   id="discovery-retry", name="retry-discovery", replace_existing=True)
         with self._lock:
             self._discovered = True
             for name in self._collectors:  # paused until the first discovery (good or not) is in
                 job = self.scheduler.get_job(name)
                 if job is not None and job.next_run_time is None:
                     job.modify(next_run_time=now)
-        if not ok and DISCOVERY_RETRY_SECONDS < discovery.interval_seconds:
-            self.scheduler.add_job(self._discover, "date", run_date=now + dt.timedelta(seconds=DISCOVERY_RETRY_SECONDS),
-                                   id="discovery-retry", name="retry-discovery", replace_existing=True)
 
     def _pass(self, name: str, accounts: Sequence[Account] | None = None) -> None:
         regular = accounts is None
