@@ -143,7 +143,7 @@ def checked_answers(session: Any) -> None:
     session.register_component("response_parser_factory", CheckedParserFactory())
 
 
-def _cut_short(exc: BaseException | None) -> bool:
+def cut_short(exc: BaseException | None) -> bool:
     """A connection closed before the body's Content-Length was read, as some botocore versions report it
     (others hand the short body to the parser, which :func:`checked_answers` then refuses)."""
     return isinstance(exc, ConnectionClosedError) and "IncompleteRead" in repr(exc.kwargs.get("error"))
@@ -161,7 +161,7 @@ def malformed_after_call(stats: Any, service: str, exception: BaseException | No
             exception.operation = operation
             stats.record(service, operation, "MalformedResponse")
         return
-    if _cut_short(exception):
+    if cut_short(exception):
         raise MalformedResponse(f"answer cut short ({exception.kwargs.get('error')})", operation) from exception
 
 

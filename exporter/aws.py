@@ -37,7 +37,7 @@ from botocore.exceptions import (BotoCoreError, ClientError, CredentialRetrieval
                                  NoCredentialsError, PartialCredentialsError, ProfileNotFound,
                                  RefreshWithMFAUnsupportedError, SSOError, TokenRetrievalError)
 
-from exporter.answers import MalformedResponse, checked_answers, malformed_after_call, reads_answer
+from exporter.answers import MalformedResponse, checked_answers, cut_short, malformed_after_call, reads_answer
 from exporter.config import Account, AwsSettings
 from exporter.telemetry import ApiStats
 
@@ -276,8 +276,8 @@ class AwsClients:
                         response_dict: Any = None, **kwargs: Any) -> None:
             operation = kwargs.get("event_name", "").rsplit(".", 1)[-1]
             error = None
-            if exception is not None:
-                error = type(exception).__name__
+            if exception is not None:  # a body cut short is a malformed answer, however botocore reports it
+                error = "MalformedResponse" if cut_short(exception) else type(exception).__name__
             elif response_dict is not None and response_dict.get("status_code", 200) >= 300:
                 error = (parsed_response or {}).get("Error", {}).get("Code") or f"HTTP{response_dict['status_code']}"
             self.stats.record(service, operation, error)
