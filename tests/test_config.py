@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from exporter.config import ConfigError, load, parse, parse_duration, parse_listen_address
+from exporter.config.reporter import SummarySettings
 
 CONFIGS = Path(__file__).parent / "config"
 
@@ -62,6 +63,13 @@ def test_minimum_config_gets_sensible_defaults():
     assert config.collectors.cost.interval_seconds == 6 * 3600
     assert config.collectors.cost.metric == "AmortizedCost"
     assert config.collectors.cost.baseline_days == 14
+    # Spike drivers on (they cost a request only on a spike), with the reporter's spike thresholds; the other
+    # cost signals cost a request every refresh: off.
+    cost, summary = config.collectors.cost, SummarySettings()
+    assert cost.drivers.enabled and (cost.drivers.spike_ratio, cost.drivers.spike_min_usd) == (
+        summary.spike_ratio, summary.spike_min_usd)
+    assert (cost.record_types, cost.anomalies, cost.forecast.enabled, cost.forecast.per_account) == (
+        False, False, False, False)
     assert config.aws.region == "us-east-1" and config.aws.concurrency == 1
     assert config.web.listen_address == ":9780"
 

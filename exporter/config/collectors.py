@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from exporter.config.cloudwatch import parse_cloudwatch_override
-from exporter.config.model import PAYER, PER_ACCOUNT, CloudWatchSettings, Collectors, CostSettings, HealthSettings
+from exporter.config.model import (PAYER, PER_ACCOUNT, CloudWatchSettings, Collectors, CostSettings, DriverSettings,
+                                   ForecastSettings, HealthSettings)
+from exporter.config.spikes import parse_spike_thresholds
 from exporter.config.validate import REGION_RE, ROLE_ARN_RE, Section
 
 COST_METRICS = ("AmortizedCost", "UnblendedCost", "BlendedCost", "NetAmortizedCost", "NetUnblendedCost")
@@ -27,9 +29,41 @@ def _parse_cost(s: Section) -> CostSettings:
         refetch_estimated_days=s.integer("refetch_estimated_days", d.refetch_estimated_days, minimum=0, maximum=400),
         history_days=s.integer("history_days", d.history_days, minimum=0, maximum=400),
         retry_interval_seconds=s.duration("retry_interval", d.retry_interval_seconds, minimum=60),
+        drivers=_parse_drivers(s.section("drivers")),
+        record_types=_switch(s.section("record_types"), d.record_types),
+        anomalies=_switch(s.section("anomalies"), d.anomalies),
+        forecast=_parse_forecast(s.section("forecast")),
     )
     s.close()
     return settings
+
+
+def _parse_drivers(s: Section) -> DriverSettings:
+    d = DriverSettings()
+    spike_ratio, spike_min_usd = parse_spike_thresholds(s, d.spike_ratio, d.spike_min_usd)
+    settings = DriverSettings(
+        enabled=s.boolean("enabled", d.enabled),
+        spike_ratio=spike_ratio,
+        spike_min_usd=spike_min_usd,
+        max_spikes=s.integer("max_spikes", d.max_spikes, minimum=1, maximum=50),
+    )
+    s.close()
+    return settings
+
+
+def _parse_forecast(s: Section) -> ForecastSettings:
+    d = ForecastSettings()
+    settings = ForecastSettings(enabled=s.boolean("enabled", d.enabled),
+                                per_account=s.boolean("per_account", d.per_account))
+    s.close()
+    return settings
+
+
+def _switch(s: Section, default: bool) -> bool:
+    """A section with one key, ``enabled`` (room for more without renaming it)."""
+    enabled = s.boolean("enabled", default)
+    s.close()
+    return enabled
 
 
 def _parse_health(s: Section) -> HealthSettings:

@@ -47,6 +47,26 @@ PER_ACCOUNT, PAYER = "per_account", "payer"  # CostSettings.mode
 
 
 @dataclass(frozen=True, slots=True)
+class DriverSettings:
+    """``collectors.cost.drivers``: one more GetCostAndUsage per spiking service, grouped by USAGE_TYPE. A spike is
+    :func:`exporter.periods.is_spike` (the reporter's definition) with these thresholds."""
+
+    enabled: bool = True
+    spike_ratio: Decimal = Decimal("2")  # yesterday ≥ ratio × the daily baseline …
+    spike_min_usd: Decimal = Decimal("10")  # … and at least this much above it (a new service: at least this much)
+    max_spikes: int = 5  # per account and refresh, biggest increase first: bounds the requests on a fleet-wide day
+
+
+@dataclass(frozen=True, slots=True)
+class ForecastSettings:
+    """``collectors.cost.forecast``: GetCostForecast for the month's end. Payer mode asks one forecast for the
+    organization, and one per account only with ``per_account``; per-account mode asks each account's."""
+
+    enabled: bool = False
+    per_account: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class CostSettings:
     enabled: bool = True
     # per_account: each account's own Cost Explorer (through its role); payer: one query set from the
@@ -62,6 +82,11 @@ class CostSettings:
     history_days: int = 0  # 0 = baseline_days + 1
     # Accounts that failed are tried again this long after, instead of waiting a whole interval.
     retry_interval_seconds: float = 15 * 60
+    # AWS's own signals beside the cost (exporter.collectors.cost_signals); each request costs $0.01 too.
+    drivers: DriverSettings = field(default_factory=DriverSettings)
+    record_types: bool = False  # collectors.cost.record_types.enabled: the RECORD_TYPE split, one more request
+    anomalies: bool = False  # collectors.cost.anomalies.enabled: GetAnomalies, open anomalies
+    forecast: ForecastSettings = field(default_factory=ForecastSettings)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from exporter.config.pull import URL_RE, ExporterAccess, parse_exporter_urls, resolve_access
+from exporter.config.spikes import parse_spike_thresholds
 from exporter.config.validate import ENV_NAME_RE, ConfigError, Section, shown
 
 CHAT_TYPES = ("slack", "teams", "google_chat", "webhook")
@@ -192,13 +193,13 @@ def _parse_retention(s: Section) -> Retention:
 
 def _parse_summary(s: Section) -> SummarySettings:
     d = SummarySettings()
-    spike_min = s.money("spike_min_usd")
+    spike_ratio, spike_min_usd = parse_spike_thresholds(s, d.spike_ratio, d.spike_min_usd)
     settings = SummarySettings(
         top_services=s.integer("top_services", d.top_services, minimum=1, maximum=20),
         top_movers=s.integer("top_movers", d.top_movers, minimum=1, maximum=20),
         baseline_days=s.integer("baseline_days", d.baseline_days, minimum=1, maximum=60),
-        spike_ratio=Decimal(str(s.number("spike_ratio", float(d.spike_ratio), minimum=1.0))),
-        spike_min_usd=d.spike_min_usd if spike_min is None else spike_min,
+        spike_ratio=spike_ratio,
+        spike_min_usd=spike_min_usd,
     )
     s.close()
     return settings
