@@ -27,7 +27,12 @@ from typing import Any, Union
 
 import msgspec
 
-SCHEMA_VERSION = "1.1"  # 1.1: AccountInfo ou/source/budget_usd, Snapshot.discovery, CollectorRun.unmapped
+from exporter.signals import (ANOMALIES, DRIVERS, FORECAST, RECORD_TYPES, CostAnomaly, CostForecast,  # noqa: F401
+                              CostSignals, RecordTypeCost, SignalStatus, SpikeDrivers, UsageDriver)  # the model's
+
+# 1.1: AccountInfo ou/source/budget_usd, Snapshot.discovery, CollectorRun.unmapped;
+# 1.2: CostDetail.signals, CollectorRun.signals (exporter.signals)
+SCHEMA_VERSION = "1.2"
 SCHEMA_MAJOR = int(SCHEMA_VERSION.split(".")[0])
 UTC = dt.timezone.utc
 
@@ -130,6 +135,7 @@ class CostDetail(_Tagged, tag="cost"):
     last_month: Period
     month_to_date: Period
     baseline: Period
+    signals: CostSignals | None = None  # drivers, record types, anomalies, forecast (exporter.signals)
 
 
 class HealthDetail(_Tagged, tag="health"):
@@ -195,6 +201,7 @@ class CollectorRun(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     accounts_ok: int
     accounts_failed: int
     unmapped: tuple[UnmappedCost, ...] = ()
+    signals: CostSignals | None = None  # payer mode: the organization's forecast
 
 
 CONFIG, ORGANIZATIONS = "config", "organizations"  # AccountInfo.source

@@ -55,7 +55,7 @@ def test_every_record_and_detail_kind_survives_the_wire_with_exact_plain_amounts
     body = encode_snapshot(snapshot)
     assert decode_snapshot(body) == snapshot
     document = json.loads(body)
-    assert document["schema_version"] == SCHEMA_VERSION == "1.1"
+    assert document["schema_version"] == SCHEMA_VERSION == "1.2"
     record = document["collectors"]["cost"]["accounts"][ACCOUNTS[0].id]["records"][0]
     assert (record["kind"], record["amount"], record["period_start"]) == ("cost", "0.0000001234", "2026-11-30")
     kinds = {c: [r["kind"] for r in s["accounts"][ACCOUNTS[0].id]["records"]] + [s["accounts"][ACCOUNTS[0].id]["detail"]["kind"]]

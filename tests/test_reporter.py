@@ -361,7 +361,7 @@ def _unknown_record_kind() -> bytes:
 
 @pytest.mark.parametrize("body, error", [
     (lambda: encode_snapshot(_known_day_snapshot(STRANGER, schema_version="2.0")),
-     "SnapshotVersionError: snapshot schema '2.0' is not readable by this reader (schema 1.1, major 1): "
+     "SnapshotVersionError: snapshot schema '2.0' is not readable by this reader (schema 1.2, major 1): "
      "run the reporter of the same release as the exporter"),
     (_without_schema_version,
      "SnapshotVersionError: the snapshot has no schema_version (an exporter older than schema 1.0): "
