@@ -7,6 +7,8 @@ service over the ``baseline_days`` days before the day it is compared with, days
 as $0, over the days of that window the history covers. The exporter's DAILY request always covers the
 whole window, so it divides by ``baseline_days``; the reporter's history may start inside the window (a
 new account, a fresh database), and a window it does not hold is no evidence of a $0 day.
+
+**Spike** (:func:`is_spike`: the reporter's spikes, the exporter's drivers): a day's cost against that baseline.
 """
 
 from __future__ import annotations
@@ -56,6 +58,15 @@ def baseline_mean(total: Decimal, window: Period, history_start: dt.date | None 
     start = window.start if history_start is None else max(window.start, history_start)
     covered = (window.end - start).days
     return total / covered if covered > 0 else None
+
+
+def is_spike(current: Decimal, mean: Decimal, new: bool, ratio: Decimal, min_usd: Decimal) -> bool:
+    """A service's cost of a day against its daily baseline ``mean``: a spike when it is at least ``ratio`` × the
+    mean and at least ``min_usd`` above it; a service ``new`` since the baseline window (no cost on any of its
+    days) when it cost at least ``min_usd``. A mean at or below zero (credits) gives no ratio: never a spike."""
+    if new:
+        return current >= min_usd
+    return mean > 0 and current - mean >= min_usd and current >= mean * ratio
 
 
 def cost_detail(as_of: dt.date, baseline_days: int) -> CostDetail:

@@ -29,7 +29,8 @@ from typing import Any
 
 from exporter.config.reporter import SummarySettings
 from exporter.model import Period
-from exporter.periods import baseline_mean, baseline_window, days_in_month, first_of_month, previous_month_start
+from exporter.periods import (baseline_mean, baseline_window, days_in_month, first_of_month, is_spike,
+                              previous_month_start)
 from exporter.reporter.store import DEFAULT_COST_METRIC, Store
 
 CENT = Decimal("0.01")
@@ -131,10 +132,7 @@ def _spike(series: _Series, current: Decimal, mean: Decimal, baseline: Period,
     A mean at or below zero (credits) gives no ratio: that is never a spike.
     """
     new = not any(v for d, v in series.by_day.items() if d in baseline)
-    if new:
-        spiked = current >= settings.spike_min_usd
-    else:
-        spiked = mean > 0 and current - mean >= settings.spike_min_usd and current >= mean * settings.spike_ratio
+    spiked = is_spike(current, mean, new, settings.spike_ratio, settings.spike_min_usd)
     if not spiked:
         return None
     return {"account": series.account, "project": series.project, "service": series.service,
