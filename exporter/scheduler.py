@@ -23,7 +23,7 @@ from exporter.collectors.base import Collected, Collector, Failed, FleetOutcomes
 from exporter.config import Account
 from exporter.discovery import Discovery
 from exporter.fleet import Fleet
-from exporter.model import AccountResult, CollectorRun, Snapshot, UnmappedCost, utcnow
+from exporter.model import AccountResult, CollectorRun, CostSignals, Snapshot, UnmappedCost, utcnow
 from exporter.snapshot import SnapshotHolder
 
 log = logging.getLogger(__name__)
@@ -92,9 +92,10 @@ class Runner:
 
         outcomes: dict[str, tuple[Outcome, float]] = {}
         unmapped: tuple[UnmappedCost, ...] = ()
+        signals: CostSignals | None = None
         fleet_wide = self._safe_fleet(collector, targets, as_of, previous, t0)
         if fleet_wide is not None:
-            outcomes, unmapped = fleet_wide
+            outcomes, unmapped, signals = fleet_wide
         elif self.concurrency == 1:
             for account in targets:
                 if self._stopping.is_set():
@@ -122,7 +123,7 @@ class Runner:
         ok = sum(1 for r in results if r.up)
         run = CollectorRun(collector=collector.name, started=started, duration_seconds=time.monotonic() - t0,
                            accounts_ok=ok, accounts_failed=len(results) - ok,
-                           unmapped=unmapped)
+                           unmapped=unmapped, signals=signals)
         log.info("event=collect_done collector=%s ok=%d failed=%d duration_seconds=%.3f retry=%s",
                  collector.name, run.accounts_ok, run.accounts_failed, run.duration_seconds, str(partial).lower())
         # A retry updates its accounts; the collector's pass figures stay those of the last full pass.
@@ -130,17 +131,18 @@ class Runner:
 
     def _safe_fleet(self, collector: Collector, targets: tuple[Account, ...], as_of: dt.date,
                     previous: Mapping[str, AccountResult], t0: float
-                    ) -> tuple[dict[str, tuple[Outcome, float]], tuple[UnmappedCost, ...]] | None:
+                    ) -> tuple[dict[str, tuple[Outcome, float]], tuple[UnmappedCost, ...], CostSignals | None] | None:
         try:
             fleet = collector.collect_fleet(targets, as_of, previous)
         except Exception as exc:  # noqa: BLE001 - a failed fleet call fails every account, as values
             failure = self._failure(collector.name, None, exc)
-            return {a.id: (failure, time.monotonic() - t0) for a in targets}, ()
+            return {a.id: (failure, time.monotonic() - t0) for a in targets}, (), None
         if fleet is None:
             return None
         duration = time.monotonic() - t0
         unmapped = fleet.unmapped if isinstance(fleet, FleetOutcomes) else ()
-        return {account_id: (outcome, duration) for account_id, outcome in fleet.items()}, unmapped
+        signals = fleet.signals if isinstance(fleet, FleetOutcomes) else None
+        return {account_id: (outcome, duration) for account_id, outcome in fleet.items()}, unmapped, signals
 
     def _collect_one(self, collector: Collector, account: Account, as_of: dt.date,
                      previous: AccountResult | None) -> tuple[Outcome, float]:

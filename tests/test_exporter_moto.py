@@ -67,9 +67,12 @@ def test_pagination_and_exact_decimals_end_to_end(aws):
     baseline = {dict(k)["service"]: v for k, v in samples(text, "aws_cost_daily_baseline_usd").items()}
     assert baseline["Amazon Elastic Compute Cloud - Compute"] == pytest.approx(412.0712345678 / 14)
 
-    # Exactly three Cost Explorer requests (two pages of DAILY + MONTHLY), three cents.
-    assert app.clients.stats.requests_for("ce", "GetCostAndUsage") == 3
-    assert samples(text, "aws_exporter_cost_explorer_spend_usd_total") == {(): 0.03}
+    # Three Cost Explorer requests for the cost (two pages of DAILY + MONTHLY), and one per spiking service for
+    # its drivers: yesterday's EC2 is 13× its baseline and S3 is new since the baseline window. Five cents.
+    assert app.clients.stats.requests_for("ce", "GetCostAndUsage") == 5
+    assert samples(text, "aws_exporter_cost_explorer_spend_usd_total") == {(): 0.05}
+    spikes = app.holder.current.result("cost", "000000000001").detail.signals.drivers
+    assert [s.service for s in spikes] == ["Amazon Elastic Compute Cloud - Compute", "Amazon Simple Storage Service"]
 
     snapshot = json.loads(app.exposition.snapshot_json())
     records = snapshot["collectors"]["cost"]["accounts"]["000000000001"]["records"]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from exporter.config import Account
-from exporter.model import AccountResult, Detail, Record, UnmappedCost
+from exporter.model import AccountResult, CostSignals, Detail, Record, UnmappedCost
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,11 +38,14 @@ Outcome = Collected | Failed
 
 class FleetOutcomes(dict[str, Outcome]):
     """What ``collect_fleet`` returns when its pass also saw cost beyond the fleet (payer mode: accounts
-    excluded, not ACTIVE or outside ``include_ous``), summed per period in ``unmapped``."""
+    excluded, not ACTIVE or outside ``include_ous``), summed per period in ``unmapped``, and the organization's
+    own signals (payer mode's forecast for the whole organization) in ``signals``."""
 
-    def __init__(self, outcomes: Mapping[str, Outcome], unmapped: Sequence[UnmappedCost] = ()):
+    def __init__(self, outcomes: Mapping[str, Outcome], unmapped: Sequence[UnmappedCost] = (),
+                 signals: CostSignals | None = None):
         super().__init__(outcomes)
         self.unmapped = tuple(unmapped)
+        self.signals = signals
 
 
 class Collector(Protocol):

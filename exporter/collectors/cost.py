@@ -29,13 +29,14 @@ from typing import Any
 
 from exporter.answers import reads_answer
 from exporter.collectors.base import Collected, PerAccountCollector
+from exporter.collectors.cost_signals import CostSignalRequests, PlannedRequests, with_signals
+from exporter.collectors.paging import MAX_PAGES, paged
 from exporter.config import Account, CostSettings
 from exporter.compact import CostRecords
 from exporter.model import DAILY, MONTHLY, AccountResult, Amount, CostRecord
 from exporter.periods import cost_detail, first_of_month, previous_month_start
 
 OPERATIONS = (("ce", "GetCostAndUsage"),)
-MAX_PAGES = 100  # a runaway NextPageToken loop would cost real money
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,18 +85,7 @@ def plan_queries(as_of: dt.date, settings: CostSettings, oldest_estimated: dt.da
 
 def fetch_pages(client: Any, query: CostQuery, max_pages: int = MAX_PAGES) -> Iterator[Mapping[str, Any]]:
     """GetCostAndUsage pages for one query (boto3 has no paginator for it)."""
-    token: str | None = None
-    seen: set[str] = set()
-    for _ in range(max_pages):
-        page = client.get_cost_and_usage(**query.request(token))
-        yield page
-        token = page.get("NextPageToken")
-        if not token:
-            return
-        if token in seen:  # the same page again: following it would loop until max_pages, at $0.01 each
-            raise RuntimeError("GetCostAndUsage returned a NextPageToken it had already given; refusing to loop")
-        seen.add(token)
-    raise RuntimeError(f"GetCostAndUsage returned more than {max_pages} pages; refusing to spend more")
+    return paged(client.get_cost_and_usage, query.request, "GetCostAndUsage", max_pages)
 
 
 def parse_page(page: Mapping[str, Any], metric: str, granularity: str) -> tuple[CostRecord, ...]:
@@ -176,6 +166,13 @@ class CostCollector(PerAccountCollector):
         self.interval_seconds = settings.interval_seconds
         self.retry_interval_seconds = settings.retry_interval_seconds
         self.client_for = client_for
+        self.signals = CostSignalRequests(settings)  # drivers, record types, anomalies, forecast
+        self.operations = OPERATIONS + self.signals.operations
+
+    def planned_requests(self, as_of: dt.date, accounts: int) -> tuple[PlannedRequests, ...]:
+        """What a refresh of ``accounts`` accounts will ask (each request plus its pages), for a dry run."""
+        cost = PlannedRequests("cost", "GetCostAndUsage", accounts * len(plan_queries(as_of, self.settings)))
+        return (cost, *self.signals.planned(accounts, payer=False))
 
     def collect_account(self, account: Account, as_of: dt.date, previous: AccountResult | None) -> Collected:
         client = self.client_for(account, "ce")
@@ -185,4 +182,6 @@ class CostCollector(PerAccountCollector):
         records = _merge_pages(pages)
         if len(queries) == 1:
             records = _merge_pages([records, months_from_days(records, as_of)])
-        return Collected(records=CostRecords(records), detail=cost_detail(as_of, self.settings.baseline_days))
+        detail = cost_detail(as_of, self.settings.baseline_days)
+        signals = self.signals.for_account(client, account, records, detail, previous)
+        return Collected(records=CostRecords(records), detail=with_signals(detail, signals))

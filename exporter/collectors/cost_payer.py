@@ -38,6 +38,7 @@ from typing import Any
 
 from exporter.answers import MalformedResponse
 from exporter.collectors.base import Collected, FleetOutcomes
+from exporter.collectors.cost_signals import CostSignalRequests, LazyClient, PlannedRequests, with_signals
 from exporter.collectors.cost import (MAX_PAGES, OPERATIONS, CostQuery, _merge_pages, fetch_pages, months_from_days,
                                       parse_groups, plan_queries)
 from exporter.config import Account, CostSettings
@@ -166,6 +167,8 @@ class PayerCostCollector:
         self.interval_seconds = settings.interval_seconds
         self.retry_interval_seconds = settings.retry_interval_seconds
         self.client = client
+        self.signals = CostSignalRequests(settings)  # drivers, record types, anomalies, forecast
+        self.operations = OPERATIONS + self.signals.operations
         # Kept for the process's life, for every linked account (one discovery adds later is then served from
         # it too): the days of the needed window, and last month once asked.
         self._days: dict[dt.date, _Period] = {}
@@ -199,12 +202,17 @@ class PayerCostCollector:
                 queries.append(replace(monthly, group_by_account=True))
         return tuple(queries)
 
+    def planned_requests(self, as_of: dt.date, accounts: int) -> tuple[PlannedRequests, ...]:
+        """What this refresh will ask, given what is kept (each request plus its pages), for a dry run."""
+        return (PlannedRequests("cost", "GetCostAndUsage", len(self.plan(as_of))),
+                *self.signals.planned(accounts, payer=True))
+
     def collect_fleet(self, accounts: Sequence[Account], as_of: dt.date,
                       previous: Mapping[str, AccountResult]) -> FleetOutcomes:
         if not accounts:  # nothing served yet (discovery has not answered): nothing worth paying for
             return FleetOutcomes({})
         queries = self.plan(as_of)
-        client = self.client() if queries else None
+        client = LazyClient(self.client)  # made when a request needs it: a refresh may ask nothing
         answers = [(query, fetch_organization(client, query, len(accounts))) for query in queries]
 
         # Only complete answers change what is kept (an exception above leaves it as it was).
@@ -238,5 +246,8 @@ class PayerCostCollector:
         log.info("event=cost_payer_refresh as_of=%s queries=%s linked_accounts=%d unmapped_accounts=%d",
                  as_of, ",".join(f"{q.granularity}:{q.start}..{q.end}" for q in queries) or "none", len(linked),
                  len(linked - served))
-        return FleetOutcomes({a.id: Collected(records=CostRecords(records_of(a.id)), detail=detail)
-                              for a in accounts}, unmapped)
+        kept = {a.id: CostRecords(records_of(a.id)) for a in accounts}
+        signals, organization = self.signals.for_fleet(
+            client, accounts, lambda a: kept[a] if a in kept else records_of(a), linked, detail, previous)
+        return FleetOutcomes({a.id: Collected(records=kept[a.id], detail=with_signals(detail, signals.get(a.id)))
+                              for a in accounts}, unmapped, organization)
