@@ -81,7 +81,8 @@ def cost_families(results: Iterable[AccountResult], accounts: Mapping[str, Accou
     cost = GaugeMetricFamily(
         "aws_cost_usd",
         "Cost per service from Cost Explorer GetCostAndUsage (ResultsByTime[].Groups[].Metrics, grouped by "
-        "SERVICE): granularity=daily is the last complete UTC day, monthly the last complete month. Cached: "
+        "SERVICE): granularity=daily is the last complete UTC day, monthly the last complete month. Every record "
+        "type is included (usage, credits, refunds, tax, support fees…: split in aws_cost_record_type_usd). Cached: "
         "collected on the exporter's schedule, see aws_exporter_collector_last_success_timestamp_seconds.",
         labels=ACCOUNT_LABELS + ["service", "granularity"])
     mtd = GaugeMetricFamily(

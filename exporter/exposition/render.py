@@ -37,6 +37,7 @@ from prometheus_client.process_collector import ProcessCollector
 
 from exporter.exposition.cloudwatch import cloudwatch_families
 from exporter.exposition.cost import budget_family, cost_families, unmapped_family
+from exporter.exposition.cost_signals import organization_family, signal_families
 from exporter.exposition.health import health_families
 from exporter.exposition.live import TelemetryCollector
 from exporter.exposition.own import ReloadCollector, exporter_families
@@ -267,7 +268,10 @@ class Exposition:
         def chunks() -> Iterator[Iterable[Metric]]:
             for chunk in chunked(_results(state)):
                 yield cost_families(chunk, fleet.by_id)
-            yield (unmapped_family(state.run.unmapped if state is not None and state.run is not None else ()),
+                yield signal_families(chunk, fleet.by_id)
+            run = state.run if state is not None else None
+            yield (unmapped_family(run.unmapped if run is not None else ()),
+                   organization_family(run.signals if run is not None else None),
                    budget_family(self.project_budgets, fleet.accounts))
         return Part.of_chunks((state, fleet), chunks())
 
