@@ -1,14 +1,17 @@
-"""A Cost Explorer stand-in that interprets GetCostAndUsage (moto only replays what it was seeded with).
+"""A Cost Explorer stand-in that interprets GetCostAndUsage, GetAnomalies and GetCostForecast (moto only replays
+GetCostAndUsage answers it was seeded with, and answers the other two with a 500).
 
 A threaded loopback HTTP server speaking the protocol botocore uses for ``ce`` (botocore's service model:
 ``protocol: json``, ``jsonVersion: 1.1``, ``targetPrefix: AWSInsightsIndexService``): a POST with
-``X-Amz-Target: AWSInsightsIndexService.GetCostAndUsage`` and a JSON body; errors as ``{"__type", "Message"}``.
-It answers from :class:`CostData` (accounts × services × days, exact amounts with ten decimals), and honours:
+``X-Amz-Target: AWSInsightsIndexService.<operation>`` and a JSON body; errors as ``{"__type", "Message"}``.
+It answers from :class:`~aws_ops_demo.cost_data.CostData` (accounts × services × days, exact amounts with ten
+decimals, split by usage type and record type) or any :class:`~aws_ops_demo.cost_data.Splits`, and honours:
 
 * ``TimePeriod`` (End exclusive), ``Granularity`` DAILY / MONTHLY (periods cut at month boundaries and at the
   window's ends), ``Metrics`` (each one its own deterministic amounts);
-* ``GroupBy`` SERVICE, or LINKED_ACCOUNT and SERVICE (``Keys`` in the order asked), or none (``Total``);
-* ``Filter`` ``{"Dimensions": {"Key": "LINKED_ACCOUNT", "Values": [...]}}``;
+* ``GroupBy`` up to two of SERVICE, LINKED_ACCOUNT, USAGE_TYPE, RECORD_TYPE (not the last two together; ``Keys``
+  in the order asked), or none (``Total``);
+* ``Filter`` ``Dimensions`` on LINKED_ACCOUNT or SERVICE, or an ``And`` of them;
 * ``Estimated``: the last ``estimated_days`` days before ``today`` (and today), and every month period that
   is in the current month or holds such a day;
 * pagination like real Cost Explorer: at most ``page_size`` groups a page, counted across ResultsByTime, so a
@@ -16,8 +19,10 @@ It answers from :class:`CostData` (accounts × services × days, exact amounts w
   without groups sits on the page where it falls in order. ``page_size`` is this stand-in's assumption
   (real Cost Explorer does not document its page size).
 
-Every request is recorded (:attr:`CostExplorerStandIn.requests`: the bodies of the answered, billed ones).
-The management account's view is simply every account of the data: a fleet may serve fewer.
+GetAnomalies and GetCostForecast: :mod:`aws_ops_demo.ce_insights`. Every request is recorded
+(:attr:`CostExplorerStandIn.requests`: the bodies of the answered, billed GetCostAndUsage requests;
+:attr:`CostExplorerStandIn.calls`: (operation, body) of every answered request). The management account's view is
+simply every account of the data: a fleet may serve fewer, and it does not tell who asks.
 """
 
 from __future__ import annotations
@@ -31,72 +36,19 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
-from decimal import Decimal
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from exporter.periods import first_of_month, month_windows
+from aws_ops_demo.cost_data import (LINKED_ACCOUNT, ONE_DAY, RECORD_TYPE, SERVICE, USAGE_TYPE, CostData,  # noqa: F401
+                                    Splits, _Invalid, scope, usd)
+from aws_ops_demo.ce_insights import answer_anomalies, answer_forecast
 from aws_ops_demo.loopback import serve
+from exporter.periods import first_of_month, month_windows
 
-TARGET = "AWSInsightsIndexService.GetCostAndUsage"
-SCALE = 10 ** 10  # amounts are kept as integers of 1e-10 USD: exact sums, fast
-ONE_DAY = dt.timedelta(days=1)
-
-
-def _mix(*values: int) -> int:
-    h = 0x811C9DC5
-    for v in values:
-        h = ((h ^ (v & 0xFFFFFFFF)) * 0x01000193) & 0xFFFFFFFF
-        h ^= h >> 13
-    return h
-
-
-@dataclass
-class CostData:
-    """Deterministic costs: ``amount(metric, account, service, day)`` in 1e-10 USD, or None (no usage).
-
-    About one service-day in six has no usage; accounts in ``idle`` have none at all; a few services are an
-    order of magnitude more expensive than the rest; every amount has ten decimals."""
-
-    accounts: Sequence[str]
-    services: Sequence[str]
-    idle: frozenset[str] = frozenset()
-    _account_index: dict[str, int] = field(init=False, repr=False)
-    _service_index: dict[str, int] = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        self._account_index = {a: i + 1 for i, a in enumerate(self.accounts)}
-        self._service_index = {s: i + 1 for i, s in enumerate(self.services)}
-
-    def amount(self, metric: str, account: str, service: str, day: dt.date) -> int | None:
-        a, s = self._account_index.get(account), self._service_index.get(service)
-        if a is None or s is None or account in self.idle:
-            return None
-        h = _mix(a, s, day.toordinal(), len(metric), ord(metric[0]))
-        if h % 6 == 0:
-            return None
-        return (h % (50 * SCALE)) * (10 if s % 7 == 1 else 1) + h % 997  # up to $500.0000000000
-
-    def total(self, metric: str, account: str, service: str, start: dt.date, end: dt.date) -> int | None:
-        """The sum over [start, end), None when no day had usage."""
-        found, total, day = False, 0, start
-        while day < end:
-            v = self.amount(metric, account, service, day)
-            if v is not None:
-                found, total = True, total + v
-            day += ONE_DAY
-        return total if found else None
-
-
-def usd(amount: int) -> str:
-    return format(Decimal(amount).scaleb(-10), "f")
-
-
-class _Invalid(Exception):
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code, self.message = code, message
+PREFIX = "AWSInsightsIndexService."
+TARGET = PREFIX + "GetCostAndUsage"
+OPERATIONS = ("GetCostAndUsage", "GetAnomalies", "GetCostForecast")
+GROUP_KEYS = (SERVICE, LINKED_ACCOUNT, USAGE_TYPE, RECORD_TYPE)
 
 
 Result = tuple[tuple[dt.date, dt.date, bool], list[tuple[tuple[str, ...], list[int]]]]
@@ -152,14 +104,17 @@ class CostExplorerStandIn:
     """``today``: the day the stand-in treats as today (tests pin it to the exporter's ``as_of``), or a function
     that says it (a demo served for days follows the clock)."""
 
-    def __init__(self, data: CostData, today: dt.date | Callable[[], dt.date], estimated_days: int = 3,
-                 page_size: int = 100):
+    def __init__(self, data: Splits, today: dt.date | Callable[[], dt.date], estimated_days: int = 3,
+                 page_size: int = 100, anomalies: Sequence[dict[str, Any]] | Callable[[dt.date], Sequence[dict[str, Any]]] = ()):
+        """``anomalies``: GetAnomalies' anomaly objects as AWS writes them (or a function of today giving them)."""
         self.data, self.estimated_days, self.page_size = data, estimated_days, page_size
         self._today = today
+        self.anomalies = anomalies
         self.requests: list[dict[str, Any]] = []  # answered (billed) GetCostAndUsage bodies, in order
-        self.attempts = 0  # every GetCostAndUsage request, failed ones included
+        self.calls: list[tuple[str, dict[str, Any]]] = []  # every answered (billed) request: (operation, body)
+        self.attempts = 0  # every request, failed ones included
         self.lock = threading.Lock()
-        self._failure: tuple[str, int] | None = None
+        self._failure: tuple[str, int, Callable[[str, dict[str, Any]], bool] | None] | None = None
         self._answers: OrderedDict[str, _Answer] = OrderedDict()  # request → its answer, kept for its pages
 
     @property
@@ -172,11 +127,12 @@ class CostExplorerStandIn:
 
     # ------------------------------------------------------------------------------------- test controls
 
-    def fail(self, kind: str, after: int = 0) -> None:
+    def fail(self, kind: str, after: int = 0, when: Callable[[str, dict[str, Any]], bool] | None = None) -> None:
         """From the request after the next ``after`` ones on, answer every request with ``kind``: ``"500"``
-        (InternalServerError), ``"denied"`` (AccessDeniedException) or ``"truncated"`` (a body cut short)."""
+        (InternalServerError), ``"denied"`` (AccessDeniedException) or ``"truncated"`` (a body cut short).
+        ``when(operation, body)``: only the requests it is true for (and counted by ``after``)."""
         with self.lock:
-            self._failure = (kind, after)
+            self._failure = (kind, after, when)
 
     def heal(self) -> None:
         with self.lock:
@@ -185,6 +141,9 @@ class CostExplorerStandIn:
     def billed(self, since: int = 0) -> list[dict[str, Any]]:
         with self.lock:
             return list(self.requests[since:])
+
+    def _anomalies(self) -> Sequence[dict[str, Any]]:
+        return self.anomalies(self.today) if callable(self.anomalies) else self.anomalies
 
     # ----------------------------------------------------------------------------------------- answers
 
@@ -223,33 +182,30 @@ class CostExplorerStandIn:
             return month_windows(start, end)
         raise _Invalid("ValidationException", f"unsupported Granularity {granularity!r}")
 
-    def _accounts(self, request: dict[str, Any]) -> Sequence[str]:
-        spec = request.get("Filter")
-        if spec is None:
-            return self.data.accounts
-        dims = spec.get("Dimensions") if isinstance(spec, dict) and len(spec) == 1 else None
-        if not dims or dims.get("Key") != "LINKED_ACCOUNT" or not isinstance(dims.get("Values"), list):
-            raise _Invalid("ValidationException", f"unsupported Filter {spec!r}")
-        wanted = set(dims["Values"])
-        return [a for a in self.data.accounts if a in wanted]
-
     def _compute(self, request: dict[str, Any], key: str) -> _Answer:
-        periods, accounts = self._periods(request), self._accounts(request)
+        periods, (accounts, services) = self._periods(request), scope(self.data, request.get("Filter"))
         metrics = request.get("Metrics") or []
         if not metrics:
             raise _Invalid("ValidationException", "Metrics must be given")
         group_keys = [g.get("Key") for g in request.get("GroupBy", [])]
-        if any(k not in ("SERVICE", "LINKED_ACCOUNT") for k in group_keys) or len(set(group_keys)) != len(group_keys):
+        split = next((k for k in group_keys if k in (USAGE_TYPE, RECORD_TYPE)), None)
+        if any(k not in GROUP_KEYS for k in group_keys) or len(set(group_keys)) != len(group_keys) \
+                or len(group_keys) > 2 or {USAGE_TYPE, RECORD_TYPE} <= set(group_keys):
             raise _Invalid("ValidationException", f"unsupported GroupBy {request.get('GroupBy')!r}")
         results = []
         for start, end in periods:
             sums: dict[tuple[str, ...], list[int]] = {}
             for account in accounts:
-                for service in self.data.services:
+                for service in services:
                     for i, metric in enumerate(metrics):
-                        value = self.data.total(metric, account, service, start, end)
-                        if value is not None:
-                            keys = tuple(account if k == "LINKED_ACCOUNT" else service for k in group_keys)
+                        if split is None:
+                            value = self.data.total(metric, account, service, start, end)
+                            parts = {"": value} if value is not None else {}
+                        else:
+                            parts = self.data.split(split, metric, account, service, start, end)
+                        for part, value in parts.items():
+                            names = {LINKED_ACCOUNT: account, SERVICE: service, split: part}
+                            keys = tuple(names[k] for k in group_keys)
                             sums.setdefault(keys, [0] * len(metrics))[i] += value
             results.append(((start, end, self.estimated(start, end, request["Granularity"])), sorted(sums.items())))
         return _Answer(key, metrics, group_keys, results, self.page_size)
@@ -283,32 +239,39 @@ class CostExplorerStandIn:
 
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                if self.headers.get("X-Amz-Target") != TARGET:
-                    return self._reply(400, {"__type": "UnknownOperationException",
-                                             "Message": f"not served here: {self.headers.get('X-Amz-Target')}"})
+                target = self.headers.get("X-Amz-Target") or ""
+                operation = target[len(PREFIX):] if target.startswith(PREFIX) else ""
+                if operation not in OPERATIONS:
+                    return self._reply(400, {"__type": "UnknownOperationException", "Message": f"not served here: {target}"})
+                request = json.loads(body or b"{}")
                 with stand_in.lock:
                     stand_in.attempts += 1
                     failure = stand_in._failure
-                    if failure is not None and failure[1] > 0:
-                        stand_in._failure = (failure[0], failure[1] - 1)
+                    if failure is not None and failure[2] is not None and not failure[2](operation, request):
+                        failure = None
+                    elif failure is not None and failure[1] > 0:
+                        stand_in._failure = (failure[0], failure[1] - 1, failure[2])
                         failure = None
                 if failure is not None:
-                    return self._fail(failure[0])
+                    return self._fail(failure[0], operation)
                 try:
-                    request = json.loads(body or b"{}")
-                    page = stand_in.answer(request)
+                    page = stand_in.answer(request) if operation == "GetCostAndUsage" else \
+                        answer_anomalies(stand_in._anomalies(), request, stand_in.page_size) \
+                        if operation == "GetAnomalies" else answer_forecast(stand_in.data, stand_in.today, request)
                 except _Invalid as exc:
                     return self._reply(400, {"__type": exc.code, "Message": exc.message})
                 with stand_in.lock:
-                    stand_in.requests.append(request)
+                    stand_in.calls.append((operation, request))
+                    if operation == "GetCostAndUsage":
+                        stand_in.requests.append(request)
                 self._reply(200, page)
 
-            def _fail(self, kind: str) -> None:
+            def _fail(self, kind: str, operation: str) -> None:
                 if kind == "500":
                     return self._reply(500, {"__type": "InternalServerError", "Message": "stand-in failure"})
                 if kind == "denied":
                     return self._reply(400, {"__type": "AccessDeniedException",
-                                             "Message": "User is not authorized to perform: ce:GetCostAndUsage"})
+                                             "Message": f"User is not authorized to perform: ce:{operation}"})
                 return self._reply(200, {"ResultsByTime": [{"TimePeriod": {"Start": "2026-01-01"}}]}, cut=True)
 
             def _reply(self, status: int, payload: dict[str, Any], cut: bool = False) -> None:
