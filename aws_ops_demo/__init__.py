@@ -3,6 +3,8 @@
 moto's server runs in-process on 127.0.0.1 (a free port); the standard AWS variables point every
 boto3 client at it (``AWS_ENDPOINT_URL``) with throwaway credentials, so the demo goes through exactly
 the production path: STS AssumeRole per account, real boto3 clients over HTTP, the same collectors.
+Cost Explorer is a stand-in that interprets each query (:mod:`aws_ops_demo.cost_explorer`: grouped and filtered
+as asked, GetAnomalies, GetCostForecast), which moto does not: any window, any day, the spike's drivers.
 
 ``--demo --organization``: moto serves AWS Organizations (the fleet in OUs, with ``project`` tags) and
 small stand-ins answer what moto does not interpret: Cost Explorer from the payer account (grouped by
@@ -20,6 +22,7 @@ from typing import Any
 
 from aws_ops_demo import cloudwatch as demo_cloudwatch, cost as demo_cost, health as demo_health
 from aws_ops_demo.config import config_document
+from aws_ops_demo.fleet import ACCOUNTS
 from exporter.collectors.cloudwatch import collection_time
 from exporter.config import Config, parse
 
@@ -47,14 +50,11 @@ class Demo:
     saved_env: dict[str, str | None]
     health: Any = None  # the AWS Health stand-in (moto has no Health)
     cloudwatch: Any = None  # the CloudWatch seeder (keeps datapoints current)
-    cost_top_up: Any = None  # queues one more day of Cost Explorer answers after each UTC midnight
-    servers: tuple[Any, ...] = ()  # organization mode: the payer Cost Explorer and monitoring stand-ins
+    servers: tuple[Any, ...] = ()  # the Cost Explorer stand-in (organization mode: and the monitoring one)
 
     def stop(self) -> None:
         for server in self.servers:
             server.stop()
-        if self.cost_top_up is not None:
-            self.cost_top_up.stop()
         if self.cloudwatch is not None:
             self.cloudwatch.stop()
         if self.health is not None:
@@ -91,11 +91,9 @@ def start(as_of: dt.date | None = None, listen_address: str = ":9780", organizat
     if organization:
         return _start_organization(endpoint, server, saved, today, as_of, listen_address)
     config = parse(config_document(listen_address), source="<demo>")
-    queued = demo_cost.seed(endpoint, today, config.collectors.cost)
-    cost_top_up = None
-    if as_of is None:  # a replay (--as-of) is one fixed day; a served demo runs for days
-        cost_top_up = demo_cost.DailyTopUp(endpoint, config.collectors.cost, today)
-        cost_top_up.start()
+    # Each account's own Cost Explorer; a DAILY answer of 62 days in two pages, as moto's seeded one was.
+    cost_server = _cost_explorer(demo_cost.FleetCosts(ACCOUNTS, spike_day=today - dt.timedelta(days=1)), as_of,
+                                 page_size=600)
     # AWS Health: a local stand-in that boto3 reaches through the standard per-service endpoint variable.
     # Its events are relative to now, whatever --as-of says: AWS Health keeps no history either.
     now = dt.datetime.now(dt.timezone.utc)
@@ -107,27 +105,35 @@ def start(as_of: dt.date | None = None, listen_address: str = ":9780", organizat
     datapoints = cloudwatch.seed(read_at)
     if read_at == now:  # a past day's window is fixed; today's moves on
         cloudwatch.start_ticking()
-    log.info("event=demo_started endpoint=%s health_endpoint=%s accounts=%d cost_results_queued=%d "
-             "cloudwatch_datapoints=%d", endpoint, health.endpoint, len(config.accounts), queued, datapoints)
-    return Demo(config, endpoint, server, saved, health, cloudwatch, cost_top_up)
+    log.info("event=demo_started endpoint=%s health_endpoint=%s cost_explorer_endpoint=%s accounts=%d "
+             "cloudwatch_datapoints=%d", endpoint, health.endpoint, cost_server.endpoint, len(config.accounts), datapoints)
+    return Demo(config, endpoint, server, saved, health, cloudwatch, (cost_server,))
+
+
+def _cost_explorer(costs: demo_cost.FleetCosts, as_of: dt.date | None, page_size: int = 100) -> Any:
+    """Cost Explorer as the fleet's costs answer it (boto3 reaches it through the per-service endpoint variable).
+    A replay (--as-of) is one fixed day; a served demo runs for days and its today follows the clock."""
+    from aws_ops_demo.cost_explorer import CostExplorerStandIn
+    from aws_ops_demo.loopback import LoopbackServer
+
+    stand_in = CostExplorerStandIn(costs, as_of or (lambda: dt.datetime.now(dt.timezone.utc).date()),
+                                   page_size=page_size, anomalies=costs.anomalies)
+    server = LoopbackServer(stand_in.handler()).start()
+    os.environ["AWS_ENDPOINT_URL_COST_EXPLORER"] = server.endpoint
+    return server
 
 
 def _start_organization(endpoint: str, server: Any, saved: dict[str, str | None], today: dt.date,
                         as_of: dt.date | None, listen_address: str) -> Demo:
     from aws_ops_demo import organization as demo_org
     from aws_ops_demo.config import organization_document
-    from aws_ops_demo.cost_explorer import CostExplorerStandIn
     from aws_ops_demo.loopback import LoopbackServer
     from aws_ops_demo.monitoring import CloudWatchMonitoringStandIn, Seed
 
     org = demo_org.create(endpoint)
     config = parse(organization_document(org.accounts, listen_address), source="<demo --organization>")
     # Cost Explorer as the payer sees it: every linked account, grouped as asked.
-    # A replay (--as-of) is one fixed day; a served demo runs for days and its today follows the clock.
-    payer = CostExplorerStandIn(demo_cost.FleetCosts(org.accounts, spike_day=today - dt.timedelta(days=1)),
-                                as_of or (lambda: dt.datetime.now(dt.timezone.utc).date()))
-    cost_server = LoopbackServer(payer.handler()).start()
-    os.environ["AWS_ENDPOINT_URL_COST_EXPLORER"] = cost_server.endpoint
+    cost_server = _cost_explorer(demo_cost.FleetCosts(org.accounts, spike_day=today - dt.timedelta(days=1)), as_of)
     now = dt.datetime.now(dt.timezone.utc)
     health = demo_health.start(endpoint, org.accounts, now, management_account=org.management_account)
     os.environ["AWS_ENDPOINT_URL_HEALTH"] = health.endpoint
@@ -147,4 +153,4 @@ def _start_organization(endpoint: str, server: Any, saved: dict[str, str | None]
     os.environ["AWS_ENDPOINT_URL_OAM"] = monitoring_server.endpoint
     log.info("event=demo_started mode=organization endpoint=%s management_account=%s accounts=%d "
              "cloudwatch_datapoints=%d", endpoint, org.management_account, len(org.accounts), datapoints)
-    return Demo(config, endpoint, server, saved, health, cloudwatch, None, (cost_server, monitoring_server))
+    return Demo(config, endpoint, server, saved, health, cloudwatch, (cost_server, monitoring_server))

@@ -10,6 +10,7 @@ from aws_ops_demo.fleet import ACCOUNTS, PROJECT_BUDGETS_USD, DemoAccount
 from aws_ops_demo.organization import PROJECT_TAG
 
 # accounts[].cloudwatch overrides in the demo: the sandbox opts out, platform-shared watches one region only.
+SIGNALS = {"record_types": {"enabled": True}, "anomalies": {"enabled": True}, "forecast": {"enabled": True}}
 CLOUDWATCH_OVERRIDES: dict[str, dict] = {"platform-sandbox": {"enabled": False}, "platform-shared": {"regions": ["ap-northeast-2"]}}
 
 
@@ -23,7 +24,8 @@ def config_document(listen_address: str = ":9780") -> dict:
              **({"cloudwatch": CLOUDWATCH_OVERRIDES[a.name]} if a.name in CLOUDWATCH_OVERRIDES else {})}
             for a in ACCOUNTS
         ],
-        "collectors": {"cost": {"enabled": True, "interval": "1h", "history_days": 62},
+        # Every cost signal on, to show them: drivers of the spike, record types, anomalies, the forecast.
+        "collectors": {"cost": {"enabled": True, "interval": "1h", "history_days": 62, **SIGNALS},
                        "health": {"enabled": True, "interval": "5m"},
                        "cloudwatch": {"enabled": True, "interval": "5m", "period_seconds": 300,
                                       "delay_seconds": 600, "labels_snake_case": True, "queries": QUERIES}},
@@ -45,7 +47,8 @@ def organization_document(accounts: Sequence[DemoAccount], listen_address: str =
              "cloudwatch": CLOUDWATCH_OVERRIDES[a.name]}
             for a in accounts if a.name in CLOUDWATCH_OVERRIDES
         ],
-        "collectors": {"cost": {"enabled": True, "mode": "payer", "interval": "1h", "history_days": 62},
+        "collectors": {"cost": {"enabled": True, "mode": "payer", "interval": "1h", "history_days": 62, **SIGNALS,
+                                "forecast": {"enabled": True, "per_account": True}},
                        "health": {"enabled": True, "interval": "5m", "organization": True},
                        "cloudwatch": {"enabled": True, "interval": "5m", "period_seconds": 300, "delay_seconds": 600,
                                       "labels_snake_case": True, "monitoring_account": True, "regions": regions,

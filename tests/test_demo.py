@@ -93,32 +93,38 @@ def test_demo_endpoints(demo):
     assert zipped.headers["Content-Encoding"] == "gzip" and "aws_cost_usd{" in zipped.text
 
 
-def test_the_demo_keeps_answering_cost_queries_day_after_day(aws):
-    """A long-running demo: each day's refresh finds its answers queued, in order, after the first week."""
+def test_the_demo_keeps_answering_cost_queries_day_after_day(aws, monkeypatch):
+    """A long-running demo: its Cost Explorer answers whatever day it is, the spike staying on its day."""
     import datetime as dt
 
-    from exporter.app import App
-    from exporter.config import parse
     from aws_ops_demo import cost as demo_cost
     from aws_ops_demo.config import config_document
+    from aws_ops_demo.cost_explorer import CostExplorerStandIn
+    from aws_ops_demo.fleet import ACCOUNTS
+    from exporter.app import App
+    from exporter.config import parse
 
-    config = parse(config_document())
     first = dt.date(2026, 11, 25)
     today = [first]
-    demo_cost.seed(aws.endpoint, first, config.collectors.cost, days_ahead=1)  # the demo starts with 1 day ahead
-    top_up = demo_cost.DailyTopUp(aws.endpoint, config.collectors.cost, first, days_ahead=1, today=lambda: today[0])
-    assert top_up.tick() == 0  # nothing to add on the first day
-    app = App.build(config, only=["cost"], process_metrics=False)
-    for day in range(4):
-        as_of = today[0] = first + dt.timedelta(days=day)
-        assert top_up.tick() == (1 if day else 0)
-        app.collect_once(as_of)
-        text = app.exposition.metrics().decode()
-        daily = samples(text, "aws_cost_usd")
-        assert len({dict(k)["account"] for k in daily}) == 6, as_of
-        period = samples(text, "aws_cost_period_start_timestamp_seconds")
-        expected = dt.datetime.combine(as_of - dt.timedelta(days=1), dt.time(), tzinfo=dt.timezone.utc).timestamp()
-        assert {v for k, v in period.items() if ("granularity", "daily") in k} == {expected}
+    costs = demo_cost.FleetCosts(ACCOUNTS, spike_day=first - dt.timedelta(days=1))
+    stand_in = CostExplorerStandIn(costs, lambda: today[0], anomalies=costs.anomalies)
+    with stand_in.serve() as endpoint:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_COST_EXPLORER", endpoint)
+        app = App.build(parse(config_document()), only=["cost"], process_metrics=False)
+        for day in range(4):
+            as_of = today[0] = first + dt.timedelta(days=day)
+            app.collect_once(as_of)
+            text = app.exposition.metrics().decode()
+            daily = samples(text, "aws_cost_usd")
+            assert len({dict(k)["account"] for k in daily}) == 6, as_of
+            period = samples(text, "aws_cost_period_start_timestamp_seconds")
+            expected = dt.datetime.combine(as_of - dt.timedelta(days=1), dt.time(), tzinfo=dt.timezone.utc).timestamp()
+            assert {v for k, v in period.items() if ("granularity", "daily") in k} == {expected}
+            # The spike is yesterday's news on the first day only: its drivers then (the training job first), none after.
+            drivers = {dict(k)["usage_type"]: v for k, v in samples(text, "aws_cost_spike_driver_usd").items()
+                       if dict(k)["window"] == "yesterday"}
+            assert (max(drivers, key=drivers.get) if drivers else None) == (
+                demo_cost.SPIKE_USAGE_TYPE if day == 0 else None), as_of
 
 
 def test_demo_organization_mode_discovers_the_fleet_and_assumes_no_role():
