@@ -223,6 +223,10 @@ def cost_overview() -> dict:
     mtd = f"aws_cost_month_to_date_usd{{{F_PAS}}}"
     baseline = f"aws_cost_daily_baseline_usd{{{F_PAS}}}"
     per_service = f"{{{F_PAS}}}"
+
+    def driver(window: str) -> str:
+        return f'aws_cost_spike_driver_usd{{window="{window}", {F_PAS}}}'
+
     spike = (f"account_service:aws_cost_daily_vs_baseline:ratio{per_service}"
              " > on () group_left () aws_ops:cost_spike_ratio:threshold"
              f" and account_service:aws_cost_daily_over_baseline_usd:sum{per_service}"
@@ -302,6 +306,36 @@ def cost_overview() -> dict:
              description="Complete days in the month-to-date figure (0 on the 1st)."),
         stat("Estimated periods", f'sum(aws_cost_estimated{{{F_PA}}})', "none", no_value="0",
              description="Periods Cost Explorer still marks Estimated (figures may still change)."),
+        # Appended, so the panels above keep their ids (the reporter's posts link to them).
+        row("Why costs moved"),
+        table("Spike drivers (usage types behind yesterday's spikes)",
+              {"yesterday": f"sum without (window) ({driver('yesterday')})",
+               "baseline mean": f"sum without (window) ({driver('baseline_mean')})",
+               "increase": f"sum without (window) ({driver('yesterday')}) - sum without (window) "
+                           f"({driver('baseline_mean')})"},
+              "currencyUSD", {"project": "Project", "account": "Account", "account_id": "Account ID",
+                              "service": "Service", "usage_type": "Usage type"},
+              w=24, no_value="No spike yesterday",
+              description="aws_cost_spike_driver_usd: for each spike (collectors.cost.drivers thresholds), the usage "
+                          "types that rose most, from one more Cost Explorer request grouped by USAGE_TYPE."),
+        table("Open cost anomalies (AWS Cost Anomaly Detection)",
+              {"impact": f"aws_cost_anomaly_impact_usd{{{F_PAS}}}"}, "currencyUSD",
+              {"project": "Project", "account": "Account", "service": "Service", "anomaly_id": "Anomaly"},
+              w=12, no_value="No open anomaly (or collectors.cost.anomalies off)",
+              description="aws_cost_anomaly_impact_usd: GetAnomalies' TotalImpact of the open anomalies."),
+        table("Cost by record type (credits, refunds, tax, fees apart)",
+              {"cost": f"aws_cost_record_type_usd{{{F_PA}}}"}, "currencyUSD",
+              {"project": "Project", "account": "Account", "record_type": "Record type", "granularity": "Period"},
+              w=12, no_value="collectors.cost.record_types off",
+              description="aws_cost_record_type_usd: the same money as aws_cost_usd, split by RECORD_TYPE; monthly is "
+                          "last month, month_to_date this month."),
+        bargauge("Forecast month end vs budget",
+                 f'project:aws_cost_forecast_vs_budget:ratio{{project=~"$project"}} * 100'
+                 f" or account:aws_cost_forecast_vs_budget:ratio{{{F_PA}}} * 100",
+                 "{{project}} {{account}}", "percent", w=24, thresholds=BUDGET_STEPS,
+                 no_value="collectors.cost.forecast off",
+                 description="AWS's forecast (aws_cost_forecast_month_usd: month to date + GetCostForecast) / monthly "
+                             "budget; the AwsCostForecastOverBudget alert fires above 100 %."),
     ]
     return dashboard("aws-ops-cost", DASHBOARD_TITLES["aws-ops-cost"],
                      "Cost Explorer spend across the fleet: totals, trend, breakdowns, spikes and budgets.",

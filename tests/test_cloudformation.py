@@ -30,6 +30,7 @@ MANAGEMENT = TEMPLATES / "management-role.yaml"
 FEATURES: dict[Path, dict[str, set[str]]] = {
     MEMBER: {
         "EnableCostPerAccount": {"ce:GetCostAndUsage"},
+        "EnableCostSignalsPerAccount": {"ce:GetAnomalies", "ce:GetCostForecast"},
         "EnableHealthPerAccount": {"health:DescribeEvents", "health:DescribeEventDetails",
                                    "health:DescribeEntityAggregates", "health:DescribeAffectedEntities"},
         "EnableCloudWatchPerAccount": {"cloudwatch:GetMetricData", "cloudwatch:ListMetrics"},
@@ -39,6 +40,7 @@ FEATURES: dict[Path, dict[str, set[str]]] = {
                             "organizations:ListParents", "organizations:ListOrganizationalUnitsForParent",
                             "organizations:DescribeOrganization"},
         "EnablePayerCost": {"ce:GetCostAndUsage"},
+        "EnablePayerCostSignals": {"ce:GetAnomalies", "ce:GetCostForecast"},
         "EnableOrganizationHealth": {"health:DescribeEventsForOrganization",
                                      "health:DescribeAffectedAccountsForOrganization",
                                      "health:DescribeEntityAggregatesForOrganization",
@@ -290,7 +292,9 @@ def test_every_feature_on_grants_the_union_and_nothing_more(path):
 
 def test_defaults_match_the_exporter_defaults():
     # Every collector runs per account unless configured otherwise; organization mode itself is discovery.
-    assert granted(deployed(MEMBER)) == set().union(*FEATURES[MEMBER].values())
+    # Cost anomalies and the forecast are off unless configured.
+    assert granted(deployed(MEMBER)) == set().union(*FEATURES[MEMBER].values()) - {"ce:GetAnomalies",
+                                                                                  "ce:GetCostForecast"}
     assert granted(deployed(MANAGEMENT)) == FEATURES[MANAGEMENT]["EnableDiscovery"]
 
 
