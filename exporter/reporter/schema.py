@@ -14,6 +14,7 @@ from sqlite_utils import Database
 
 log = logging.getLogger(__name__)
 COST_PK = ("account_id", "service", "granularity", "period_start", "metric")
+DRIVERS_PK = ("account_id", "day", "service", "usage_type")
 
 
 def _v1(db: Database) -> None:
@@ -63,7 +64,14 @@ def _v3(db: Database) -> None:
     db["pulls"].create_index(["exporter", "pulled_at"], if_not_exists=True)
 
 
-MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1, _v2, _v3)
+def _v4(db: Database) -> None:
+    # The exporter's spike drivers (snapshot schema 1.2; exporter.reporter.drivers).
+    db["cost_drivers"].create({"account_id": str, "day": str, "service": str, "usage_type": str, "usd": str,
+                               "baseline_mean_usd": str}, pk=list(DRIVERS_PK), not_null={"usd", "baseline_mean_usd"},
+                              if_not_exists=True)
+
+
+MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1, _v2, _v3, _v4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

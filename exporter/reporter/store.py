@@ -15,6 +15,8 @@ the old one):
 * ``pulls``             one row per pull of ``/snapshot`` (no URL credentials: they are stripped)
 * ``posts``             day + destination: what was posted, so each day is posted once per destination
 * ``backfill_windows``  account_id + window_start + window_end + metric done by ``backfill``
+* ``cost_drivers``      account_id + day + service + usage_type: the exporter's spike drivers
+                        (:mod:`exporter.reporter.drivers`)
 
 Rows come from the typed records of :mod:`exporter.model` (the decoded ``/snapshot``, or a backfill's
 Cost Explorer records), routed by record type. Their text stays what it was when ``/snapshot`` was read as
@@ -50,6 +52,7 @@ from sqlite_utils import Database
 from exporter.config import CostSettings
 from exporter.config.reporter import Retention
 from exporter.model import DAILY, MONTHLY, CostRecord, Snapshot
+from exporter.reporter.drivers import store_drivers
 from exporter.reporter.rows import PKS, TABLES, DailyWindow, cost_row, date_text, iso_z, public_url, upsert_groups
 from exporter.reporter.schema import COST_PK, immediate, migrate, open_database
 
@@ -133,6 +136,7 @@ class Store:
                 self._close_unlisted_events(account_id, arns, pulled_at)
             if status:
                 self.db["collector_status"].upsert_all(status, pk=["collector", "account_id"])
+            store_drivers(self.db, snapshot)
             self.db["pulls"].insert({
                 "exporter": public_url(exporter), "pulled_at": pulled_at.isoformat(),
                 "taken_at": iso_z(snapshot.taken_at), "generation": snapshot.generation,
@@ -305,6 +309,7 @@ class Store:
 
         statements = {
             "cost": ("DELETE FROM cost WHERE period_end < ?", before(retention.cost_days)),
+            "cost_drivers": ("DELETE FROM cost_drivers WHERE day < ?", before(retention.cost_days)),
             # Closed events, by when they closed: AWS's last update, or when they left the Health results.
             "health_events": ("DELETE FROM health_events WHERE coalesce(status_code, '') = 'closed' "
                               "AND coalesce(closed_at, last_updated_time, end_time, start_time, '') < ?",
