@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import msgspec
+
 from exporter.answers import reads_answer
 from exporter.collectors.paging import MAX_PAGES, paged
 from exporter.config.model import DriverSettings
@@ -34,19 +36,9 @@ from exporter.periods import baseline_mean, is_spike
 TOP_DRIVERS = 5
 
 
-@dataclass(frozen=True, slots=True)
-class Spike:
-    service: str
-    yesterday: Decimal
-    baseline_mean: Decimal
-
-    @property
-    def increase(self) -> Decimal:
-        return self.yesterday - self.baseline_mean
-
-
-def find_spikes(records: Iterable[CostRecord], detail: CostDetail, settings: DriverSettings) -> list[Spike]:
-    """The account's spiking services yesterday, biggest increase first, at most ``max_spikes``."""
+def find_spikes(records: Iterable[CostRecord], detail: CostDetail, settings: DriverSettings) -> list[SpikeDrivers]:
+    """The account's spiking services yesterday, biggest increase first, at most ``max_spikes`` (their drivers not
+    asked yet)."""
     yesterday: dict[str, Decimal] = {}
     in_baseline: dict[str, Decimal] = defaultdict(Decimal)
     had_cost: set[str] = set()
@@ -64,8 +56,8 @@ def find_spikes(records: Iterable[CostRecord], detail: CostDetail, settings: Dri
         mean = baseline_mean(in_baseline.get(service, Decimal(0)), detail.baseline)
         if mean is not None and is_spike(current, mean, service not in had_cost, settings.spike_ratio,
                                          settings.spike_min_usd):
-            spikes.append(Spike(service, current, mean))
-    spikes.sort(key=lambda s: (-s.increase, s.service))
+            spikes.append(SpikeDrivers(service=service, yesterday=current, baseline_mean=mean, asked=False))
+    spikes.sort(key=lambda s: (s.baseline_mean - s.yesterday, s.service))
     return spikes[:settings.max_spikes]
 
 
@@ -142,7 +134,6 @@ def fetch_drivers(client: Any, query: DriverQuery, detail: CostDetail
     return {account_id: top_drivers(usage.get(account_id, {}), detail) for account_id in query.account_ids}
 
 
-def spike_drivers(spike: Spike, drivers: tuple[UsageDriver, ...] | None) -> SpikeDrivers:
+def spike_drivers(spike: SpikeDrivers, drivers: tuple[UsageDriver, ...] | None) -> SpikeDrivers:
     """``drivers`` None: not known (the request failed and nothing of the same day was kept)."""
-    return SpikeDrivers(service=spike.service, yesterday=spike.yesterday, baseline_mean=spike.baseline_mean,
-                        drivers=drivers or (), asked=drivers is not None)
+    return msgspec.structs.replace(spike, drivers=drivers or (), asked=drivers is not None)

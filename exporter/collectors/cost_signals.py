@@ -31,7 +31,7 @@ import msgspec
 from exporter.aws import EXPECTED_ERRORS, error_code, error_message
 from exporter.collectors.paging import MAX_PAGES, paged
 from exporter.collectors.cost_anomalies import fetch_anomaly_pages, open_anomalies
-from exporter.collectors.cost_drivers import DriverQuery, Spike, fetch_drivers, find_spikes, spike_drivers
+from exporter.collectors.cost_drivers import DriverQuery, fetch_drivers, find_spikes, spike_drivers
 from exporter.collectors.cost_forecast import NO_FORECAST_CODES, forecast_request, month_to_date, parse_forecast
 from exporter.collectors.cost_record_types import RecordTypeQuery, parse_record_types
 from exporter.config import Account, CostSettings
@@ -271,7 +271,7 @@ def _same_day(previous: AccountResult | None, detail: CostDetail) -> CostSignals
     return None
 
 
-def _kept_drivers(kept: CostSignals | None, spike: Spike) -> tuple[UsageDriver, ...] | None:
+def _kept_drivers(kept: CostSignals | None, spike: SpikeDrivers) -> tuple[UsageDriver, ...] | None:
     for before in kept.drivers if kept is not None else ():
         if before.service == spike.service and before.asked:
             return before.drivers
