@@ -425,10 +425,12 @@ def test_a_figure_with_more_digits_than_decimal_holds_is_a_guard_rejection(tmp_p
     facts = Facts(day=KNOWN_DAY, data={"day": "2026-11-15", "fleet": 1})
     verdict = guard.check(reply, facts)
     assert not verdict.ok and verdict.problems[0].startswith("figure '1.000000000000000000000000000001'")
-    with fake_llm([reply]) as gateway:
+    claim = json.dumps({"claims": [{"facts": ["total:yesterday"], "text": reply}]})
+    with fake_llm([claim]) as gateway:
         r = _with_llm(tmp_path, _gateway(gateway.url))
         message = r.compose(KNOWN_DAY)
-    assert message.deterministic and message.reason == render.reason_text("guard_rejected", "en")
+    assert message.deterministic and message.reason == render.reason_text("claims_rejected", "en")
+    assert r.metrics.registry.get_sample_value("aws_ops_reporter_claims_total", {"result": "dropped"}) == 1
 
 
 class _BrokenLlm:

@@ -262,6 +262,23 @@ class Store:
                                "AND metric = ? GROUP BY account_id", [metric]).fetchall()
         return {account_id: dt.date.fromisoformat(first) for account_id, first in rows}
 
+    def cost_collected(self, metric: str = DEFAULT_COST_METRIC) -> set[str]:
+        """Accounts whose cost was collected successfully at least once: a stored row of ``metric``, or a cost
+        collector status with a last success. Any other account's budget has no data (not a $0 month)."""
+        rows = self.db.execute("SELECT DISTINCT account_id FROM cost WHERE metric = ? UNION "
+                               "SELECT account_id FROM collector_status WHERE collector = 'cost' "
+                               "AND last_success IS NOT NULL", [metric]).fetchall()
+        return {account_id for (account_id,) in rows}
+
+    def spike_drivers(self, day: dt.date, spikes: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
+        """The usage types that drove each spike (account id, service) on ``day``: ``account``, ``account_id``,
+        ``service``, ``usage_type``, ``usd`` (the day), ``baseline_mean_usd``, ``change_usd``, biggest first.
+
+        The hook for the exporter's ``aws_cost_spike_driver_usd`` records: none are stored yet, so none are given;
+        the facts, the claims check and the text already take them (``factlist`` kind ``driver``).
+        """
+        return []
+
     def monthly_costs(self, month_start: dt.date, metric: str = DEFAULT_COST_METRIC) -> list[dict[str, Any]]:
         """Monthly cost rows of ``metric`` for the month starting ``month_start``."""
         return self._costs(metric, MONTHLY, month_start, month_start + dt.timedelta(days=1))
