@@ -12,11 +12,11 @@ The answer is JSON (``{"claims": [{"facts": ["spike:data-prod:Amazon SageMaker"]
 * a figure is not a value of a cited fact in the same unit after rounding to the decimals shown (a
   percentage is a percentage of that fact, a "$" figure one of its amounts; explicit signs must agree);
 * a period it names (a date, "last month", "month to date", "week over week", "mean" …) does not fit the
-  period of the value nearest to it in its clause (the right number for the wrong day, month to date
-  called last month, and no day-over-day figures at all);
+  period of the value nearest to it in its clause, or, in a clause without figures, what the cited facts are
+  about (the right number for the wrong day, month to date called last month, and no day-over-day figures);
 * a direction ("rose", "fell") does not fit the sign of the value nearest to it, or of the cited facts;
 * it says "over budget" / "within budget" / "no data" against the cited budget's state, calls an open Health
-  event resolved, or reassures ("nothing unusual", "no action needed", "can be ignored") on a day whose facts
+  event or a failing collector or exporter resolved, or reassures ("nothing unusual", "no action needed", "can be ignored") on a day whose facts
   hold something to act on (only ``quiet:yesterday`` may be cited for that, and it exists only on a quiet day).
 
 The whole answer **falls back** to the deterministic summary (:func:`review`'s ``fallback``) when it cannot be
@@ -47,8 +47,6 @@ MAX_CLAIM_CHARS = 600
 MAX_DROPPED = 2
 COPY_WORDS = 6
 FENCED_JSON_RE = re.compile(r"```(?:json|JSON)?\s*\n(.*?)\n?```", re.DOTALL)
-AWS_PHRASE_RE = re.compile(r"\b(?:Amazon|AWS)(?:\s+[A-Z][\w-]*)+")
-KEBAB_RE = re.compile(r"(?<![\w-])[a-z][a-z0-9]*(?:-[a-z0-9]+)+(?![\w-])")
 WORD_RE = re.compile(r"\w+")
 
 
@@ -150,8 +148,8 @@ def _direction_fits(direction: int, fact: Fact, value: Value | None) -> bool:
 def _names(text: str, reading: Reading, facts: Facts) -> set[str]:
     """Accounts, projects, services, regions and event codes the wording names."""
     named = {n for n in reading.backticked if n in facts.names}
-    named |= {w for w in KEBAB_RE.findall(text) if w in facts.names}
-    for phrase in AWS_PHRASE_RE.findall(text):
+    named |= {w for w in guard.KEBAB_RE.findall(text) if w in facts.names}
+    for phrase in guard.AWS_PHRASE_RE.findall(text):
         if phrase.strip() not in guard.GENERIC_AWS:
             named.add(phrase.strip())
     return named
@@ -212,12 +210,24 @@ def _figures(reading: Reading, cited: list[Fact]) -> str | None:
     return None
 
 
+def _fact_fits(marker: Marker, cited: list[Fact]) -> bool:
+    """A period named in a clause without figures: what a cited fact is about (a date: its own day or times; a
+    word: any of its periods)."""
+    for f in cited:
+        spans = f.spans + tuple(s for s in f.all_spans() if s.kind == "time")
+        if marker.date is None:
+            spans = f.all_spans()
+        if any(_span_fits(marker, s) for s in spans):
+            return True
+    return False
+
+
 def _periods(reading: Reading, cited: list[Fact]) -> str | None:
     bound: dict[int, list[Marker]] = {}
     for marker in reading.periods:
-        figure = claimtext.nearest_figure(reading, marker.start, marker.end, whole_claim=True)
+        figure = claimtext.nearest_figure(reading, marker.start, marker.end, whole_claim=False)
         if figure is None:
-            if not any(_span_fits(marker, s) for f in cited for s in f.all_spans()):
+            if not _fact_fits(marker, cited):
                 return f"{marker.word!r} is not the period of the cited facts"
             continue
         bound.setdefault(figure.start, []).append(marker)
@@ -254,8 +264,8 @@ def _states(claim: Claim, cited: list[Fact]) -> str | None:
         return "says within budget, against the cited facts"
     if claimtext.NO_DATA_RE.search(text) and not any(f.state == "no_data" for f in cited):
         return "says no data, against the cited facts"
-    if claimtext.RESOLVED_RE.search(text) and any(f.kind.startswith("health_") for f in cited):
-        return "calls an open Health event resolved"
+    if claimtext.RESOLVED_RE.search(text) and any(f.state in ("open", "upcoming", "failing", "stale") for f in cited):
+        return "calls an open event or a failure resolved"
     if claimtext.REASSURING_RE.search(text) and not any(f.kind == "quiet" for f in cited):
         return "reassures on a day with something to act on"
     return None

@@ -72,7 +72,7 @@ PERIOD_WORDS: tuple[tuple[str, frozenset[str]], ...] = tuple(sorted((
     ("누계", frozenset({"month_to_date", "month_over_month"})),
     ("이번 달", frozenset({"month_to_date", "month", "projected", "month_over_month"})),
     ("이달", frozenset({"month_to_date", "month", "projected", "month_over_month"})),
-    ("월말", frozenset({"projected", "month"})), ("예상", frozenset({"projected"})),
+    ("월말", frozenset({"projected", "month"})),  # not 예상 alone: it is "expected" too
     ("전주 대비", frozenset({"week_over_week", "day", "week_ago"})),
     ("같은 요일", frozenset({"week_over_week", "week_ago", "day"})),
     ("전주", frozenset({"week_ago", "week_over_week"})), ("지난주", frozenset({"week_ago", "week_over_week"})),
@@ -82,7 +82,7 @@ PERIOD_WORDS: tuple[tuple[str, frozenset[str]], ...] = tuple(sorted((
     ("전일 대비", frozenset({"previous_day"})), ("전날", frozenset({"previous_day"})),
     ("오늘", frozenset({"today"})),
 ), key=lambda item: -len(item[0])))
-UP_RE = re.compile(r"\b(?:up(?! to\b)|rose|risen|rises|rising|increase[sd]?|grew|grown|jump(?:ed|s)?|spik(?:ed|es|e)"
+UP_RE = re.compile(r"\b(?:up(?! to\b)|rose|risen|rises|rising|increase[sd]?|grew|grown|jump(?:ed|s)?|spiked"
                    r"|higher|climb(?:ed|s)?|surg(?:ed|es)|doubled|tripled)\b|증가|급증|상승|늘었|늘어", re.IGNORECASE)
 DOWN_RE = re.compile(r"\b(?:down|fell|fallen|falls|drop(?:ped|s)?|decrease[sd]?|declin(?:ed|es)|lower|shr[au]nk"
                      r"|sav(?:ed|ings))\b|감소|하락|줄었|줄어", re.IGNORECASE)
@@ -95,7 +95,9 @@ RESOLVED_RE = re.compile(r"\b(?:resolved|closed|fixed|recovered|mitigated|over n
 REASSURING_RE = re.compile(
     r"\bnothing (?:unusual|to (?:act on|report|worry about))|\bno action\b|\bno (?:issues|problems|anomalies|spikes)\b|"
     r"\ball (?:is |looks )?(?:well|normal|fine|good|clear)\b|\beverything (?:is |looks )?(?:fine|normal|ok|good)\b|"
-    r"\b(?:safe|can be) (?:to )?ignored?\b|\bignore\b|\bdisregard\b|이상 없|특이 ?사항(?:이)? 없|문제 없|조치 ?(?:가 )?필요 없",
+    r"\b(?:safe|can be) (?:to )?ignored?\b|\bignore\b|\bdisregard\b|"
+    r"\b(?:are|is|look|looks|remain|remains|stay|stays|seem|seems)\s+(?:all\s+)?(?:normal|fine|ok|okay|healthy)\b|"
+    r"이상 없|특이 ?사항(?:이)? 없|문제 없|조치 ?(?:가 )?필요 ?(?:없|하지 않)|정상",
     re.IGNORECASE)
 
 

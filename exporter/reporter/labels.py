@@ -39,8 +39,9 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "never": "never",
         "failing": "Collector {collector} failing for {who}; last success {last}",
         "exporter_failing": "Exporter {who}: last pull failed ({error}, {count} since the last success); "
-                            "last successful pull {last} ({age} h ago)",
-        "exporter_stale": "Exporter {who}: no pull for a while; last successful pull {last} ({age} h ago)",
+                            "last successful pull {last}",
+        "exporter_stale": "Exporter {who}: no pull for a while; last successful pull {last}",
+        "ago": "{when} ({age} h ago)",
         "expected_no_business_support": "AWS Health is not available for {who} (no Business support plan): "
                                         "expected, not a failure",
         "sparklines": "Last {n} days",
@@ -80,8 +81,9 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "never": "없음",
         "failing": "수집기 {collector} 실패: {who}; 마지막 성공 {last}",
         "exporter_failing": "익스포터 {who}: 마지막 수집 실패 ({error}, 마지막 성공 이후 {count}회); "
-                            "마지막 성공 수집 {last} ({age}시간 전)",
-        "exporter_stale": "익스포터 {who}: 한동안 수집 없음; 마지막 성공 수집 {last} ({age}시간 전)",
+                            "마지막 성공 수집 {last}",
+        "exporter_stale": "익스포터 {who}: 한동안 수집 없음; 마지막 성공 수집 {last}",
+        "ago": "{when} ({age}시간 전)",
         "expected_no_business_support": "{who}: AWS Health 사용 불가 (Business 지원 플랜 없음): 예상된 상태이며 "
                                         "실패가 아님",
         "sparklines": "최근 {n}일",

@@ -76,10 +76,11 @@ def _failures(kinds: Mapping[str, list[Fact]], t: Mapping[str, str], zone: str, 
     lines = []
     for f in kinds.get("exporter_failing", []) + kinds.get("exporter_stale", []):
         e = f.row
-        age = e["last_success_age_hours"]
+        last = (t["ago"].format(when=when(e["last_success"], zone, ""), age=e["last_success_age_hours"])
+                if e["last_success"] else t["never"])
         lines.append(t[f"exporter_{e['state']}"].format(
             who=f"`{e['exporter']}`", error=f"`{e['last_error']}`", count=e["failed_pulls_since_success"],
-            last=when(e["last_success"], zone, t["never"]), age=t["n/a"] if age is None else age) + link(f))
+            last=last) + link(f))
     for f in kinds.get("collector_failing", []):
         c = f.row
         lines.append(t["failing"].format(collector=f"`{c['collector']}`", who=f"`{c['account']}`",

@@ -352,5 +352,6 @@ def build_facts(store: Store, day: dt.date, now: dt.datetime, settings: SummaryS
     names |= {str(v) for e in health_open + health_upcoming
               for v in (e["service"], e["event_type_code"], e["region"], e["category"]) if v}
     names |= {f["collector"] for f in failing + expected} | {b["name"] for b in budgets}
+    names |= {e["exporter"] for e in failing_exporters}
     names |= {d["usage_type"] for d in data["drivers"]}
     return Facts(day=day, data=data, aws_text=aws_text, names=frozenset(names), items=factlist.items(data))
