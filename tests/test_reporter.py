@@ -53,6 +53,7 @@ def test_bad_reporter_config_exits_2_listing_every_problem_with_its_path(tmp_pat
         "shedule": "09:00",
         "timezone": "Mars/Olympus",
         "language": "fr",
+        "grafana_url": "grafana:3000",
         "llm": {"base_url": "gateway", "model": "m", "api_key_env": "NO_SUCH_KEY_VAR"},
         "chat": [{"type": "slack", "webhook_url_env": "SLACK_URL"},
                  {"type": "teams", "webhook_url_env": "bad name"},
@@ -64,6 +65,7 @@ def test_bad_reporter_config_exits_2_listing_every_problem_with_its_path(tmp_pat
                      "reporter.shedule: unknown key (did you mean 'schedule'?)",
                      "reporter.timezone: unknown time zone 'Mars/Olympus'",
                      "reporter.language: must be one of en, ko, got 'fr'",
+                     "reporter.grafana_url: not an http(s) URL: 'grafana:3000'",
                      "reporter.llm.base_url: not an http(s) URL: 'gateway'",
                      "reporter.chat[1].webhook_url_env: not an environment variable name: 'bad name'",
                      "reporter.chat[2].type: must be one of slack, teams, google_chat, webhook, got 'irc'"):

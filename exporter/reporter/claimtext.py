@@ -199,13 +199,16 @@ def _figures(work: str) -> list[Figure]:
             continue
         unit_text = (m.group("unit") or "").strip().lower()
         unit = "usd" if m.group("cur") else UNITS.get(unit_text, "count")
+        end = m.end()
         if m.group("cur") and unit_text in ("%", "퍼센트"):
             unit = "pct"
+        elif m.group("cur") and m.group("unit"):  # "$40.00 day over day": the word after a dollar figure is no unit
+            end = m.start("unit")
         scale_text = (m.group("scale") or "").strip().lower()
         sign = {"+": 1, "-": -1, "−": -1}.get(m.group("sign") or "", 0)
         places = len(m.group("frac")) - 1 if m.group("frac") else 0
-        out.append(Figure(m.start(), m.end(), number, places, SCALES.get(scale_text, Decimal(1)), unit, sign,
-                          m.group(0).strip()))
+        out.append(Figure(m.start(), end, number, places, SCALES.get(scale_text, Decimal(1)), unit, sign,
+                          work[m.start():end].strip()))
     return out
 
 
