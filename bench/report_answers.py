@@ -249,6 +249,9 @@ def misattributed(facts: Facts, claims: Claims, n: int) -> Iterator[Lie]:
     ids = [x.replace(f":{account}:", f":{other}:") for x in claims[i][0]] if n % 2 else None
     new, text = _replace_in(claims, i, f"`{account}`", f"`{other}`", ids)
     yield Lie("misattributed account or service", new, text)
+    # … and the wrong account's own fact cited beside the right one, as if that made the figure its own
+    new, text = _replace_in(claims, i, f"`{account}`", f"`{other}`", claims[i][0] + [f"total:account:{other}"])
+    yield Lie("misattributed account or service", new, text)
     service = fact.entity.get("service", "")
     if service in services and len(services) > 1:
         other_service = next(s for s in services if s != service)

@@ -130,10 +130,16 @@ TOTALS = ("total:yesterday", "total:month_to_date", "total:last_month")
 @pytest.mark.parametrize("ids, text, problem", [
     ((SPIKE,), "`data-prod` / `Amazon SageMaker` spiked to $321.92 on 2026-11-15, 8.0× its 14-day mean of $40.37.",
      None),
-    ((SPIKE,), "`web-prod` / `Amazon SageMaker` spiked to $321.92.", "names 'web-prod', which no cited fact is about"),
+    ((SPIKE,), "`web-prod` / `Amazon SageMaker` spiked to $321.92.", "names 'web-prod', which no cited fact it states is about"),
     (("spike:web-prod:Amazon SageMaker",), "`web-prod` / `Amazon SageMaker` spiked to $321.92.",
      "unknown fact id 'spike:web-prod:Amazon SageMaker'"),
-    ((SPIKE,), "`data-prod` / `Amazon EC2` spiked to $321.92.", "names 'Amazon EC2', which no cited fact is about"),
+    ((SPIKE,), "`data-prod` / `Amazon EC2` spiked to $321.92.", "names 'Amazon EC2', which no cited fact it states is about"),
+    ((SPIKE, "total:account:web-prod"), "`web-prod` / `Amazon SageMaker` spiked to $321.92.",
+     "names 'web-prod', which no cited fact it states is about"),  # citing web-prod's fact does not make it web-prod's
+    ((SPIKE, "total:account:web-prod"), "`data-prod` / `Amazon SageMaker` spiked to $321.92; `web-prod` spent $36.00.",
+     None),
+    ((SPIKE, "total:account:web-prod"), "`data-prod` spent $36.00; `web-prod` / `Amazon SageMaker` spiked to $321.92.",
+     "figure '$36.00' is not a value of data-prod"),
     (TOTALS, "Fleet spend is up 14% on last month.", "figure '14%' is no pct value of the cited facts"),
     (("budget:web",), "`web` is 30% over budget.", "figure '30%' is no pct value of the cited facts"),
     (("budget:web",), "`web` is over budget at $1,318.00 projected.", "says over budget, against the cited facts"),

@@ -89,7 +89,7 @@ def test_facts_from_a_known_history_are_exact(history):
     assert d["spikes"] == [{"account": "acct-1", "account_id": "000000000001", "project": "proj-1", "service": EC2,
                             "usd": D("50.00"), "baseline_mean_usd": D("10.14"), "new": False,
                             "times_baseline": D("4.9")}]
-    assert d["budgets"] == [{"kind": "project", "name": "proj-1", "account_ids": ["000000000001"],
+    assert d["budgets"] == [{"kind": "project", "name": "proj-1", "account_ids": ["000000000001"], "accounts": ["acct-1"],
                              "budget_usd": D("1000.00"), "month_to_date_usd": D("210.75"),
                              "projected_usd": D("421.50"), "projected_pct": D("42.2"), "over_budget": False,
                              "no_data": False, "over_by_usd": None, "over_by_pct": None, "days_elapsed": 15,

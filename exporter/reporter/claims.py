@@ -10,7 +10,9 @@ The answer is JSON (``{"claims": [{"facts": ["spike:data-prod:Amazon SageMaker"]
 * it names an account, project, service, region or event that is not an entity of a fact it cites
   (misattribution);
 * a figure is not a value of a cited fact in the same unit after rounding to the decimals shown (a
-  percentage is a percentage of that fact, a "$" figure one of its amounts; explicit signs must agree);
+  percentage is a percentage of that fact, a "$" figure one of its amounts; explicit signs must agree), of a
+  fact about the accounts, projects and services named in the figure's clause (citing one more fact does not
+  make another account's figure this one's);
 * a period it names (a date, "last month", "month to date", "week over week", "mean" …) does not fit the
   period of the value nearest to it in its clause, or, in a clause without figures, what the cited facts are
   about (the right number for the wrong day, month to date called last month, and no day-over-day figures);
@@ -187,26 +189,67 @@ def check(claim: Claim, facts: Facts) -> str | None:
         return verdict.problems[0]
     if _copied(claim.text, facts.aws_text.values()):
         return "copies AWS-originated text"
-    return (_entities(claim, reading, facts, cited_facts) or _figures(reading, cited_facts)
+    return (_entities(claim, reading, facts, cited_facts) or _figures(claim, reading, facts, cited_facts)
             or _periods(reading, cited_facts) or _directions(reading, cited_facts) or _states(claim, cited_facts)
             or _times(reading, cited_facts))
 
 
+def _stated(fact: Fact, reading: Reading, named: set[str]) -> bool:
+    """Whether the claim states something of ``fact``: one of its values, or (a fact without values: an event, a
+    failing collector) a name of its own beyond the account. A fact cited only for its account's name is not."""
+    if fact.values:
+        return any(v.unit in UNIT_FITS[figure.unit] and _matches(figure, v) for figure in reading.figures
+                   for v in fact.values)
+    own = {v for k, v in fact.entity.items() if v and k not in FIGURE_SUBJECTS and k != "account_id"}
+    return not own or bool(own & named)
+
+
 def _entities(claim: Claim, reading: Reading, facts: Facts, cited: list[Fact]) -> str | None:
-    entities = set().union(*(f.names() for f in cited))
-    for name in sorted(_names(claim.text, reading, facts)):
+    """Every account, project, service, region or event the wording names is one of a cited fact the claim
+    states (misattribution: another account's name, even with that account's fact cited beside)."""
+    named = _names(claim.text, reading, facts)
+    stated = [f for f in cited if _stated(f, reading, named)] or cited
+    entities = set().union(*(f.names() | set(f.extra.get("members", ())) for f in stated))
+    for name in sorted(named):
         if name in entities:
             continue
         if name.startswith(("Amazon ", "AWS ")) and any(e.startswith(name) or name.startswith(e) for e in entities):
             continue
-        return f"names {name!r}, which no cited fact is about"
+        return f"names {name!r}, which no cited fact it states is about"
     return None
 
 
-def _figures(reading: Reading, cited: list[Fact]) -> str | None:
+FIGURE_SUBJECTS = ("account", "project", "service")  # what a figure is the cost of
+
+
+def _subjects(claim: Claim, facts: Facts) -> list[tuple[int, str]]:
+    """(position, name) of every account, project and service the wording names."""
+    subjects = {f.entity[k] for f in facts.items for k in FIGURE_SUBJECTS if f.entity.get(k)}
+    subjects |= {m for f in facts.items for m in f.extra.get("members", ())}
+    out = [(m.start(), m.group(1).strip()) for m in claimtext.BACKTICKS_RE.finditer(claim.text)
+           if m.group(1).strip() in subjects]
+    out += [(m.start(), m.group(0)) for m in guard.KEBAB_RE.finditer(claim.text) if m.group(0) in subjects]
+    out += [(m.start(), m.group(0).strip()) for m in guard.AWS_PHRASE_RE.finditer(claim.text)
+            if m.group(0).strip() not in guard.GENERIC_AWS]
+    return out
+
+
+def _about(fact: Fact, names: Iterable[str]) -> bool:
+    own = fact.names() | set(fact.extra.get("members", ()))
+    return all(n in own or (n.startswith(("Amazon ", "AWS ")) and any(e.startswith(n) for e in own)) for n in names)
+
+
+def _figures(claim: Claim, reading: Reading, facts: Facts, cited: list[Fact]) -> str | None:
+    """Every figure is a value of a cited fact about the accounts, projects and services its clause names."""
+    subjects = _subjects(claim, facts)
     for figure in reading.figures:
-        if not _candidates(figure, cited):
+        candidates = _candidates(figure, cited)
+        if not candidates:
             return f"figure {figure.text!r} is no {figure.unit} value of the cited facts"
+        low, high = claimtext.clause_of(reading, figure.start)
+        named = {n for at, n in subjects if low <= at < high}
+        if named and not any(_about(f, named) for f, _ in candidates):
+            return f"figure {figure.text!r} is not a value of {', '.join(sorted(named))}"
     return None
 
 

@@ -201,7 +201,8 @@ def _items(data: Mapping[str, Any], p: _Spans) -> Iterator[Fact]:
                            ("days_elapsed", b.get("days_elapsed"), "days", (p.month_to_date,)),
                            ("days_in_month", b.get("days_in_month"), "days", (p.month,))),
                    state=state, actionable=state == "over_budget", spans=(p.month,),
-                   extra={"account_ids": tuple(b.get("account_ids") or ())}, row=b)
+                   extra={"account_ids": tuple(b.get("account_ids") or ()), "members": tuple(b.get("accounts") or ())},
+                   row=b)
     for status, events in (("open", data["health"]["open"]), ("upcoming", data["health"]["upcoming"])):
         for e in events:
             spans = tuple(Span("event", _d(t), _d(t)) for t in (e["start_time"], e["end_time"]) if t)

@@ -138,10 +138,12 @@ def _budgets(store: Store, day: dt.date, metric: str, project_budgets: Mapping[s
     month_days = days_in_month(day)
     collected = store.cost_collected(metric)
     accounts = store.accounts()
-    members = {"project": defaultdict(set), "account": defaultdict(set)}
+    members: dict[str, dict[str, set[str]]] = {"project": defaultdict(set), "account": defaultdict(set)}
+    member_names: dict[str, set[str]] = defaultdict(set)  # project → its accounts' names
     for a in accounts:
         members["project"][a["project"]].add(a["id"])
         members["account"][a["name"]].add(a["id"])
+        member_names[a["project"]].add(a["name"])
     out = []
     for kind, configured, totals in (("project", project_budgets, project_totals),
                                      ("account", account_budgets, account_totals)):
@@ -151,7 +153,9 @@ def _budgets(store: Store, day: dt.date, metric: str, project_budgets: Mapping[s
             mtd = None if no_data else ((totals.get(name) or {}).get("month_to_date") or Decimal(0))
             projected = None if mtd is None else money(mtd / day.day * month_days)
             over = projected is not None and projected > budget
-            out.append({"kind": kind, "name": name, "account_ids": sorted(ids), "budget_usd": money(budget),
+            out.append({"kind": kind, "name": name, "account_ids": sorted(ids),
+                        "accounts": sorted(member_names[name]) if kind == "project" else [name],
+                        "budget_usd": money(budget),
                         "month_to_date_usd": mtd, "projected_usd": projected,
                         "projected_pct": None if projected is None else percent(projected, budget),
                         "over_budget": over, "no_data": no_data,
