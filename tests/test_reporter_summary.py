@@ -99,6 +99,8 @@ def test_facts_from_a_known_history_are_exact(history):
         ("mover:wow:acct-1:Amazon EC2", "movers", False), ("mover:wow:acct-2:Amazon EC2", "movers", False),
         ("pull:last", "other", False)]
     spike = facts.item("spike:acct-1:Amazon EC2")
+    assert spike.metric == "AmortizedCost" and spike.prompt()["metric"] == "AmortizedCost"
+    assert facts.item("pull:last").metric == ""  # no amount of cost in it
     assert {v.name: (v.amount, v.unit) for v in spike.values} == {
         "cost": (D("50.00"), "usd"), "baseline_mean": (D("10.14"), "usd"), "change": (D("39.86"), "usd"),
         "times_baseline": (D("4.9"), "ratio"), "baseline_days": (D("14"), "days")}

@@ -23,6 +23,8 @@ from typing import Any
 from exporter.periods import days_in_month, first_of_month
 
 SECTIONS = ("failures", "spikes", "budgets", "health", "totals", "movers", "other")
+COST_KINDS = frozenset({"spike", "driver", "budget", "total", "top_service", "mover_week_over_week",
+                        "mover_month_over_month"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,7 @@ class Fact:
     actionable: bool = False
     direction: int = 0  # +1 up, -1 down, 0 neither
     times: tuple[str, ...] = ()  # local ISO timestamps, to the minute
+    metric: str = ""  # the Cost Explorer metric of its amounts (collectors.cost.metric), for a cost fact
     spans: tuple[Span, ...] = ()  # what the fact is about, beyond its values' periods
     extra: Mapping[str, Any] = field(default_factory=dict)  # what links and text need (ARN, account ids)
     row: Mapping[str, Any] = field(default_factory=dict)  # the facts document's entry it was made from
@@ -73,6 +76,8 @@ class Fact:
     def prompt(self) -> dict[str, Any]:
         """The fact as the model reads it."""
         out: dict[str, Any] = {"id": self.id, "kind": self.kind, **{k: v for k, v in self.entity.items() if v}}
+        if self.metric:
+            out["metric"] = self.metric
         if self.state:
             out["state"] = self.state
         if self.actionable:
@@ -151,7 +156,8 @@ def items(data: Mapping[str, Any]) -> tuple[Fact, ...]:
     spans = _Spans(data)
     facts = list(_items(data, spans))
     seen: set[str] = set()
-    facts = [replace(f, id=_unique(f.id, seen)) for f in facts]
+    metric = data.get("metric", "")
+    facts = [replace(f, id=_unique(f.id, seen), metric=metric if f.kind in COST_KINDS else "") for f in facts]
     if not any(f.actionable for f in facts):
         facts.append(Fact("quiet:yesterday", "quiet", "other", {}, state="nothing_to_act_on", spans=(spans.day,)))
     order = {name: i for i, name in enumerate(SECTIONS)}

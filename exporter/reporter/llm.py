@@ -66,7 +66,8 @@ def user_prompt(facts: Facts) -> str:
     """The facts as JSON (the day, the comparisons used, and every fact with its id), then every piece of
     AWS-originated text fenced as data under its reference id."""
     d = facts.data
-    document = {"day": d.get("day"), "timezone": d.get("timezone"), "comparisons": d.get("comparisons"),
+    document = {"day": d.get("day"), "timezone": d.get("timezone"), "cost_metric": d.get("metric"),
+                "comparisons": d.get("comparisons"),
                 "facts": [f.prompt() for f in facts.items]}
     parts = ["FACTS (computed from the cost history, in report order; cite them by id; the only numbers you may "
              "use):", "```json", json.dumps(document, default=str, ensure_ascii=False, indent=0), "```"]

@@ -315,6 +315,7 @@ def build_facts(store: Store, day: dt.date, now: dt.datetime, settings: SummaryS
         "month": month_start.isoformat()[:7],
         "last_month": last_month_start.isoformat()[:7],
         "timezone": str(tz),
+        "metric": metric,  # the Cost Explorer metric every amount is in (collectors.cost.metric)
         "days_elapsed_in_month": day.day,
         "days_in_month": days_in_month(day),
         "month_to_date_days_with_data": len(mtd_days),
