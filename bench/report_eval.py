@@ -141,7 +141,17 @@ def _reporter(scenario: Scenario, style: str, url: str) -> Reporter:
 
 def run(scenarios: Iterable[str] = tuple(SCENARIOS), styles: Sequence[str] = STYLES) -> Evaluation:
     evaluation = Evaluation()
-    logging.getLogger("exporter").setLevel(logging.ERROR)
+    logger = logging.getLogger("exporter")
+    level = logger.level
+    logger.setLevel(logging.ERROR)  # every dropped claim is a warning: hundreds of them, by design
+    try:
+        _run(evaluation, scenarios, styles)
+    finally:
+        logger.setLevel(level)
+    return evaluation
+
+
+def _run(evaluation: Evaluation, scenarios: Iterable[str], styles: Sequence[str]) -> None:
     with fake_llm() as gateway:
         for name in scenarios:
             scenario = SCENARIOS[name]()
@@ -166,7 +176,6 @@ def run(scenarios: Iterable[str] = tuple(SCENARIOS), styles: Sequence[str] = STY
                 if name == "spike" and style == "plain":
                     for lie in quoted_posts(facts, claims):
                         serve(answer_json(lie.claims) if lie.claims else lie.marker, lie.kind, lie)
-    return evaluation
 
 
 def main(argv: Sequence[str] | None = None) -> int:
