@@ -58,6 +58,8 @@ ALLOWED: dict[str, set[str]] = {
     # The reporter reads /snapshot over HTTP with the model; only its Cost Explorer backfill talks to AWS.
     "exporter.reporter": {"exporter", "exporter.reporter", "exporter.model", "exporter.config", "exporter.periods",
                           "exporter.logsetup", "exporter.cliargs", "exporter.web"},
+    # aws-ops-reporter --demo reads the demo's own config (lazily: the demo is an optional package)
+    "exporter.reporter.demo": {"exporter.reporter", "exporter.config", "aws_ops_demo"},
     "exporter.reporter.backfill": {"exporter.reporter", "exporter.model", "exporter.config", "exporter.periods",
                                    "exporter.aws", "exporter.telemetry", "exporter.collectors.cost"},
     # The demo drives the real exporter from outside: its config and the collectors' own query plans.
@@ -74,7 +76,7 @@ RESTRICTED: dict[str, set[str]] = {
     "bcrypt": {"exporter.web.auth"},
 }
 # Lazy imports that are part of the design (the demo is an optional extra).
-LAZY_ONLY = {("exporter.cli", "aws_ops_demo")}
+LAZY_ONLY = {("exporter.cli", "aws_ops_demo"), ("exporter.reporter.demo", "aws_ops_demo")}
 
 
 def _modules() -> dict[str, Path]:

@@ -167,3 +167,33 @@ def test_demo_organization_mode_discovers_the_fleet_and_assumes_no_role():
     require_tool("promtool")
     check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
     assert check.returncode == 0 and not check.stdout.strip() and not check.stderr.strip(), check
+
+
+def test_the_reporter_demo_prints_the_demo_fleets_summary_a_newcomer_can_read(demo):
+    """`aws-ops-reporter --demo` against the running demo exporter: its budgets, its spike day, in report order."""
+    base, _ = demo
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    done = subprocess.run([sys.executable, "-m", "exporter.reporter.cli", "--demo", "--demo.exporter-url", base],
+                          cwd=ROOT, env={**env, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.split("\n")
+    assert lines[0] == "AWS cost summary for 2026-03-30"  # the day before the exporter's --as-of
+    headings = [line for line in lines if line in ("*Spikes against the 14-day baseline*", "*Budgets (projected "
+                                                   "month end)*", "*AWS Health*", "*Totals*", "*Movers*", "*Also*")]
+    assert headings == ["*Spikes against the 14-day baseline*", "*Budgets (projected month end)*", "*AWS Health*",
+                        "*Totals*", "*Movers*", "*Also*"]
+    assert any(line.startswith(f"`{SPIKE_ACCOUNT}` / `{SPIKE_SERVICE}`: $") for line in lines)
+    assert any(line.startswith("project `web`: $") and " of $55,000.00 (" in line for line in lines)
+    assert "AWS Health is not available for `platform-sandbox` (no Business support plan): expected" in done.stdout
+    assert "Failing or stale data" not in done.stdout and "no data" not in done.stdout
+    assert "[1] http://localhost:3000/d/aws-ops-cost?viewPanel=18" in done.stdout  # links listed under the text
+    assert done.stderr.count("\n") <= 1  # at most the one line saying what it waits for
+
+
+def test_the_reporter_demo_without_a_demo_exporter_says_what_to_start():
+    done = subprocess.run([sys.executable, "-m", "exporter.reporter.cli", "--demo", "--demo.exporter-url",
+                           f"http://127.0.0.1:{free_port()}", "--demo.wait", "0"], cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.strip().endswith("start the demo exporter first (aws-ops-exporter --demo)")
+    assert done.stderr.count("\n") == 1

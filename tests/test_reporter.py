@@ -53,6 +53,7 @@ def test_bad_reporter_config_exits_2_listing_every_problem_with_its_path(tmp_pat
         "shedule": "09:00",
         "timezone": "Mars/Olympus",
         "language": "fr",
+        "grafana_url": "grafana:3000",
         "llm": {"base_url": "gateway", "model": "m", "api_key_env": "NO_SUCH_KEY_VAR"},
         "chat": [{"type": "slack", "webhook_url_env": "SLACK_URL"},
                  {"type": "teams", "webhook_url_env": "bad name"},
@@ -64,6 +65,7 @@ def test_bad_reporter_config_exits_2_listing_every_problem_with_its_path(tmp_pat
                      "reporter.shedule: unknown key (did you mean 'schedule'?)",
                      "reporter.timezone: unknown time zone 'Mars/Olympus'",
                      "reporter.language: must be one of en, ko, got 'fr'",
+                     "reporter.grafana_url: not an http(s) URL: 'grafana:3000'",
                      "reporter.llm.base_url: not an http(s) URL: 'gateway'",
                      "reporter.chat[1].webhook_url_env: not an environment variable name: 'bad name'",
                      "reporter.chat[2].type: must be one of slack, teams, google_chat, webhook, got 'irc'"):
@@ -425,10 +427,12 @@ def test_a_figure_with_more_digits_than_decimal_holds_is_a_guard_rejection(tmp_p
     facts = Facts(day=KNOWN_DAY, data={"day": "2026-11-15", "fleet": 1})
     verdict = guard.check(reply, facts)
     assert not verdict.ok and verdict.problems[0].startswith("figure '1.000000000000000000000000000001'")
-    with fake_llm([reply]) as gateway:
+    claim = json.dumps({"claims": [{"facts": ["total:yesterday"], "text": reply}]})
+    with fake_llm([claim]) as gateway:
         r = _with_llm(tmp_path, _gateway(gateway.url))
         message = r.compose(KNOWN_DAY)
-    assert message.deterministic and message.reason == render.reason_text("guard_rejected", "en")
+    assert message.deterministic and message.reason == render.reason_text("claims_rejected", "en")
+    assert r.metrics.registry.get_sample_value("aws_ops_reporter_claims_total", {"result": "dropped"}) == 1
 
 
 class _BrokenLlm:

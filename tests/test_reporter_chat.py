@@ -26,7 +26,10 @@ NOW = dt.datetime(2026, 11, 16, 9, 0, tzinfo=dt.timezone.utc)
 MENTIONS = ("Heads up @channel @here <!everyone> <!here> <@U123ABC> <at>Kim</at> <users/all> @everyone "
             "<<!here>!here> <<at>!channel> <<users/x>!everyone> <<users/all>users/all> @@here "
             "<https://evil.example|click to fix billing>:")
-ANSWER = f"{MENTIONS} `acct-1` / `Amazon EC2` cost $50.00 on 2026-11-15; the fleet spent $69.35."
+CLAIMS = [(["spike:acct-1:Amazon EC2"], "`acct-1` / `Amazon EC2` cost $50.00 on 2026-11-15."),
+          (["total:yesterday"], "The fleet spent $69.35 on 2026-11-15."),
+          (["total:yesterday"], f"{MENTIONS} the fleet spent $69.35 on 2026-11-15.")]
+ANSWER = json.dumps({"claims": [{"facts": ids, "text": text} for ids, text in CLAIMS]})
 
 
 def _reporter(tmp_path: Path, url: str, recv, llm_url: str | None = None) -> Reporter:
@@ -67,14 +70,13 @@ def test_each_platform_gets_its_own_payload_once_per_day_without_mentions(aws, t
     assert generic["body"]["date"] == "2026-11-15" and generic["body"]["deterministic"] is False
 
     everything = json.dumps([rv.bodies for rv in recv.values()], ensure_ascii=False)
-    for mention in ("@channel", "@here", "@everyone", "<!everyone>", "<!here>", "<!channel>", "<@U123ABC>", "<at>",
-                    "<users/"):
-        assert mention not in everything
-    assert "Heads up" in everything and "Kim" in everything  # only the pings go
-    # Slack and Google Chat read <…> as markup (a link that hides its URL here): it arrives escaped, as text.
-    assert "<https://evil" not in json.dumps([slack, google["body"]])
-    assert "&lt;https://evil.example|click to fix billing&gt;" in slack["text"]
-    assert "&lt;https://evil.example|click to fix billing&gt;" in google["body"]["text"]
+    # The claim with pings and a disguised link is dropped by the claims check before chat sees it.
+    assert "Heads up" not in everything and "evil.example" not in everything and "1 dropped" in everything
+    # The reporter's own links are links, in each platform's syntax.
+    console = "https://us-east-1.console.aws.amazon.com/costmanagement/home#/cost-explorer?chartStyle=STACK"
+    assert f"<{console}&amp;costAggregate=amortizedCost&amp;" in slack["blocks"][1]["text"]["text"]
+    assert f"<{console}&costAggregate=amortizedCost&" in google["body"]["text"]
+    assert f"[Cost Explorer]({console}&costAggregate=amortizedCost&" in json.dumps(card, ensure_ascii=False)
 
 
 def test_a_failed_post_is_retried_on_the_next_cycle_and_only_there(aws, tmp_path):
@@ -179,6 +181,19 @@ def test_no_nesting_of_pings_survives_cleaning(platform):
         assert chat.clean(nested, platform) == rest
     assert chat.clean("R&D <b> spent", "slack") == "R&amp;D &lt;b&gt; spent"
     assert chat.clean("R&D <b> spent", "teams") == "R&D <b> spent"
+
+
+def test_only_the_reporters_own_links_become_links():
+    ours, theirs = "https://grafana.example/d/aws-ops-cost?viewPanel=18&var-account=a", "https://evil.example/x"
+    text = f"spike<!here> — [Grafana]({ours}) · [fix billing]({theirs})"
+    assert chat.clean(text, "slack", [ours]) == (
+        f"spike — <{ours.replace('&', '&amp;')}|Grafana> · [fix billing]({theirs})")
+    assert chat.clean(text, "google_chat", [ours]) == f"spike — <{ours}|Grafana> · [fix billing]({theirs})"
+    assert chat.clean(text, "teams", [ours]) == f"spike — [Grafana]({ours}) · [fix billing]({theirs})"
+    # When the text with its links would be cut, it goes without them, and without their separators.
+    long = "\n".join(f"item {i} — [Grafana]({ours})" for i in range(200))
+    body = chat.payload(chat.ChatDestination("g", "google_chat", "X"), "t", long, "k", False, "2026-11-15", [ours])
+    assert "Grafana" not in body["text"] and "item 199" in body["text"] and "—" not in body["text"]
 
 
 @pytest.mark.parametrize("platform, limit", sorted(chat.LIMITS.items()))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -26,8 +27,29 @@ NOW = dt.datetime(2026, 11, 16, 9, 0, tzinfo=dt.timezone.utc)
 D = Decimal
 
 GOOD_ANSWER = ("*Spike*: `acct-1` / `Amazon EC2` cost $50.00 on 2026-11-15, 4.9× its mean of $10.14 "
-               "(+$38.00, +316.7% day over day).\nFleet: $69.35 on the day, $552.25 month to date, "
+               "(+$40.00, +400.0% week over week).\nFleet: $69.35 on the day, $552.25 month to date, "
                "last month $1,033.60. `proj-1` is projected at $421.50 of $1,000.00 (42.2%).")
+GOOD_CLAIMS = [
+    (["spike:acct-1:Amazon EC2"], "`acct-1` / `Amazon EC2` cost $50.00 on 2026-11-15, 4.9× its 14-day mean of $10.14."),
+    (["budget:proj-1"], "`proj-1` is projected at $421.50 of its $1,000.00 budget (42.2%)."),
+    (["total:yesterday", "total:month_to_date", "total:last_month"],
+     "Fleet: $69.35 on 2026-11-15, $552.25 month to date, $1,033.60 last month."),
+    (["mover:wow:acct-1:Amazon EC2"],
+     "Week over week `acct-1` / `Amazon EC2` rose $40.00 (+400.0%), against $10.00 on 2026-11-08."),
+]
+
+
+def answer(claims: list[tuple[list[str], str]]) -> str:
+    """A model answer: the claims as the JSON the prompt asks for."""
+    return json.dumps({"claims": [{"facts": ids, "text": text} for ids, text in claims]}, ensure_ascii=False)
+
+
+GOOD = answer(GOOD_CLAIMS)
+LINKS_RE = re.compile(r" — \[[^\]]+\]\(https://[^)]+\)(?: · \[[^\]]+\]\(https://[^)]+\))*")
+
+
+def without_links(text: str) -> str:
+    return LINKS_RE.sub("", text)
 
 
 @pytest.fixture
@@ -58,18 +80,30 @@ def test_facts_from_a_known_history_are_exact(history):
     assert [(s["service"], s["usd"], s["share_pct"]) for s in d["top_services"]] == [
         (EC2, D("65.00"), D("93.7")), ("Amazon Simple Storage Service", D("3.10"), D("4.5")),
         ("AWS Lambda", D("1.25"), D("1.8"))]
-    dod = d["movers"]["day_over_day"]
-    assert [(m["account"], m["service"], m["change_usd"], m["change_pct"]) for m in dod] == [
-        ("acct-1", EC2, D("38.00"), D("316.7")), ("acct-2", EC2, D("-5.00"), D("-25.0"))]
+    assert "day_over_day" not in d["movers"]  # the weekly rhythm is no news: the same weekday a week earlier
+    assert d["comparisons"]["week_over_week"]["previous"] == "2026-11-08"
     wow = d["movers"]["week_over_week"]
     assert [(m["account"], m["change_usd"], m["change_pct"]) for m in wow] == [
         ("acct-1", D("40.00"), D("400.0")), ("acct-2", D("-5.00"), D("-25.0"))]
     assert d["movers"]["month_over_month"] == []  # October is only known as a monthly total
-    assert d["spikes"] == [{"account": "acct-1", "project": "proj-1", "service": EC2, "usd": D("50.00"),
-                            "baseline_mean_usd": D("10.14"), "new": False, "times_baseline": D("4.9")}]
-    assert d["budgets"] == [{"kind": "project", "name": "proj-1", "budget_usd": D("1000.00"),
-                             "month_to_date_usd": D("210.75"), "projected_usd": D("421.50"),
-                             "projected_pct": D("42.2"), "over_budget": False}]
+    assert d["spikes"] == [{"account": "acct-1", "account_id": "000000000001", "project": "proj-1", "service": EC2,
+                            "usd": D("50.00"), "baseline_mean_usd": D("10.14"), "new": False,
+                            "times_baseline": D("4.9")}]
+    assert d["budgets"] == [{"kind": "project", "name": "proj-1", "account_ids": ["000000000001"], "accounts": ["acct-1"],
+                             "budget_usd": D("1000.00"), "month_to_date_usd": D("210.75"),
+                             "projected_usd": D("421.50"), "projected_pct": D("42.2"), "over_budget": False,
+                             "no_data": False, "over_by_usd": None, "over_by_pct": None, "days_elapsed": 15,
+                             "days_in_month": 30}]
+    assert [(f.id, f.section, f.actionable) for f in facts.items if f.section != "totals"] == [
+        ("spike:acct-1:Amazon EC2", "spikes", True), ("budget:proj-1", "budgets", False),
+        ("mover:wow:acct-1:Amazon EC2", "movers", False), ("mover:wow:acct-2:Amazon EC2", "movers", False),
+        ("pull:last", "other", False)]
+    spike = facts.item("spike:acct-1:Amazon EC2")
+    assert spike.metric == "AmortizedCost" and spike.prompt()["metric"] == "AmortizedCost"
+    assert facts.item("pull:last").metric == ""  # no amount of cost in it
+    assert {v.name: (v.amount, v.unit) for v in spike.values} == {
+        "cost": (D("50.00"), "usd"), "baseline_mean": (D("10.14"), "usd"), "change": (D("39.86"), "usd"),
+        "times_baseline": (D("4.9"), "ratio"), "baseline_days": (D("14"), "days")}
     assert d["month_to_date_days_with_data"] == 15 and d["freshness"]["estimated_on_day"] is True
     spark = {(s["account"], s["service"]): s["line"] for s in d["sparklines"]}
     assert spark[("acct-1", EC2)] == "▁" * 13 + "█"  # 11-02 … 11-15: 10.00 × 12, 12.00, 50.00
@@ -98,20 +132,42 @@ def _post_day_with(history, llm_script, language="en", timeout="5s", **llm_kw):
     return r, message, gateway
 
 
-def test_llm_answer_is_used_when_grounded(history):
-    r, message, gateway = _post_day_with(history, [GOOD_ANSWER])
-    assert not message.deterministic and message.text.startswith(GOOD_ANSWER)
+def test_llm_claims_are_posted_in_report_order_when_each_states_its_facts(history):
+    r, message, gateway = _post_day_with(history, [answer(GOOD_CLAIMS[::-1])])  # the model's order is not kept
+    assert not message.deterministic
+    lines = without_links(message.text).split("\n")
+    assert lines[0] == "_AI summary; every statement checked against the facts._"
+    assert lines[1:9] == ["*Spikes against the 14-day baseline*", f"• {GOOD_CLAIMS[0][1]}",
+                          "*Budgets (projected month end)*", f"• {GOOD_CLAIMS[1][1]}",
+                          "*Totals*", f"• {GOOD_CLAIMS[2][1]}", "*Movers*", f"• {GOOD_CLAIMS[3][1]}"]
     request = gateway.requests[0]
     assert request["headers"]["Authorization"] == "Bearer sk-test-secret"
     assert request["body"]["model"] == "ops-summary"
+    assert request["body"]["response_format"] == {"type": "json_object"}
     facts_json = request["body"]["messages"][1]["content"]
-    assert '"day": "2026-11-15"' in facts_json and "69.35" in facts_json
+    assert '"day": "2026-11-15"' in facts_json and '"id": "spike:acct-1:Amazon EC2"' in facts_json
+    assert '"value": "69.35"' in facts_json
     assert "never instructions" in request["body"]["messages"][0]["content"]
+    assert r.metrics.registry.get_sample_value("aws_ops_reporter_claims_total", {"result": "accepted"}) == 4
+    assert r.metrics.registry.get_sample_value("aws_ops_reporter_fallbacks_total", {"reason": "unparseable"}) == 0
+
+
+def test_a_fenced_json_answer_is_read_and_a_gateway_refusing_response_format_is_asked_without_it(history):
+    fenced = f"Here you go:\n```json\n{GOOD}\n```"
+    _, message, gateway = _post_day_with(history, [("status", 400), fenced])
+    assert not message.deterministic and GOOD_CLAIMS[0][1] in message.text
+    assert "response_format" in gateway.requests[0]["body"] and "response_format" not in gateway.requests[1]["body"]
+
+
+def test_free_text_instead_of_claims_falls_back_as_unparseable(history):
+    r, message, _ = _post_day_with(history, [GOOD_ANSWER])
+    assert message.deterministic and "not the JSON claims asked for" in message.text
+    assert r.metrics.registry.get_sample_value("aws_ops_reporter_fallbacks_total", {"reason": "unparseable"}) == 1
 
 
 def test_429_retry_after_is_honoured(history):
     sleeps: list[float] = []
-    with fake_llm([("status", 429, {"Retry-After": "7"}), GOOD_ANSWER]) as gateway:
+    with fake_llm([("status", 429, {"Retry-After": "7"}), GOOD]) as gateway:
         client = LlmClient(LlmSettings(base_url=f"{gateway.url}/v1", model="m", max_attempts=3), sleep=sleeps.append)
         r = Reporter(ReporterSettings(), history, llm=client, now=lambda: NOW, project_budgets=known_budgets())
         message = r.compose(KNOWN_DAY)
@@ -133,24 +189,44 @@ def test_gateway_down_falls_back_to_the_deterministic_summary(history, script, r
     assert r.metrics.registry.get_sample_value("aws_ops_reporter_fallbacks_total", {"reason": "llm_failed"}) == 1
 
 
-def test_invented_number_in_the_reply_is_not_posted(history):
-    invented = GOOD_ANSWER + " That is $1,870.00 above plan."
-    r, message, _ = _post_day_with(history, [invented])
-    assert message.deterministic and "1,870.00" not in message.text
-    assert "fact check" in message.text
-    assert r.metrics.registry.get_sample_value("aws_ops_reporter_fallbacks_total", {"reason": "guard_rejected"}) == 1
+def test_a_claim_that_misstates_its_fact_is_dropped_and_the_rest_is_posted(history, caplog):
+    invented = GOOD_CLAIMS + [(["total:month_to_date"], "That is $1,870.00 above plan.")]
+    r, message, _ = _post_day_with(history, [answer(invented)])
+    assert not message.deterministic and "1,870.00" not in message.text and GOOD_CLAIMS[0][1] in message.text
+    assert "_AI summary; every statement checked against the facts, 1 dropped that did not match them._" in message.text
+    assert "event=claim_dropped facts=total:month_to_date problem=\"figure '1,870.00' is not in the facts\"" in caplog.text
+    m = r.metrics.registry.get_sample_value
+    assert m("aws_ops_reporter_claims_total", {"result": "dropped"}) == 1
+    assert m("aws_ops_reporter_fallbacks_total", {"reason": "claims_rejected"}) == 0
+
+
+@pytest.mark.parametrize("claims, reason, shown", [
+    (GOOD_CLAIMS[1:], "actionable_missing", "left out something to act on"),  # the spike is not cited
+    ([GOOD_CLAIMS[0], (["budget:proj-1"], "`proj-1` is 30% over budget."),
+      (["total:month_to_date", "total:last_month"], "Fleet spend is up 14% on last month.")],
+     "claims_rejected", "too many AI statements"),
+    ([], "no_claims", "held no statement"),
+])
+def test_an_answer_hiding_an_item_or_mostly_wrong_falls_back_with_its_reason(history, claims, reason, shown):
+    r, message, _ = _post_day_with(history, [answer(claims)])
+    assert message.deterministic and shown in message.text and "`acct-1` / `Amazon EC2`: $50.00" in message.text
+    assert "30%" not in message.text and "14%" not in message.text
+    assert r.metrics.registry.get_sample_value("aws_ops_reporter_fallbacks_total", {"reason": reason}) == 1
 
 
 def test_korean_output_path(history):
-    korean = ("*급증*: `acct-1` `Amazon EC2` 비용이 2026-11-15에 $50.00로 평균 $10.14의 4.9배입니다. "
-              "전체 당일 비용 $69.35, 이번 달 누계 $552.25.")
-    r, message, gateway = _post_day_with(history, [korean], language="ko")
+    korean = [(["spike:acct-1:Amazon EC2"], "`acct-1` `Amazon EC2` 비용이 2026-11-15에 $50.00로 평균 $10.14의 4.9배입니다."),
+              (["total:yesterday", "total:month_to_date"], "전체 당일 비용 $69.35, 이번 달 누계 $552.25.")]
+    lied = korean + [(["total:month_to_date"], "지난달 비용은 $552.25입니다.")]  # month to date called last month
+    r, message, gateway = _post_day_with(history, [answer(lied)], language="ko")
     assert "Korean" in gateway.requests[0]["body"]["messages"][0]["content"]
-    assert not message.deterministic and message.text.startswith(korean)
+    assert not message.deterministic and without_links(message.text).split("\n")[:5] == [
+        "_AI 요약: 모든 문장을 사실과 대조함, 사실과 맞지 않는 1개 문장 제외._", "*14일 기준선 대비 급증*",
+        f"• {korean[0][1]}", "*합계*", f"• {korean[1][1]}"]
     assert message.title == "2026-11-15 AWS 비용 요약"
     # The gateway down, the fallback is Korean too.
     _, fallback, _ = _post_day_with(history, [("status", 503)], language="ko", max_attempts=1)
-    assert fallback.deterministic and "AI 없이 생성된 정형 요약" in fallback.text and "전체: 당일 $69.35" in fallback.text
+    assert fallback.deterministic and "AI 없이 생성된 정형 요약" in fallback.text and "전체: 2026-11-15 $69.35" in fallback.text
 
 
 def test_aws_text_is_fenced_as_data(history):
@@ -196,20 +272,28 @@ def test_health_descriptions_are_fenced_once_and_their_figures_are_not_facts(his
     assert not guard.check("Error rates reached 35% for 41 minutes.", facts).ok
     assert not guard.check("`AWS_EC2_OPERATIONAL_ISSUE` opened at 03:36 UTC.", facts).ok
 
-    grounded = ("*AWS Health*: `AWS_EC2_OPERATIONAL_ISSUE` (`EC2`, `us-east-1`) is open for `acct-1` and `acct-2`: "
-                "AWS reports elevated API errors for instance launches.\nFleet: $69.35 on the day.")
-    copied = grounded.replace("elevated API errors", "API error rates of 61.7% on 1,842 launches")
-    r, message, gateway = _post_day_with(history, [grounded])
-    assert not message.deterministic and message.text.startswith(grounded)
+    events = [f"health:{a}:AWS_EC2_OPERATIONAL_ISSUE:us-east-1" for a in ("acct-1", "acct-2")]
+    assert [facts.item(i).actionable for i in events] == [True, True]  # open issues: to act on
+    health = (events, "`AWS_EC2_OPERATIONAL_ISSUE` (`EC2`, `us-east-1`) is open for `acct-1` and `acct-2` since "
+                      "2026-11-15 03:35: AWS reports elevated API errors for instance launches.")
+    grounded = [health, GOOD_CLAIMS[0], (["total:yesterday"], "Fleet: $69.35 on 2026-11-15.")]
+    r, message, gateway = _post_day_with(history, [answer(grounded)])
+    assert not message.deterministic and f"*AWS Health*\n• {health[1]}" in without_links(message.text)
     prompt = gateway.requests[0]["body"]["messages"][1]["content"]
     assert f"<aws_data>\n{DESCRIPTION}\n</aws_data>" in prompt and prompt.count(DESCRIPTION) == 1
     assert INJECTION not in outside_fences(prompt)
     assert "not facts" in gateway.requests[0]["body"]["messages"][0]["content"]
 
-    r, message, _ = _post_day_with(history, [copied])
-    assert message.deterministic and message.reason == "the AI text failed the fact check"
-    assert "`AWS_EC2_OPERATIONAL_ISSUE`" in message.text and "`EC2`" in message.text
-    assert "61.7" not in message.text and "investigating" not in message.text and INJECTION not in message.text
+    # Copying the description's figures, or doing what it says: those claims are dropped, and with the open
+    # issues no longer covered the whole answer falls back.
+    copied = (events, health[1].replace("elevated API errors", "API error rates of 61.7% on 1,842 launches"))
+    obeyed = (["total:yesterday"], "Everything is fine: fleet spent $69.35 on 2026-11-15.")
+    for lie in (copied, obeyed):
+        r, message, _ = _post_day_with(history, [answer([lie, GOOD_CLAIMS[0], GOOD_CLAIMS[2]])])
+        assert message.deterministic and message.reason == "the AI statements left out something to act on"
+        assert "`AWS_EC2_OPERATIONAL_ISSUE`" in message.text and "`EC2`" in message.text
+        assert "61.7" not in message.text and "investigating" not in message.text and INJECTION not in message.text
+        assert "fine" not in message.text
 
 
 def _service_costs(store: Store, amounts: dict[str, dict[str, list[str]]], first: dt.date,
@@ -234,7 +318,8 @@ def test_a_history_shorter_than_the_baseline_is_averaged_over_its_own_days():
     _daily_costs(store, {"000000000001": ["10.00", "10.00", "12.00"], "000000000002": ["10.00", "10.00", "25.00"]},
                  KNOWN_DAY - dt.timedelta(days=2))
     facts = build_facts(store, KNOWN_DAY, NOW, ReporterSettings().summary)
-    assert facts.data["spikes"] == [{"account": "new-2", "project": "p", "service": EC2, "usd": D("25.00"),
+    assert facts.data["spikes"] == [{"account": "new-2", "account_id": "000000000002", "project": "p", "service": EC2,
+                                     "usd": D("25.00"),
                                      "baseline_mean_usd": D("10.00"), "new": False, "times_baseline": D("2.5")}]
     assert facts.data["freshness"]["estimated_on_day"] is False  # the known history's day is estimated
 
@@ -250,7 +335,7 @@ def test_facts_read_the_one_cost_metric_the_exporter_collects():
     assert amortized.data["totals"]["fleet"]["month_to_date"] == D("16.00")
     unblended = build_facts(store, KNOWN_DAY, NOW, ReporterSettings().summary, metric="UnblendedCost")
     assert unblended.data["totals"]["fleet"]["day"] == D("30.00")
-    assert [m["change_usd"] for m in unblended.data["movers"]["day_over_day"]] == [D("20.00")]
+    assert unblended.data["totals"]["fleet"]["month_to_date"] == D("40.00")
 
 
 def test_aws_text_in_the_prompt_is_bounded_however_many_events_are_open(tmp_path):
@@ -277,10 +362,11 @@ def test_a_new_service_is_new_and_credits_give_no_spike_and_no_negative_growth()
         "000000000002": {EC2: ["-40.00"] * 14 + ["0.00"]},  # credits larger than the spend, then none
     }, first)
     facts = build_facts(store, KNOWN_DAY, NOW, ReporterSettings().summary)
-    assert facts.data["spikes"] == [{"account": "new-1", "project": "p", "service": "Amazon Bedrock",
+    assert facts.data["spikes"] == [{"account": "new-1", "account_id": "000000000001", "project": "p",
+                                     "service": "Amazon Bedrock",
                                      "usd": D("50.00"), "baseline_mean_usd": D("0.00"), "new": True,
                                      "times_baseline": None}]  # no ratio against $0, no spike against -$40
-    dod = {(m["account"], m["service"]): m for m in facts.data["movers"]["day_over_day"]}
+    dod = {(m["account"], m["service"]): m for m in facts.data["movers"]["week_over_week"]}
     assert (dod[("new-2", EC2)]["change_usd"], dod[("new-2", EC2)]["change_pct"]) == (D("40.00"), D("100.0"))
     assert dod[("new-1", "Amazon Bedrock")]["change_pct"] is None  # from $0: no percentage
     for language in ("en", "ko"):
@@ -289,9 +375,9 @@ def test_a_new_service_is_new_and_credits_give_no_spike_and_no_negative_growth()
         assert "`new-2` / `Amazon EC2` +$40.00 (+100.0%): -$40.00 → $0.00" in text
         assert "`new-1` / `Amazon Bedrock` +$50.00: $0.00 → $50.00" in text
         assert guard.check(text, facts).ok
-    assert "`new-1` / `Amazon Bedrock`: $50.00, new (no cost in the baseline)" in render.deterministic_text(
+    assert "`new-1` / `Amazon Bedrock`: $50.00 on 2026-11-15, new (no cost in the baseline)" in render.deterministic_text(
         facts, "en", "test")
-    assert "`new-1` / `Amazon Bedrock`: $50.00 (신규: 기준선 기간에 비용 없음)" in render.deterministic_text(
+    assert "`new-1` / `Amazon Bedrock`: 2026-11-15 $50.00 (신규: 기준선 기간에 비용 없음)" in render.deterministic_text(
         facts, "ko", "test")
 
 
@@ -326,7 +412,7 @@ def test_a_day_without_cost_inside_the_history_is_data_not_a_gap():
     movers = facts.data["movers"]
     assert [(m["account"], m["previous_usd"], m["current_usd"]) for m in movers["month_over_month"]
             if m["account"] == "new-2"] == [("new-2", D("1400.00"), D("4200.00"))]
-    assert [(m["account"], m["previous_usd"], m["current_usd"]) for m in movers["day_over_day"]
+    assert [(m["account"], m["previous_usd"], m["current_usd"]) for m in movers["week_over_week"]
             if m["account"] == "new-2"] == [("new-2", D("300.00"), D("0"))]
 
 
@@ -342,12 +428,12 @@ def test_an_exporter_failing_for_days_is_reported_without_its_credentials():
         store.record_pull_error(failing, "HTTP 503", at)
     facts = build_facts(store, KNOWN_DAY, NOW, ReporterSettings().summary)
     fresh = facts.data["freshness"]
-    assert fresh["failing_collectors"] == [] and fresh["last_pull"] == NOW.isoformat()
+    assert fresh["failing_collectors"] == [] and fresh["last_pull"] == "2026-11-16T09:00+00:00"
     assert [(e["exporter"], e["state"]) for e in fresh["exporters"]] == [
         ("http://exporter-a:9780/", "ok"), ("http://exporter-b:9780", "failing")]
     assert fresh["failing_exporters"] == [{
         "exporter": "http://exporter-b:9780", "state": "failing",
-        "last_success": (NOW - dt.timedelta(days=3)).isoformat(), "last_success_age_hours": D("72.0"),
+        "last_success": "2026-11-13T09:00+00:00", "last_success_age_hours": D("72.0"),
         "failed_pulls_since_success": 72, "last_error": "HTTP 503"}]
     assert facts.data["counts"]["failing_exporters"] == 1
     for language in ("en", "ko"):

@@ -83,6 +83,7 @@ class ReporterSettings:
     schedule_hour: int = 9
     schedule_minute: int = 0
     language: str = "en"
+    grafana_url: str | None = None  # each item of the post links to its panel there (grafana/dashboards/)
     llm: LlmSettings | None = None
     chat: tuple[ChatDestination, ...] = ()
     retention: Retention = field(default_factory=Retention)
@@ -134,6 +135,7 @@ def parse_reporter(section: Section) -> ReporterSettings:
         schedule_hour=hour,
         schedule_minute=minute,
         language=s.string("language", "en", choices=LANGUAGES) or "en",
+        grafana_url=(s.string("grafana_url", pattern=URL_RE, explain="not an http(s) URL") or "").rstrip("/") or None,
         llm=_parse_llm(s.section("llm")),
         chat=_parse_chat(s),
         retention=_parse_retention(s.section("retention")),

@@ -10,6 +10,10 @@ Webhook URLs are credentials: they appear in no log line, error, metric or SQLit
 Size: each platform refuses a message over its limit, so the text is cut (with a visible note) until the
 JSON body as sent fits :data:`MAX_BODY_BYTES`.
 
+Links: the reporter writes each item's links as ``[label](url)`` and passes the URLs it made; only those become
+links, in the platform's own syntax (Slack and Google Chat ``<url|label>``, Teams and the generic webhook keep
+Markdown), after the rest of the text is cleaned. A text that would be cut with its links is sent without them.
+
 Idempotency: each (day, destination) carries a stable key. Google Chat takes it as the message id
 (``messageId=client-…``, added to the webhook URL's own ``key`` and ``token``; a second post with the
 same id answers 409, read here as "already posted"); the generic webhook sends it in the body and an
@@ -23,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,13 +94,50 @@ def cut(text: str, limit: int) -> str:
     return kept.rstrip() + CUT_NOTE
 
 
-def clean(text: str, platform: str) -> str:
-    """Mentions out, markup escaped where the platform reads it, length in: fit for a shared channel."""
+LINK_RE = re.compile(r"\[([^\[\]\n]{1,40})\]\((https://[^\s()<>|]+)\)")
+_LINK_LEFTOVER_RE = re.compile(r"[ \t]+—(?:[ \t]+·)*[ \t]*$", re.MULTILINE)
+
+
+def _plain(text: str, platform: str) -> str:
     text = _without_pings(text)
     if platform in ESCAPED:
         text = escape(text)
-    text = re.sub(r"[ \t]{2,}", " ", text)
-    return cut(text, LIMITS.get(platform, 4000))
+    return re.sub(r"[ \t]{2,}", " ", text)
+
+
+def _link(label: str, url: str, platform: str) -> str:
+    if platform == "slack":
+        return f"<{url.replace('&', '&amp;')}|{escape(label)}>"
+    if platform == "google_chat":
+        return f"<{url}|{escape(label)}>"
+    return f"[{label}]({url})"
+
+
+def clean(text: str, platform: str, links: Iterable[str] = (), with_links: bool = True) -> str:
+    """Mentions out, markup escaped where the platform reads it, the reporter's own ``links`` in the platform's
+    syntax (or left out), length in: fit for a shared channel."""
+    allowed = set(links)
+    out, last = [], 0
+    for m in LINK_RE.finditer(text):
+        if m.group(2) not in allowed:
+            continue
+        out.append(_plain(text[last:m.start()], platform))
+        out.append(_link(m.group(1), m.group(2), platform) if with_links else "")
+        last = m.end()
+    out.append(_plain(text[last:], platform))
+    joined = "".join(out)
+    if not with_links:
+        joined = _LINK_LEFTOVER_RE.sub("", joined)
+    return cut(joined, LIMITS.get(platform, 4000))
+
+
+def _fits(text: str, platform: str, links: Iterable[str]) -> str:
+    """The cleaned text with its links if it fits the platform's character limit, else without them."""
+    links = tuple(links)
+    full = clean(text, platform, links)
+    if not links or not full.endswith(CUT_NOTE):
+        return full
+    return clean(text, platform, links, with_links=False)
 
 
 def encode(body: dict[str, Any]) -> bytes:
@@ -161,18 +202,22 @@ def _fitted(build: Callable[[str], dict[str, Any]], text: str, max_bytes: int | 
 
 
 def payload(destination: ChatDestination, title: str, text: str, key: str, deterministic: bool,
-            day: str) -> dict[str, Any]:
-    """The JSON body each platform expects, within its size limit."""
+            day: str, links: Iterable[str] = ()) -> dict[str, Any]:
+    """The JSON body each platform expects, within its size limit (without the links if they do not fit)."""
     kind = destination.type
     max_bytes = MAX_BODY_BYTES.get(kind)
-    if kind == "slack":
-        return _fitted(lambda body_text: _slack(title, body_text), clean(text, kind), max_bytes)
-    if kind == "teams":
-        return _fitted(lambda body_text: _teams(title, body_text), clean(text, kind), max_bytes)
-    if kind == "google_chat":
-        return _fitted(lambda body_text: {"text": body_text}, clean(f"*{title}*\n{text}", kind), max_bytes)
+    builders: dict[str, Callable[[str], dict[str, Any]]] = {
+        "slack": lambda body_text: _slack(title, body_text), "teams": lambda body_text: _teams(title, body_text),
+        "google_chat": lambda body_text: {"text": body_text}}
+    if kind in builders:
+        source = f"*{title}*\n{text}" if kind == "google_chat" else text
+        build = builders[kind]
+        cleaned = _fits(source, kind, links)
+        if links and max_bytes is not None and len(encode(build(cleaned))) > max_bytes:
+            cleaned = clean(source, kind, links, with_links=False)
+        return _fitted(build, cleaned, max_bytes)
     return {"idempotency_key": key, "date": day, "destination": destination.name, "title": title,
-            "deterministic": deterministic, "text": clean(text, kind)}
+            "deterministic": deterministic, "text": _fits(text, kind, links)}
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
     aws-ops-reporter --config FILE                       run on the schedule (and serve /metrics)
     aws-ops-reporter --config FILE --once [--date D] [--dry-run]
     aws-ops-reporter --config FILE backfill --from D [--to D] [--yes] [--allow-older]
+    aws-ops-reporter --demo [--demo.exporter-url URL] [--demo.language ko]   against aws-ops-exporter --demo
 
 Exit codes: 0 ok, 2 bad config or arguments, 1 a cycle that did not fully succeed (a post failed,
 backfill windows failed) or another failure.
@@ -47,6 +48,15 @@ def parser() -> argparse.ArgumentParser:
                    help="where to serve the reporter's own /metrics (default: reporter.listen_address, :9781)")
     p.add_argument("--web.config.file", dest="web_config_file", metavar="FILE",
                    help="TLS, basic auth and response headers for the reporter's /metrics (the exporter's format)")
+    p.add_argument("--demo", action="store_true",
+                   help="print the summary of a running `aws-ops-exporter --demo` (its fleet and budgets, "
+                        "history in memory, nothing posted)")
+    p.add_argument("--demo.exporter-url", dest="demo_url", metavar="URL", help="with --demo: the demo exporter "
+                   "(default http://localhost:9780)")
+    p.add_argument("--demo.language", dest="demo_language", choices=("en", "ko"), default="en",
+                   help="with --demo: the summary's language")
+    p.add_argument("--demo.wait", dest="demo_wait", type=float, default=180.0, metavar="SECONDS",
+                   help="with --demo: how long to wait for the exporter's first collection (default 180)")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", parser_class=ArgumentParser)
     b = sub.add_parser("backfill", help="fill the history from Cost Explorer (DAILY), resumable")
@@ -67,8 +77,17 @@ def _load(path: str) -> tuple[Config, ReporterSettings]:
 def main(argv: Sequence[str] | None = None) -> int:
     p = parser()
     args = p.parse_args(argv)
+    if args.demo:
+        if args.config or args.once or args.command:
+            p.error("--demo reads the demo's own config and prints once; drop --config, --once and commands")
+        from exporter.reporter import demo
+
+        logsetup.setup("error", args.log_format or "logfmt")  # the wait for the exporter says itself what it waits for
+        return demo.run(args.demo_url or demo.DEFAULT_URL, args.demo_language, args.demo_wait)
+    if args.demo_url:
+        p.error("--demo.exporter-url goes with --demo")
     if not args.config:
-        p.error("--config FILE is required")
+        p.error("--config FILE is required (or --demo against a running aws-ops-exporter --demo)")
     if (args.date or args.dry_run) and not args.once and args.command is None:
         p.error("--date and --dry-run need --once")
     try:

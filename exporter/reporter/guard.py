@@ -33,7 +33,7 @@ ISO_DATE_RE = re.compile(r"\b(\d{4})-(\d{2})(?:-(\d{2}))?"
                          r"(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?")
 TIME_RE = re.compile(r"(?<![\d:.])(\d{1,2}):(\d{2})(?::\d{2})?(?![\d:])")
 NUMBER_RE = re.compile(r"(?<![A-Za-z0-9_.,])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(?:\s?([kKmMbB])(?![A-Za-z]))?")
-AWS_PHRASE_RE = re.compile(r"\b(?:Amazon|AWS)(?:\s+[A-Z][\w-]*)+")
+AWS_PHRASE_RE = re.compile(r"\b(?:Amazon|AWS)(?:\s+[A-Z][A-Za-z0-9-]*)+")  # not a Korean particle after it
 KEBAB_RE = re.compile(r"(?<![\w-])[a-z][a-z0-9]*(?:-[a-z0-9]+)+(?![\w-])")
 SCALES = {"k": Decimal(1000), "m": Decimal(10**6), "b": Decimal(10**9)}
 GENERIC_AWS = frozenset({"AWS Health", "AWS Cost Explorer", "Amazon Web Services", "AWS Cost", "AWS Organizations"})

@@ -1,4 +1,4 @@
-"""One reporter cycle: pull ``/snapshot`` → SQLite → facts → LLM (guarded) or deterministic text → chat.
+"""One reporter cycle: pull ``/snapshot`` → SQLite → facts → LLM claims (checked) or deterministic text → chat.
 
 Posting is exactly once per (day, destination):
 
@@ -33,7 +33,6 @@ import ssl
 import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import IO
 
@@ -44,12 +43,13 @@ from apscheduler.triggers.cron import CronTrigger
 from exporter.config.pull import ExporterAccess
 from exporter.config.reporter import ChatDestination, ReporterSettings
 from exporter.model import SnapshotVersionError, decode_snapshot
-from exporter.reporter import chat, guard, render
-from exporter.reporter.llm import LlmClient, LlmError
+from exporter.reporter import chat
+from exporter.reporter.compose import Message, compose
+from exporter.reporter.llm import LlmClient
 from exporter.reporter.selfmetrics import SelfMetrics
 from exporter.reporter.rows import public_url
 from exporter.reporter.store import DEFAULT_COST_METRIC, Store
-from exporter.reporter.summary import Facts, build_facts
+from exporter.reporter.summary import build_facts
 
 log = logging.getLogger("exporter.reporter")
 UTC = dt.timezone.utc
@@ -57,16 +57,6 @@ LOG_DESTINATION = ChatDestination(name="log", type="log", webhook_url_env="")
 POST_GRACE = dt.timedelta(hours=6)
 CATCH_UP_DAYS = 7  # a day whose post failed is still posted this many days on; older ones are dropped
 DONE_STATES = ("posted", "unknown")  # a post row in these states is never sent again
-
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    day: dt.date
-    title: str
-    text: str
-    deterministic: bool
-    reason: str | None  # why the deterministic text was used
-    facts: Facts
 
 
 def _one_line(exc: Exception) -> str:
@@ -171,46 +161,8 @@ class Reporter:
     def compose(self, day: dt.date) -> Message:
         s = self.settings
         facts = build_facts(self.store, day, self.now(), s.summary, self.project_budgets, self.account_budgets,
-                            self.cost_metric)
-        title = render.title(facts, s.language)
-        text, reason_key, detail = self._model_text(facts)
-        reason = render.reason_text(reason_key, s.language, detail) if reason_key else None
-        if reason_key:
-            self.metrics.fallbacks.labels(reason_key).inc()
-            text = render.deterministic_text(facts, s.language, reason or "")
-        self.metrics.summaries.labels("deterministic" if reason_key else "llm").inc()
-        sparks = render.sparkline_block(facts, s.language)
-        if sparks:
-            text = f"{text}\n\n{sparks}"
-        return Message(day, title, text, deterministic=bool(reason_key), reason=reason, facts=facts)
-
-    def _model_text(self, facts: Facts) -> tuple[str, str | None, str]:
-        """The model's text, or why the deterministic one must be used: (text, reason key, detail).
-
-        Whatever goes wrong in the model call or the guard, the day's summary is not lost.
-        """
-        if self.llm is None:
-            return "", "llm_not_configured", ""
-        try:
-            text = self.llm.summarize(facts, self.settings.language)
-        except LlmError as exc:
-            reason = exc.reason
-            log.warning("event=llm_failed reason=%s", reason)
-        except Exception as exc:  # noqa: BLE001 - an unforeseen failure falls back like any other
-            reason = "unexpected_error"
-            log.error("event=llm_failed reason=%s error=%s", reason, type(exc).__name__, exc_info=True)
-        else:
-            try:
-                verdict = guard.check(text, facts)
-            except Exception as exc:  # noqa: BLE001 - a text the guard cannot read is a text it rejects
-                log.error("event=guard_rejected reason=guard_error error=%s", type(exc).__name__, exc_info=True)
-                return "", "guard_rejected", ""
-            if verdict.ok:
-                return text, None, ""
-            log.warning("event=guard_rejected problems=%d first=%r", len(verdict.problems), verdict.problems[0])
-            return "", "guard_rejected", ""
-        self.metrics.llm_failures.labels(reason).inc()
-        return "", "llm_failed", reason
+                            self.cost_metric, tz=s.tz)
+        return compose(facts, s, self.llm, self.metrics, self.cost_metric)
 
     # ------------------------------------------------------------------------------------ posting
 
@@ -266,7 +218,7 @@ class Reporter:
             result = chat.PostResult(True, None)
         else:
             body = chat.payload(destination, message.title, message.text, key, message.deterministic,
-                                day.isoformat())
+                                day.isoformat(), message.links)
             result = chat.post(destination, body, key, transport=self.transport)
         if result.ok:
             self._refused.discard((day, destination.name))

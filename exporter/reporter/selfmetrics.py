@@ -16,6 +16,7 @@ from http.server import ThreadingHTTPServer
 from prometheus_client import CollectorRegistry, Counter, Gauge, MetricsHandler
 
 from exporter import __version__
+from exporter.reporter.labels import FALLBACK_REASONS
 from exporter.reporter.rows import public_url
 from exporter.web import GuardedHandler, GuardedServer, WebGuard
 
@@ -42,7 +43,10 @@ class SelfMetrics:
                                     ["reason"], registry=r)
         self.fallbacks = Counter("aws_ops_reporter_fallbacks_total",
                                  "Daily summaries that used the deterministic text instead of the model's, by reason "
-                                 "(llm_not_configured, llm_failed, guard_rejected).", ["reason"], registry=r)
+                                 f"({', '.join(FALLBACK_REASONS)}).", ["reason"], registry=r)
+        self.claims = Counter("aws_ops_reporter_claims_total",
+                              "Statements (claims) of the model's answers, by result of the check against the facts "
+                              "(accepted, dropped).", ["result"], registry=r)
         self.summaries = Counter("aws_ops_reporter_summaries_total", "Daily summaries composed, by source.",
                                  ["source"], registry=r)
         for url in exporters:
@@ -51,8 +55,10 @@ class SelfMetrics:
         for name in destinations:
             for result in ("ok", "failed"):
                 self.posts.labels(name, result)
-        for reason in ("llm_not_configured", "llm_failed", "guard_rejected"):
+        for reason in FALLBACK_REASONS:
             self.fallbacks.labels(reason)
+        for result in ("accepted", "dropped"):
+            self.claims.labels(result)
 
     def pulled(self, url: str, ok: bool) -> None:
         self.pulls.labels(public_url(url), "ok" if ok else "failed").inc()

@@ -52,7 +52,7 @@ from sqlite_utils import Database
 from exporter.config import CostSettings
 from exporter.config.reporter import Retention
 from exporter.model import DAILY, MONTHLY, CostRecord, Snapshot
-from exporter.reporter.drivers import store_drivers
+from exporter.reporter.drivers import store_drivers, stored_drivers
 from exporter.reporter.rows import PKS, TABLES, DailyWindow, cost_row, date_text, iso_z, public_url, upsert_groups
 from exporter.reporter.schema import COST_PK, immediate, migrate, open_database
 
@@ -265,6 +265,24 @@ class Store:
         rows = self.db.execute("SELECT account_id, min(period_start) FROM cost WHERE granularity = 'daily' "
                                "AND metric = ? GROUP BY account_id", [metric]).fetchall()
         return {account_id: dt.date.fromisoformat(first) for account_id, first in rows}
+
+    def cost_collected(self, metric: str = DEFAULT_COST_METRIC) -> set[str]:
+        """Accounts whose cost was collected successfully at least once: a stored row of ``metric``, or a cost
+        collector status with a last success. Any other account's budget has no data (not a $0 month)."""
+        rows = self.db.execute("SELECT DISTINCT account_id FROM cost WHERE metric = ? UNION "
+                               "SELECT account_id FROM collector_status WHERE collector = 'cost' "
+                               "AND last_success IS NOT NULL", [metric]).fetchall()
+        return {account_id for (account_id,) in rows}
+
+    def spike_drivers(self, day: dt.date, spikes: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
+        """The usage types that drove each spike (account id, service) on ``day``: ``account``, ``account_id``,
+        ``service``, ``usage_type``, ``usd`` (the day), ``baseline_mean_usd``, ``change_usd``, biggest first.
+
+        The exporter's ``aws_cost_spike_driver_usd`` records, stored from ``/snapshot``
+        (:func:`exporter.reporter.drivers.stored_drivers`); the facts, the claims check and the text take them
+        (``factlist`` kind ``driver``).
+        """
+        return stored_drivers(self.db, day, spikes)
 
     def monthly_costs(self, month_start: dt.date, metric: str = DEFAULT_COST_METRIC) -> list[dict[str, Any]]:
         """Monthly cost rows of ``metric`` for the month starting ``month_start``."""

@@ -2,12 +2,16 @@
 
 :func:`build_facts` turns the history into one JSON-able document for a day ``D`` (a UTC cost day, as
 Cost Explorer counts days): fleet/project/account totals for the day, month to date and last month;
-top services; day-over-day, week-over-week and month-over-month movers; spikes against the daily baseline
+top services; week-over-week movers (the day against the same weekday a week earlier, so the weekly rhythm is
+not news; there are no day-over-day movers) and month-over-month movers; spikes against the daily baseline
 (what it means, for the exporter too, is defined once in ``exporter/periods.py``: the mean over the
 ``baseline_days`` before the day, over the days of that window the account's history covers; a service with
 no cost in the baseline is a new one, never a ratio against a zero or negative mean); budget projections;
 open and upcoming Health events; data freshness per exporter (failing or stale pulls) and failing
-collectors; 14-day sparklines for the top movers. Amounts are exact sums of the stored decimal strings,
+collectors (:mod:`exporter.reporter.freshness`; an account without a Business support plan is an expected
+condition, not a failure); 14-day sparklines for the top movers. Times are in ``reporter.timezone``, to the
+minute. A budget whose accounts' cost was never collected has no data (``month_to_date_usd`` None), which is
+not a real $0. Amounts are exact sums of the stored decimal strings,
 rounded to cents only at the end (percentages to one decimal, of the size of the amount compared against,
 since credits make it negative, and none against zero). Month-over-month movers only for accounts whose
 history covers both periods day by day.
@@ -15,7 +19,8 @@ history covers both periods day by day.
 AWS-originated text (Health descriptions, collector errors) is kept apart in ``aws_text`` so the LLM
 prompt can fence it as data; the facts refer to it by id (``description_ref``, ``error_ref``), and one
 text shared by many events (a public event seen by every account) is given once. None of its numbers
-or names become facts. :func:`render.deterministic_text` renders the same facts without a model.
+or names become facts. :func:`render.deterministic_text` renders the same facts without a model;
+:mod:`exporter.reporter.factlist` gives each of them a stable id and typed fields for the model's claims.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ from exporter.config.reporter import SummarySettings
 from exporter.model import Period
 from exporter.periods import (baseline_mean, baseline_window, days_in_month, first_of_month, is_spike,
                               previous_month_start)
+from exporter.reporter import factlist
+from exporter.reporter.freshness import age_hours, collector_states, exporter_freshness, local_time
 from exporter.reporter.store import DEFAULT_COST_METRIC, Store
 
 CENT = Decimal("0.01")
@@ -39,12 +46,6 @@ SPARK = "▁▂▃▄▅▆▇█"
 # All AWS-originated text in one prompt (each Health description is already capped at 2,000 characters).
 MAX_AWS_TEXT_CHARS = 12_000
 SPARK_DAYS = 14
-# An exporter whose last successful pull is older than this is stale; one whose last attempt is this much
-# older than the newest attempt of any exporter is no longer pulled (taken out of reporter.exporter_urls).
-STALE_PULL_HOURS = 6
-REMOVED_ACCOUNT_AFTER = dt.timedelta(days=2)  # a collector status this far behind its newest: account removed
-
-
 def money(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
@@ -76,35 +77,16 @@ def _covers(history: tuple[dt.date, dt.date] | None, start: dt.date, end: dt.dat
     return history is not None and history[0] <= start and end - dt.timedelta(days=1) <= history[1]
 
 
-def _age_hours(now: dt.datetime, then: dt.datetime | None) -> Decimal | None:
-    return (Decimal((now - then).total_seconds()) / 3600).quantize(TENTH) if then else None
-
-
-def _exporter_freshness(pulls: list[dict[str, Any]], now: dt.datetime) -> list[dict[str, Any]]:
-    """Each exporter still pulled: its last successful pull and age; ``failing`` when its last pull failed,
-    ``stale`` when its last success is older than :data:`STALE_PULL_HOURS` (URLs carry no credentials)."""
-    stale_after = dt.timedelta(hours=STALE_PULL_HOURS)
-    attempts = {p["exporter"]: dt.datetime.fromisoformat(p["last_attempt"]) for p in pulls}
-    newest = max(attempts.values(), default=None)
-    out = []
-    for p in pulls:
-        if newest - attempts[p["exporter"]] > stale_after:
-            continue  # no longer in reporter.exporter_urls
-        success = dt.datetime.fromisoformat(p["last_success"]) if p["last_success"] else None
-        state = "failing" if p["last_error"] else ("stale" if now - success > stale_after else "ok")
-        out.append({"exporter": p["exporter"], "state": state,
-                    "last_success": success.isoformat() if success else None,
-                    "last_success_age_hours": _age_hours(now, success),
-                    "failed_pulls_since_success": p["failed_since_success"], "last_error": p["last_error"]})
-    return out
-
-
 @dataclass(frozen=True, slots=True)
 class Facts:
     day: dt.date
     data: Mapping[str, Any]  # JSON-able: Decimals, strings, ints, lists, dicts
     aws_text: Mapping[str, str] = field(default_factory=dict)  # id → AWS-originated text, fenced in prompts
     names: frozenset[str] = frozenset()  # every account, project, service, region, event code it knows
+    items: tuple[factlist.Fact, ...] = ()  # the same facts, each with a stable id, for the model's claims
+
+    def item(self, fact_id: str) -> factlist.Fact | None:
+        return next((f for f in self.items if f.id == fact_id), None)
 
 
 @dataclass
@@ -119,9 +101,9 @@ class _Series:
         return sum((v for d, v in self.by_day.items() if start <= d < end), Decimal(0))
 
 
-def _mover(series: _Series, current: Decimal, previous: Decimal) -> dict[str, Any]:
-    return {"account": series.account, "project": series.project, "service": series.service,
-            "current_usd": money(current), "previous_usd": money(previous),
+def _mover(series: _Series, current: Decimal, previous: Decimal, **when: str) -> dict[str, Any]:
+    return {"account": series.account, "account_id": series.account_id, "project": series.project,
+            "service": series.service, **when, "current_usd": money(current), "previous_usd": money(previous),
             "change_usd": money(current - previous), "change_pct": percent(current - previous, previous)}
 
 
@@ -135,8 +117,8 @@ def _spike(series: _Series, current: Decimal, mean: Decimal, baseline: Period,
     spiked = is_spike(current, mean, new, settings.spike_ratio, settings.spike_min_usd)
     if not spiked:
         return None
-    return {"account": series.account, "project": series.project, "service": series.service,
-            "usd": money(current), "baseline_mean_usd": money(mean), "new": new,
+    return {"account": series.account, "account_id": series.account_id, "project": series.project,
+            "service": series.service, "usd": money(current), "baseline_mean_usd": money(mean), "new": new,
             "times_baseline": None if new else (current / mean).quantize(TENTH, rounding=ROUND_HALF_UP)}
 
 
@@ -146,10 +128,62 @@ def _top_movers(items: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]
     return [{"rank": i + 1, **m} for i, m in enumerate(moved[:limit])]
 
 
+def _budgets(store: Store, day: dt.date, metric: str, project_budgets: Mapping[str, Decimal],
+             account_budgets: Mapping[str, Decimal], project_totals: Mapping[str, Mapping[str, Any]],
+             account_totals: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Budget projections. A budget none of whose accounts' cost was ever collected has no data: no figure,
+    never "$0.00 of $20,000.00"; an account that was collected and had no cost yet (the 1st) is a real $0."""
+    month_days = days_in_month(day)
+    collected = store.cost_collected(metric)
+    accounts = store.accounts()
+    members: dict[str, dict[str, set[str]]] = {"project": defaultdict(set), "account": defaultdict(set)}
+    member_names: dict[str, set[str]] = defaultdict(set)  # project → its accounts' names
+    for a in accounts:
+        members["project"][a["project"]].add(a["id"])
+        members["account"][a["name"]].add(a["id"])
+        member_names[a["project"]].add(a["name"])
+    out = []
+    for kind, configured, totals in (("project", project_budgets, project_totals),
+                                     ("account", account_budgets, account_totals)):
+        for name, budget in sorted(configured.items()):
+            ids = members[kind].get(name, set())
+            no_data = not ids & collected
+            mtd = None if no_data else ((totals.get(name) or {}).get("month_to_date") or Decimal(0))
+            projected = None if mtd is None else money(mtd / day.day * month_days)
+            over = projected is not None and projected > budget
+            out.append({"kind": kind, "name": name, "account_ids": sorted(ids),
+                        "accounts": sorted(member_names[name]) if kind == "project" else [name],
+                        "budget_usd": money(budget),
+                        "month_to_date_usd": mtd, "projected_usd": projected,
+                        "projected_pct": None if projected is None else percent(projected, budget),
+                        "over_budget": over, "no_data": no_data,
+                        "over_by_usd": money(projected - budget) if over else None,
+                        "over_by_pct": percent(projected - budget, budget) if over else None,
+                        "days_elapsed": day.day, "days_in_month": month_days})
+    return out
+
+
+def _health(store: Store, tz: dt.tzinfo, text_ref: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    health_open, health_upcoming = [], []
+    for event in sorted(store.health_events(), key=lambda e: (e.get("start_time") or "", e["event_arn"])):
+        status = (event.get("status_code") or "").lower()
+        if status not in ("open", "upcoming"):
+            continue
+        entry = {"account": event["account"], "account_id": event["account_id"], "service": event.get("service"),
+                 "event_type_code": event.get("event_type_code"), "category": event.get("event_type_category"),
+                 "region": event.get("region"), "arn": event["event_arn"],
+                 "start_time": local_time(event.get("start_time"), tz), "end_time": local_time(event.get("end_time"), tz),
+                 "description_ref": text_ref("health", event.get("description"))}
+        (health_open if status == "open" else health_upcoming).append(entry)
+    return health_open, health_upcoming
+
+
 def build_facts(store: Store, day: dt.date, now: dt.datetime, settings: SummarySettings,
                 project_budgets: Mapping[str, Decimal] | None = None,
-                account_budgets: Mapping[str, Decimal] | None = None, metric: str = DEFAULT_COST_METRIC) -> Facts:
-    """The facts for cost day ``day`` (UTC), as known at ``now``, in the Cost Explorer ``metric`` the exporter collects.
+                account_budgets: Mapping[str, Decimal] | None = None, metric: str = DEFAULT_COST_METRIC,
+                tz: dt.tzinfo = dt.timezone.utc) -> Facts:
+    """The facts for cost day ``day`` (UTC), as known at ``now``, in the Cost Explorer ``metric`` the exporter
+    collects; times in ``tz`` (``reporter.timezone``).
 
     ``account_budgets`` is keyed by account name; budgets are monthly USD, from the config file.
     """
@@ -218,18 +252,17 @@ def build_facts(store: Store, day: dt.date, now: dt.datetime, settings: SummaryS
                     for i, (name, amount) in enumerate(sorted(by_service.items(), key=lambda kv: (-kv[1], kv[0]))
                                                        [:settings.top_services]) if amount > 0]
 
-    # Movers, per account × service.
-    week_ago, yesterday = day - dt.timedelta(days=7), day - dt.timedelta(days=1)
+    # Movers, per account × service: week over week compares the day with the same weekday a week earlier, so the
+    # weekly rhythm (Sunday → Monday) is not news. Month over month: month to date vs the same days last month.
+    week_ago = day - dt.timedelta(days=7)
     same_days_end = min(last_month_start + dt.timedelta(days=day.day), month_start)
     fleet_last = max((max(d) for d in days_with_data.values() if d), default=None)
     starts = store.history_starts(metric)
     histories = {a: (first, fleet_last) for a, first in starts.items() if fleet_last is not None}
-    dod, wow, mom, spikes = [], [], [], []
+    wow, mom, spikes = [], [], []
     for s in series.values():
         history = histories.get(s.account_id)
         current = s.by_day.get(day, Decimal(0))
-        if _covers(history, yesterday, next_day):
-            dod.append(_mover(s, current, s.by_day.get(yesterday, Decimal(0))))
         if _covers(history, week_ago, next_day):
             wow.append(_mover(s, current, s.by_day.get(week_ago, Decimal(0))))
         if _covers(history, last_month_start, next_day):
@@ -243,24 +276,16 @@ def build_facts(store: Store, day: dt.date, now: dt.datetime, settings: SummaryS
                 spikes.append(spike)
     spikes.sort(key=lambda x: (-(x["usd"] - x["baseline_mean_usd"]), x["account"], x["service"]))
 
-    top_dod = _top_movers(dod, settings.top_movers)
+    top_wow = _top_movers(wow, settings.top_movers)
     sparklines = []
-    for m in top_dod:
+    for m in top_wow:
         s = next(x for x in series.values() if x.account == m["account"] and x.service == m["service"])
         sparklines.append({"account": m["account"], "service": m["service"],
                            "line": sparkline(s.by_day.get(d, Decimal(0)) for d in _days(spark_start, next_day))})
 
-    month_days = days_in_month(day)
-    budgets = []
     project_totals, account_totals = level_totals("project"), level_totals("account")
-    for kind, configured, totals in (("project", project_budgets or {}, project_totals),
-                                     ("account", account_budgets or {}, account_totals)):
-        for name, budget in sorted(configured.items()):
-            mtd = (totals.get(name) or {}).get("month_to_date") or Decimal(0)
-            projected = money(mtd / day.day * month_days)
-            budgets.append({"kind": kind, "name": name, "budget_usd": money(budget), "month_to_date_usd": mtd,
-                            "projected_usd": projected, "projected_pct": percent(projected, budget),
-                            "over_budget": projected > budget})
+    budgets = _budgets(store, day, metric, project_budgets or {}, account_budgets or {}, project_totals,
+                       account_totals)
 
     aws_text: dict[str, str] = {}
     refs: dict[str, str] = {}  # text → its id
@@ -275,60 +300,47 @@ def build_facts(store: Store, day: dt.date, now: dt.datetime, settings: SummaryS
             aws_text[refs[text]] = text
         return refs[text]
 
-    health_open, health_upcoming = [], []
-    for event in sorted(store.health_events(), key=lambda e: (e.get("start_time") or "", e["event_arn"])):
-        status = (event.get("status_code") or "").lower()
-        if status not in ("open", "upcoming"):
-            continue
-        entry = {"account": event["account"], "service": event.get("service"),
-                 "event_type_code": event.get("event_type_code"), "category": event.get("event_type_category"),
-                 "region": event.get("region"), "start_time": event.get("start_time"),
-                 "end_time": event.get("end_time"), "description_ref": text_ref("health", event.get("description"))}
-        (health_open if status == "open" else health_upcoming).append(entry)
-
-    failing = []
-    statuses = store.collector_status()
-    newest_attempt = {}  # collector → its newest attempt: rows far behind it are accounts no longer configured
-    for status in statuses:
-        newest_attempt[status["collector"]] = max(newest_attempt.get(status["collector"], ""),
-                                                  status.get("last_attempt") or "")
-    for status in statuses:
-        attempt = status.get("last_attempt") or ""
-        newest = newest_attempt[status["collector"]]
-        if attempt and newest and (dt.datetime.fromisoformat(newest) - dt.datetime.fromisoformat(attempt)
-                                   > REMOVED_ACCOUNT_AFTER):
-            continue
-        if not status["up"]:
-            failing.append({"collector": status["collector"], "account": status["account"],
-                            "last_success": status.get("last_success"),
-                            "error_ref": text_ref("error", status.get("error"))})
+    health_open, health_upcoming = _health(store, tz, text_ref)
+    failing, expected = collector_states(store.collector_status(), tz, text_ref)
     last_pull = store.last_pull()
     pulled_at = dt.datetime.fromisoformat(last_pull["pulled_at"]) if last_pull else None
-    exporters = _exporter_freshness(store.pull_status(), now)
+    exporters = exporter_freshness(store.pull_status(), now, tz)
     failing_exporters = [e for e in exporters if e["state"] != "ok"]
+    spikes = spikes[:settings.top_movers]
 
     data = {
         "day": day.isoformat(),
         "month": month_start.isoformat()[:7],
         "last_month": last_month_start.isoformat()[:7],
+        "timezone": str(tz),
+        "metric": metric,  # the Cost Explorer metric every amount is in (collectors.cost.metric)
         "days_elapsed_in_month": day.day,
-        "days_in_month": month_days,
+        "days_in_month": days_in_month(day),
         "month_to_date_days_with_data": len(mtd_days),
         "baseline_days": settings.baseline_days,
+        "baseline": {"start": baseline.start.isoformat(), "end": (baseline.end - dt.timedelta(days=1)).isoformat()},
         "sparkline_days": SPARK_DAYS,
+        "comparisons": {"week_over_week": {"current": day.isoformat(), "previous": week_ago.isoformat(),
+                                           "rule": "the day against the same weekday a week earlier"},
+                        "month_over_month": {"current": [month_start.isoformat(), day.isoformat()],
+                                             "previous": [last_month_start.isoformat(),
+                                                          (same_days_end - dt.timedelta(days=1)).isoformat()],
+                                             "rule": "month to date against the same days of last month"}},
         "totals": {"fleet": fleet, "projects": project_totals, "accounts": account_totals},
         "top_services": top_services,
-        "movers": {"day_over_day": top_dod, "week_over_week": _top_movers(wow, settings.top_movers),
-                   "month_over_month": _top_movers(mom, settings.top_movers)},
-        "spikes": spikes[:settings.top_movers],
+        "movers": {"week_over_week": top_wow, "month_over_month": _top_movers(mom, settings.top_movers)},
+        "spikes": spikes,
+        # Why a spike moved: the exporter's aws_cost_spike_driver_usd (usage types), stored from /snapshot.
+        "drivers": store.spike_drivers(day, [(s["account_id"], s["service"]) for s in spikes]),
         "budgets": budgets,
         "health": {"open": health_open, "upcoming": health_upcoming},
         "freshness": {
-            "last_pull": pulled_at.isoformat() if pulled_at else None,
-            "last_pull_age_hours": _age_hours(now, pulled_at),
-            "snapshot_taken_at": last_pull.get("taken_at") if last_pull else None,
+            "last_pull": local_time(pulled_at, tz),
+            "last_pull_age_hours": age_hours(now, pulled_at),
+            "snapshot_taken_at": local_time(last_pull.get("taken_at"), tz) if last_pull else None,
             "estimated_on_day": day in estimated_days,
             "failing_collectors": failing,
+            "expected_conditions": expected,
             "exporters": exporters,
             "failing_exporters": failing_exporters,
         },
@@ -342,5 +354,7 @@ def build_facts(store: Store, day: dt.date, now: dt.datetime, settings: SummaryS
     names |= set(accounts) | {s.service for s in series.values()}
     names |= {str(v) for e in health_open + health_upcoming
               for v in (e["service"], e["event_type_code"], e["region"], e["category"]) if v}
-    names |= {f["collector"] for f in failing} | {b["name"] for b in budgets}
-    return Facts(day=day, data=data, aws_text=aws_text, names=frozenset(names))
+    names |= {f["collector"] for f in failing + expected} | {b["name"] for b in budgets}
+    names |= {e["exporter"] for e in failing_exporters}
+    names |= {d["usage_type"] for d in data["drivers"]}
+    return Facts(day=day, data=data, aws_text=aws_text, names=frozenset(names), items=factlist.items(data))

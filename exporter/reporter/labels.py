@@ -1,0 +1,119 @@
+"""The words of the posted text, English and Korean: section headings, the deterministic summary's lines, and why
+the deterministic summary was posted (the reasons of ``aws_ops_reporter_fallbacks_total``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+LABELS: Mapping[str, Mapping[str, str]] = {
+    "en": {
+        "title": "AWS cost summary for {day}",
+        "deterministic": "_Deterministic summary (no AI): {reason}._",
+        "checked": "_AI summary; every statement checked against the facts{dropped}._",
+        "dropped": ", {n} dropped that did not match them",
+        "section_failures": "Failing or stale data",
+        "section_spikes": "Spikes against the {n}-day baseline",
+        "section_budgets": "Budgets (projected month end)",
+        "section_health": "AWS Health",
+        "section_totals": "Totals",
+        "section_movers": "Movers",
+        "section_other": "Also",
+        "no_data": "No cost data stored for {day} yet.",
+        "fleet": "Fleet: {day_usd} on {day} · month to date {mtd} ({days} of {days_total} days with data) · "
+                 "last month {last}",
+        "estimated": "{day} is still an estimate: Cost Explorer may restate it.",
+        "projects": "By project",
+        "top_services": "Top services",
+        "wow": "Week over week ({day} against the same weekday, {previous})",
+        "mom": "Month over month (month to date against the same days of last month, {first} to {last})",
+        "spike": "{who}: {usd} on {day} vs a mean of {mean} ({times}×)",
+        "new_spike": "{who}: {usd} on {day}, new (no cost in the baseline)",
+        "driver": "  driven by {usage}: {usd} vs a mean of {mean} ({change})",
+        "budget": "{kind} {who}: {projected} of {budget} ({pct}%){over}",
+        "budget_no_data": "{kind} {who}: no data (cost never collected) · budget {budget}",
+        "over": " — over budget",
+        "health": "{open} open, {upcoming} upcoming",
+        "health_event": "{status} {who} {service} {code} {region} since {start}",
+        "open": "open:", "upcoming": "upcoming:",
+        "freshness": "Data: last pull {pull} ({age} h ago)",
+        "never": "never",
+        "failing": "Collector {collector} failing for {who}; last success {last}",
+        "exporter_failing": "Exporter {who}: last pull failed ({error}, {count} since the last success); "
+                            "last successful pull {last}",
+        "exporter_stale": "Exporter {who}: no pull for a while; last successful pull {last}",
+        "ago": "{when} ({age} h ago)",
+        "expected_no_business_support": "AWS Health is not available for {who} (no Business support plan): "
+                                        "expected, not a failure",
+        "sparklines": "Last {n} days",
+        "n/a": "n/a",
+        "project": "project",
+        "account": "account",
+    },
+    "ko": {
+        "title": "{day} AWS 비용 요약",
+        "deterministic": "_AI 없이 생성된 정형 요약: {reason}._",
+        "checked": "_AI 요약: 모든 문장을 사실과 대조함{dropped}._",
+        "dropped": ", 사실과 맞지 않는 {n}개 문장 제외",
+        "section_failures": "실패하거나 오래된 데이터",
+        "section_spikes": "{n}일 기준선 대비 급증",
+        "section_budgets": "예산 (월말 예상)",
+        "section_health": "AWS Health",
+        "section_totals": "합계",
+        "section_movers": "변동",
+        "section_other": "기타",
+        "no_data": "{day}의 비용 데이터가 아직 없습니다.",
+        "fleet": "전체: {day} {day_usd} · 이번 달 누계 {mtd} ({days_total}일 중 {days}일 데이터) · 지난달 {last}",
+        "estimated": "{day} 비용은 아직 추정치입니다: Cost Explorer가 수정할 수 있습니다.",
+        "projects": "프로젝트별",
+        "top_services": "상위 서비스",
+        "wow": "전주 대비 ({day}, 같은 요일 {previous} 대비)",
+        "mom": "전월 대비 (이번 달 누계 vs 지난달 같은 기간 {first} ~ {last})",
+        "spike": "{who}: {day} {usd} (평균 {mean}의 {times}배)",
+        "new_spike": "{who}: {day} {usd} (신규: 기준선 기간에 비용 없음)",
+        "driver": "  원인 {usage}: {usd} (평균 {mean}, {change})",
+        "budget": "{kind} {who}: 예상 {projected} / 예산 {budget} ({pct}%){over}",
+        "budget_no_data": "{kind} {who}: 데이터 없음 (비용이 수집된 적 없음) · 예산 {budget}",
+        "over": " — 예산 초과",
+        "health": "진행 중 {open}건, 예정 {upcoming}건",
+        "health_event": "{status} {who} {service} {code} {region} 시작 {start}",
+        "open": "진행 중:", "upcoming": "예정:",
+        "freshness": "데이터: 마지막 수집 {pull} ({age}시간 전)",
+        "never": "없음",
+        "failing": "수집기 {collector} 실패: {who}; 마지막 성공 {last}",
+        "exporter_failing": "익스포터 {who}: 마지막 수집 실패 ({error}, 마지막 성공 이후 {count}회); "
+                            "마지막 성공 수집 {last}",
+        "exporter_stale": "익스포터 {who}: 한동안 수집 없음; 마지막 성공 수집 {last}",
+        "ago": "{when} ({age}시간 전)",
+        "expected_no_business_support": "{who}: AWS Health 사용 불가 (Business 지원 플랜 없음): 예상된 상태이며 "
+                                        "실패가 아님",
+        "sparklines": "최근 {n}일",
+        "n/a": "없음",
+        "project": "프로젝트",
+        "account": "계정",
+    },
+}
+
+REASONS: Mapping[str, Mapping[str, str]] = {
+    "en": {"llm_not_configured": "no LLM configured", "llm_failed": "the AI gateway gave no answer ({detail})",
+           "unparseable": "the AI answer was not the JSON claims asked for",
+           "no_claims": "the AI answer held no statement",
+           "claims_rejected": "too many AI statements did not match the facts",
+           "actionable_missing": "the AI statements left out something to act on",
+           "guard_rejected": "the AI text failed the fact check"},
+    "ko": {"llm_not_configured": "LLM이 설정되지 않음", "llm_failed": "AI 게이트웨이 응답 없음 ({detail})",
+           "unparseable": "AI 응답이 요청한 JSON 형식이 아님",
+           "no_claims": "AI 응답에 문장이 없음",
+           "claims_rejected": "사실과 맞지 않는 AI 문장이 너무 많음",
+           "actionable_missing": "AI 요약에 조치가 필요한 항목이 빠짐",
+           "guard_rejected": "AI 요약이 사실 검증을 통과하지 못함"},
+}
+FALLBACK_REASONS = tuple(REASONS["en"])
+
+
+def labels(language: str) -> Mapping[str, str]:
+    return LABELS.get(language, LABELS["en"])
+
+
+def reason_text(key: str, language: str, detail: str = "") -> str:
+    """Why the deterministic text is posted. Never quotes the model's text (it may hold the invented figure)."""
+    return REASONS.get(language, REASONS["en"])[key].format(detail=detail)
