@@ -319,7 +319,7 @@ def test_the_readmes_overlay_sets_the_image_the_role_the_config_and_the_operator
     kubectl = shutil.which("kubectl") or missing("kubectl not found (Debian package kubernetes-client)")
     kustomize = re.search(r"Kustomize Version: v(\d+)", run(kubectl, "version", "--client").stdout)
     if kustomize is None or int(kustomize.group(1)) < 4:
-        pytest.skip("this kubectl's kustomize predates `patches:` (the README's overlay needs kubectl 1.21 or later)")
+        missing("this kubectl's kustomize predates `patches:` (the README's overlay needs kubectl 1.21 or later)")
     overlay = re.search(r"```yaml\n(# overlay/kustomization.yaml\n.*?)```", (ROOT / "README.md").read_text(), re.S)
     shutil.copytree(DEPLOY, tmp_path / "deploy" / "kubernetes")
     (tmp_path / "overlay").mkdir()
