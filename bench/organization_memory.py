@@ -2,7 +2,8 @@
 
 The stand-ins run in this process, each mode of the exporter in a fresh child process (``--child``), so
 the child's RSS is the exporter's alone: ``App.build(config, process_metrics=False, as_of=…)``, one
-``collect_once()``, ``/metrics`` rendered once and ``/snapshot`` encoded once. The child reports VmRSS after
+``collect_once()``, then ``/metrics`` and ``/snapshot`` each served plain and gzip by the exporter's own
+``WebServer`` on loopback (every byte read). The child reports VmRSS after
 that, its peak (VmHWM), the series in ``/metrics``, the requests per AWS API (``ApiStats``) and the pass's wall
 time. The fleet, for each N:
 
@@ -27,7 +28,7 @@ credentials from its seed's clock, which is pinned to the ``--as-of`` day here).
 mode runs a second time under tracemalloc (which inflates RSS) and prints the top 10 allocation sites.
 
     python bench/organization_memory.py [--accounts 30 300 1000] [--modes organization per_account]
-        [--as-of 2026-06-15] [--tracemalloc] [--client-cache-size 1000]
+        [--as-of 2026-06-15] [--tracemalloc] [--client-cache-size 200]
 """
 
 from __future__ import annotations
@@ -113,19 +114,26 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
     app.collect_once()  # every publish renders the /metrics parts that changed
     pass_s = time.perf_counter() - t0
     rss["collected"] = status_mib("VmRSS")
-    # A plain scrape, as the server sends it: the held parts inflated a piece at a time, never whole.
-    body = app.exposition.metrics_body()
-    series = count_series(body.pieces())
-    metrics_mib = body.length / MIB
-    t1 = time.perf_counter()
-    # Encoded on the first request, kept gzipped until the next publish; a plain request streams it inflated.
-    snapshot = app.exposition.snapshot_body()
-    snapshot_mib = sum(len(piece) for piece in snapshot.pieces()) / MIB
-    snapshot_s = time.perf_counter() - t1
+    # Served as the exporter serves them (its WebServer on loopback), each plain and gzip, every byte read.
+    from exporter.server import WebServer
+
+    server = WebServer("127.0.0.1", 0, app.exposition, lambda: app.holder.current)
+    server.start()
+    try:
+        plain_metrics = fetch(server.port, "/metrics", gzipped=False, count=True)
+        gzip_metrics = fetch(server.port, "/metrics", gzipped=True)
+        t1 = time.perf_counter()
+        snapshot_gzip = fetch(server.port, "/snapshot", gzipped=True)  # encoded on the first request
+        snapshot_s = time.perf_counter() - t1
+        snapshot_plain = fetch(server.port, "/snapshot", gzipped=False)
+    finally:
+        server.stop()
+    rss["served"] = status_mib("VmRSS")
+    series, metrics_mib, snapshot_mib = plain_metrics[1], plain_metrics[0] / MIB, snapshot_plain[0] / MIB
     result: dict[str, Any] = {
         "rss_mib": status_mib("VmRSS"), "peak_mib": status_mib("VmHWM"), "rss_steps": rss, "step_s": steps.seconds,
         "pass_s": pass_s, "snapshot_s": snapshot_s, "metrics_mib": metrics_mib, "snapshot_mib": snapshot_mib,
-        "series": series,
+        "metrics_gzip_mib": gzip_metrics[0] / MIB, "snapshot_gzip_mib": snapshot_gzip[0] / MIB, "series": series,
         "accounts": len(app.holder.current.accounts),
         "clients_cached": len(app.clients._clients),  # noqa: SLF001 - what the bench wants to attribute
         "down": {name: sum(1 for r in app.holder.current.for_collector(name) if not r.up)
@@ -143,8 +151,32 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
             key = package(s.traceback[0].filename)
             by_file[key] = by_file.get(key, 0.0) + s.size / MIB
         result["by_package"] = sorted(by_file.items(), key=lambda kv: -kv[1])[:8]
-    result["snapshot_gzip_mib"] = len(app.exposition.snapshot_json(gzipped=True)) / MIB  # the bytes held
     return result
+
+
+def fetch(port: int, path: str, gzipped: bool, count: bool = False) -> tuple[int, int]:
+    """GET ``path`` (``Accept-Encoding: gzip`` or nothing), every byte read and dropped: (bytes read, series
+    in a plain ``/metrics`` when ``count``)."""
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    try:
+        connection.request("GET", path, headers={"Accept-Encoding": "gzip"} if gzipped else {})
+        response = connection.getresponse()
+        if response.status != 200 or (response.getheader("Content-Encoding") == "gzip") != gzipped:
+            raise SystemExit(f"GET {path} gzip={gzipped}: {response.status} {response.getheader('Content-Encoding')}")
+        size = 0
+
+        def pieces() -> Any:
+            nonlocal size
+            while piece := response.read(1 << 16):
+                size += len(piece)
+                yield piece
+
+        series = count_series(pieces()) if count else sum(0 for _ in pieces())
+        return size, series
+    finally:
+        connection.close()
 
 
 def count_series(pieces: Any) -> int:
@@ -307,12 +339,15 @@ def billed(r: dict[str, Any]) -> tuple[int, int]:
 
 
 def main() -> None:
+    from exporter.config import AwsSettings
+
     parser = argparse.ArgumentParser()
     parser.add_argument("--accounts", type=int, nargs="+", default=[1000])
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     parser.add_argument("--as-of", type=dt.date.fromisoformat, default=dt.date(2026, 6, 15))
     parser.add_argument("--tracemalloc", action="store_true", help="a second run per mode, under tracemalloc")
-    parser.add_argument("--client-cache-size", type=int, default=1000, help="aws.client_cache_size")
+    parser.add_argument("--client-cache-size", type=int, default=AwsSettings().client_cache_size,
+                        help="aws.client_cache_size (default: the config's default)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -335,7 +370,7 @@ def main() -> None:
         finally:
             stand_ins.stop()
     print(f"\nas of {args.as_of}, {len(SERVICES)} services, aws.client_cache_size {args.client_cache_size}; "
-          "RSS after one pass, /metrics rendered and /snapshot encoded once\n")
+          "RSS after one pass, /metrics and /snapshot each served plain and gzip\n")
     print("| mode | accounts | series | RSS after pass (MiB) | peak (MiB) | billed requests (CE + GetMetricData) "
           "| AssumeRole | pass (s) |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")

@@ -329,3 +329,24 @@ def test_evicted_clients_do_not_cost_another_assume_role(aws):
     assert app.clients.stats.requests_for("sts", "AssumeRole") == 3  # … and credentials are still reused
     up = samples(app.exposition.metrics(), "aws_exporter_collector_up")
     assert list(up.values()) == [1.0, 1.0, 1.0]
+
+
+def test_every_accounts_clients_sign_with_its_own_role_though_made_from_one_session(aws):
+    config = config_for(1, 2, aws={"client_cache_size": 1})  # every client below evicts the one before
+    app = build(config)
+    one, two = config.accounts
+
+    def caller(account) -> str:
+        return app.clients.for_account(account, "sts").get_caller_identity()["Arn"]
+
+    arns = [caller(one), caller(two), caller(one), caller(two)]
+    assert [arn.split(":")[4] for arn in arns] == [one.id, two.id, one.id, two.id]
+    assert all(":assumed-role/" in arn and arn.endswith(f"-{id_}") for arn, id_ in zip(arns, (one.id, two.id) * 2))
+    # A service that keeps data per account: what account 1 writes, account 2 does not see.
+    app.clients.for_account(one, "cloudwatch").put_metric_data(
+        Namespace="Bench", MetricData=[{"MetricName": "Written", "Value": 1.0}])
+    assert [m["MetricName"] for m in app.clients.for_account(one, "cloudwatch").list_metrics(
+        Namespace="Bench")["Metrics"]] == ["Written"]
+    assert app.clients.for_account(two, "cloudwatch").list_metrics(Namespace="Bench")["Metrics"] == []
+    assert len(app.clients._clients) == 1
+    assert app.clients.stats.requests_for("sts", "AssumeRole") == 2  # re-made clients reuse the credentials

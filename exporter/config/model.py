@@ -40,7 +40,7 @@ class AwsSettings:
     # Accounts collected at the same time per collector; 1 = one after another (AWS rate limits).
     concurrency: int = 1
     # boto3 clients kept (one per service × account × region; ~0.3 MiB each); more are re-created as needed.
-    client_cache_size: int = 1000
+    client_cache_size: int = 200
 
 
 PER_ACCOUNT, PAYER = "per_account", "payer"  # CostSettings.mode
