@@ -62,6 +62,26 @@ def test_waiting_callers_each_get_their_own_slot():
     assert [bucket.reserve() for _ in range(4)] == pytest.approx([0, 1, 2, 3])
 
 
+def test_many_threads_share_one_rate_whatever_the_concurrency():
+    clock = FakeClock()
+    bucket = TokenBucket(5.0, burst=1, clock=clock, sleep=lambda s: None)
+    waits: list[float] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        for _ in range(5):
+            wait = bucket.reserve()
+            with lock:
+                waits.append(wait)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(waits) == pytest.approx([k / 5.0 for k in range(40)])  # 40 slots, 0.2 s apart, none shared
+
+
 def test_a_throttle_empties_the_bucket_and_adds_one_interval():
     clock = FakeClock()
     bucket = TokenBucket(4.0, clock=clock, sleep=clock.sleep)
