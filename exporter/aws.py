@@ -14,7 +14,8 @@ Only this module, :mod:`exporter.answers` and the collectors import boto3/botoco
   the wrong shape is a :class:`MalformedResponse`, counted as that error, never an empty success. botocore's
   own warnings about expected errors lose their traceback (:func:`quiet_library_errors`).
 * Every HTTP attempt is counted in :class:`exporter.telemetry.ApiStats` (requests, errors by code,
-  throttles, Cost Explorer spend); optional process-wide request rate limiting.
+  throttles, Cost Explorer spend); each request waits for its API's process-wide token bucket, and a throttle is
+  waited out through that bucket rather than botocore's back-off (:mod:`exporter.ratelimit`).
 """
 
 from __future__ import annotations

@@ -14,7 +14,9 @@ Which rate an API gets, first match wins (an explicit setting always beats a bui
 A bucket belongs to the key that set its rate: a service key (``ce: 1``) is one bucket for all of that service's
 operations that no operation key names, so Cost Explorer as a whole stays at 1 request/s, as AWS counts it; an
 operation key, the older key and the operation defaults give each API its own bucket. A bucket holds up to
-``max(2, rate)`` tokens (bursts of two at a slow rate, one second's worth at a fast one).
+``max(2, rate / 2)`` tokens: bursts of two at a slow rate, half a second's worth at a fast one, so that requests
+a busy network or CPU delayed and then delivered together still fit in AWS's own burst (which is rarely less
+than one second's worth).
 
 Throttles. botocore's own retry (exponential back-off up to 20 s, at most ``aws.max_attempts`` attempts, and in
 adaptive mode a rate limiter per client, i.e. per account, that knows nothing of the other accounts) either gives
@@ -69,7 +71,7 @@ class TokenBucket:
         if rate <= 0:
             raise ValueError("rate must be > 0")
         self.rate = rate
-        self.capacity = burst if burst is not None else max(2.0, rate)
+        self.capacity = burst if burst is not None else max(2.0, rate / 2)
         self.tokens = self.capacity
         self.clock, self.sleep = clock, sleep
         self.updated = clock()
