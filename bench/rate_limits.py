@@ -5,9 +5,12 @@ STS AssumeRole (query/XML), Cost Explorer GetCostAndUsage (JSON 1.1) and Health 
 ``Throttling`` / ``LimitExceededException`` / ``ThrottlingException`` to any request beyond its operation's rate.
 A first small pass (unlimited) counts the requests each account makes per API; the rates are then scaled so that
 every API's floor (requests ÷ rate) is ``--floor`` seconds, and the exporter is given the same rates
-(``aws.rate_limits``, one ``service.Operation`` key each). The cost and Health collectors run at the same time,
-as the schedule runs them. Reports the pass time, the floor, their ratio (target ≤ 1.1), throttles counted by the
-exporter (``aws_exporter_api_throttles_total``) and by the stand-in, and accounts failed (target 0).
+(``aws.rate_limits``, one ``service.Operation`` key each). The chosen collectors (cost by default; Health too
+with ``--collectors cost health``) run at the same time, as the schedule runs them.
+
+Reports the pass time, the floor, their ratio (target ≤ 1.1), the exporter's CPU time in the pass (on a shared
+machine a pass whose CPU time nears the floor is bound by the CPU it gets, not by the limits), throttles counted
+by the exporter (``aws_exporter_api_throttles_total``) and by the stand-in, and accounts failed (target 0).
 
     python bench/rate_limits.py [--accounts 1000] [--floor 120] [--concurrency 8] [--collectors cost health]
 """
@@ -74,15 +77,15 @@ def one_pass(endpoint: str, accounts: int, concurrency: int, rate_limits: dict[s
                     "collectors": {name: {"enabled": name in collectors} for name in ("cost", "health")}})
     app = App.build(config, process_metrics=False)
     threads = [threading.Thread(target=app.runner.run, args=(c, AS_OF)) for c in app.collectors]
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     view = app.clients.stats.view()
     snapshot = app.holder.current
-    return {"seconds": seconds, "requests": {op: n for (_, op), n in view.requests.items() if n},
+    return {"seconds": seconds, "cpu_seconds": cpu, "requests": {op: n for (_, op), n in view.requests.items() if n},
             "throttles": sum(n for (_, _, code), n in view.errors.items() if is_throttle(code)),
             "failed": sum(1 for name in collectors for r in snapshot.for_collector(name) if not r.up),
             "errors": dict(Counter({code: n for (_, _, code), n in view.errors.items() if not is_throttle(code)}))}
@@ -120,6 +123,7 @@ def main() -> None:
     print(json.dumps({
         "accounts": args.accounts, "collectors": args.collectors, "concurrency": args.concurrency, "pass_seconds": round(result["seconds"], 1),
         "floor_seconds": round(floor, 1), "ratio": round(result["seconds"] / floor, 3),
+        "exporter_cpu_seconds": round(result["cpu_seconds"], 1),
         "requests": result["requests"], "throttles_counted": result["throttles"],
         "throttles_by_stand_in": sum(counts["throttled"].values()), "accounts_failed": result["failed"],
         "other_errors": dict(result["errors"]), "load": os.getloadavg()}), flush=True)
