@@ -21,9 +21,9 @@ than one second's worth).
 Throttles. botocore's own retry (exponential back-off up to 20 s, at most ``aws.max_attempts`` attempts, and in
 adaptive mode a rate limiter per client, i.e. per account, that knows nothing of the other accounts) either gives
 up on an account under a sustained limit or sleeps far longer than the limit asks. So a throttled answer to an
-API that has a bucket is handled here instead: the bucket takes it as a signal (its tokens drop to one below zero:
-every caller waits one more interval, which is what a quota shared with another client needs) and the request is
-retried at once, through the bucket again, so it waits for its token like any other request rather than for a
+API that has a bucket is handled here instead: the bucket takes it as a signal (its tokens drop to one below zero,
+so every caller waits one more interval, and its rate drops by 20%, recovering by 2% a request: a limit set above
+AWS's, or a quota shared with another client, settles near the rate AWS allows) and the request is retried at once, through the bucket again, so it waits for its token like any other request rather than for a
 back-off. A request throttled :data:`MAX_THROTTLE_RETRIES` times in a row goes back to botocore's retry, which
 then fails it (its attempts are spent): an API throttled that often is not one the exporter can wait out. Every
 attempt, throttled or not, is counted by the caller (``aws_exporter_api_requests_total``,
@@ -59,7 +59,8 @@ DEFAULT_RATE_LIMITS: dict[str, float] = {
     "organizations": 5.0,
 }
 
-MAX_THROTTLE_RETRIES = 20  # throttles of one request waited out through its bucket before botocore's retry decides
+BACK_OFF, RECOVERY = 0.8, 1.02  # a throttle slows a bucket by 20%; each request after it speeds it up by 2%
+MAX_THROTTLE_RETRIES = 50  # throttles of one request waited out through its bucket before botocore's retry decides
 
 
 class TokenBucket:
@@ -70,7 +71,7 @@ class TokenBucket:
                  sleep: Callable[[float], None] = time.sleep):
         if rate <= 0:
             raise ValueError("rate must be > 0")
-        self.rate = rate
+        self.limit = self.rate = rate  # the configured rate; the rate now (lower after throttles)
         self.capacity = burst if burst is not None else max(2.0, rate / 2)
         self.tokens = self.capacity
         self.clock, self.sleep = clock, sleep
@@ -87,7 +88,9 @@ class TokenBucket:
         with self.lock:
             self._refill()
             self.tokens -= 1
-            return -self.tokens / self.rate if self.tokens < 0 else 0.0
+            wait = -self.tokens / self.rate if self.tokens < 0 else 0.0
+            self.rate = min(self.limit, self.rate * RECOVERY)
+            return wait
 
     def acquire(self) -> float:
         """Waits for a token; returns the seconds waited."""
@@ -97,10 +100,12 @@ class TokenBucket:
         return wait
 
     def throttled(self) -> None:
-        """AWS said too fast: no token left, and one more interval of silence for everyone waiting."""
+        """AWS said too fast: no token left, one more interval of silence for everyone waiting, and a slower rate
+        (× :data:`BACK_OFF`, back to the configured one by × :data:`RECOVERY` a request)."""
         with self.lock:
             self._refill()
             self.tokens = min(self.tokens, 0.0) - 1.0
+            self.rate = max(self.limit / 1000, self.rate * BACK_OFF)
 
 
 def is_loopback(endpoint_url: str | None) -> bool:

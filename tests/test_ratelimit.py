@@ -82,12 +82,16 @@ def test_many_threads_share_one_rate_whatever_the_concurrency():
     assert sorted(waits) == pytest.approx([k / 5.0 for k in range(40)])  # 40 slots, 0.2 s apart, none shared
 
 
-def test_a_throttle_empties_the_bucket_and_adds_one_interval():
+def test_a_throttle_empties_the_bucket_adds_one_interval_and_slows_it_until_requests_bring_it_back():
     clock = FakeClock()
-    bucket = TokenBucket(4.0, clock=clock, sleep=clock.sleep)
+    bucket = TokenBucket(4.0, burst=4, clock=clock, sleep=clock.sleep)
     bucket.acquire()
     bucket.throttled()  # 3 tokens were left: AWS says otherwise
-    assert bucket.acquire() == pytest.approx(0.5)  # two intervals: the missing token and the penalty
+    assert bucket.rate == pytest.approx(3.2)
+    assert bucket.acquire() == pytest.approx(2 / 3.2)  # two intervals: the missing token and the penalty
+    for _ in range(12):
+        bucket.acquire()
+    assert bucket.rate == 4.0  # never above the configured rate
 
 
 def test_a_bucket_refuses_a_rate_of_zero():
