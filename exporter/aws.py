@@ -6,15 +6,15 @@ Only this module, :mod:`exporter.answers` and the collectors import boto3/botoco
 * Every target account's clients come from one botocore session, each with its role's
   ``DeferredRefreshableCredentials`` (one per role) backed by STS AssumeRole: AssumeRole runs on first use
   and again shortly before expiry (botocore's refresh windows), never per call.
-* Clients are cached per (service, role_arn, region); botocore clients are thread-safe, creating them
-  is not, so creation is serialised.
+* Clients are cached per (service, role_arn, region); thread-safe, but made one at a time.
 * Endpoints come from botocore's own resolution, so ``AWS_ENDPOINT_URL`` and
   ``AWS_ENDPOINT_URL_<SERVICE>`` work for every client, the demo's included.
 * Every answer is checked before it is parsed (:mod:`exporter.answers`): one cut short, an HTML page or one of
   the wrong shape is a :class:`MalformedResponse`, counted as that error, never an empty success. botocore's
   own warnings about expected errors lose their traceback (:func:`quiet_library_errors`).
 * Every HTTP attempt is counted in :class:`exporter.telemetry.ApiStats` (requests, errors by code,
-  throttles, Cost Explorer spend); optional process-wide request rate limiting.
+  throttles, Cost Explorer spend); each request waits for its API's process-wide token bucket, and a throttle is
+  waited out through that bucket rather than botocore's back-off (:mod:`exporter.ratelimit`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import json
 import logging
 import re
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -39,7 +38,8 @@ from botocore.exceptions import (BotoCoreError, ClientError, CredentialRetrieval
 
 from exporter.answers import MalformedResponse, checked_answers, cut_short, malformed_after_call, reads_answer
 from exporter.config import Account, AwsSettings
-from exporter.telemetry import ApiStats
+from exporter.ratelimit import MAX_THROTTLE_RETRIES, RateLimits, is_loopback
+from exporter.telemetry import ApiStats, is_throttle
 
 log = logging.getLogger(__name__)
 
@@ -145,31 +145,6 @@ def _first_region(partition: str) -> str | None:
     return None
 
 
-class RateLimiter:
-    """A token bucket shared by all threads; ``rate`` requests per second, bursts of up to ``rate``."""
-
-    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep):
-        self.rate = rate
-        self.capacity = max(1.0, rate)
-        self.tokens = self.capacity
-        self.clock, self.sleep = clock, sleep
-        self.updated = clock()
-        self.lock = threading.Lock()
-
-    def acquire(self) -> None:
-        while True:
-            with self.lock:
-                now = self.clock()
-                self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
-                self.updated = now
-                if self.tokens >= 1:
-                    self.tokens -= 1
-                    return
-                wait = (1 - self.tokens) / self.rate
-            self.sleep(wait)
-
-
 class _RoleSession(botocore.session.Session):
     """One botocore session for the clients of every role: its handlers, endpoint data, parser factory and
     service models are made once, not once per role (that was ~a quarter of each client's memory). A client
@@ -207,9 +182,11 @@ class AwsClients:
         if base_session is not None:
             checked_answers(base_session._session)
         quiet_library_errors()
-        self._limiter = RateLimiter(settings.max_requests_per_second) if settings.max_requests_per_second else None
+        self.rate_limits = RateLimits(dict(settings.rate_limits), settings.max_requests_per_second)
         self._config = BotoConfig(
-            retries={"mode": "adaptive", "total_max_attempts": settings.max_attempts},  # first try included
+            # first try included; "standard", not "adaptive": the process-wide buckets (exporter.ratelimit) pace
+            # every account's client, where adaptive mode's limiter per client sees only its own account.
+            retries={"mode": "standard", "total_max_attempts": settings.max_attempts},
             connect_timeout=settings.connect_timeout_seconds,
             read_timeout=settings.read_timeout_seconds,
             user_agent_appid="aws-ops-exporter",
@@ -286,8 +263,7 @@ class AwsClients:
     def _instrument(self, client: Any) -> None:
         events = client.meta.events
         service = client.meta.service_model.service_name
-        if self._limiter is not None:
-            events.register("before-send", lambda **_: self._limiter.acquire())
+        self._rate_limit(client)
 
         def on_response(parsed_response: Any = None, context: Any = None, exception: Any = None,
                         response_dict: Any = None, **kwargs: Any) -> None:
@@ -301,6 +277,30 @@ class AwsClients:
 
         events.register("response-received", on_response)
         events.register("after-call-error", functools.partial(malformed_after_call, self.stats, service))
+
+    def _rate_limit(self, client: Any) -> None:
+        """Each request waits for its API's token; a throttled one is retried through the bucket (exporter.ratelimit)."""
+        service = client.meta.service_model.service_name
+        stand_in = is_loopback(client.meta.endpoint_url)
+
+        def before_send(event_name: str = "", **_: Any) -> None:
+            bucket = self.rate_limits.bucket(service, event_name.rsplit(".", 1)[-1], stand_in)
+            if bucket is not None:
+                bucket.acquire()
+
+        def on_throttle(response: Any = None, operation: Any = None, request_dict: Any = None, **_: Any) -> Any:
+            code = ((response or (None, {}))[1] or {}).get("Error", {}).get("Code", "")
+            bucket = self.rate_limits.bucket(service, operation.name, stand_in) if operation is not None else None
+            if bucket is None or not is_throttle(str(code)):
+                return None  # botocore's retry decides
+            bucket.throttled()
+            context = request_dict.setdefault("context", {})
+            context["throttles"] = context.get("throttles", 0) + 1
+            return 0 if context["throttles"] <= MAX_THROTTLE_RETRIES else None  # 0 s: before_send does the waiting
+
+        client.meta.events.register("before-send", before_send)
+        client.meta.events.register_first(f"needs-retry.{client.meta.service_model.service_id.hyphenize()}",
+                                          on_throttle)
 
     # -------------------------------------------------------------------------------- role sessions
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import functools
 import json
 import socket
 import struct
@@ -49,8 +50,10 @@ OPERATIONS = {
 SERVICE_OF = {operation: service for service, operations in OPERATIONS.items() for operation in operations}
 
 
+@functools.lru_cache(maxsize=None)
 def protocol_of(service: str) -> str:
-    """The wire protocol the installed botocore uses for ``service``."""
+    """The wire protocol the installed botocore uses for ``service`` (once per service: a stand-in answering
+    thousands of requests would otherwise load botocore's model for each)."""
     return botocore.session.get_session().get_service_model(service).resolved_protocol
 
 

@@ -27,10 +27,11 @@ ALLOWED: dict[str, set[str]] = {
     "exporter.compact": {"exporter.model"},  # how a snapshot holds cost records: part of the model
     "exporter.periods": {"exporter.model"},
     "exporter.telemetry": set(),
+    "exporter.ratelimit": set(),  # the buckets per AWS API: no boto3, beside aws.py
     "exporter.logsetup": set(),
     "exporter.cliargs": set(),
     "exporter.answers": set(),  # what an AWS answer must be (botocore's parsers, checked)
-    "exporter.aws": {"exporter.answers", "exporter.config", "exporter.telemetry"},
+    "exporter.aws": {"exporter.answers", "exporter.config", "exporter.ratelimit", "exporter.telemetry"},
     "exporter.credentials": {"exporter.aws"},  # the main identity check: botocore's exceptions explained
     "exporter.collectors": {"exporter.collectors", "exporter.config", "exporter.model", "exporter.compact", "exporter.periods",
                             "exporter.answers", "exporter.aws", "exporter.telemetry"},

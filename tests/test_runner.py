@@ -10,7 +10,6 @@ import threading
 from decimal import Decimal
 
 from exporter.fleet import infos
-from exporter.aws import RateLimiter
 from exporter.collectors.base import Collected, PerAccountCollector
 from exporter.config import Account
 from exporter.exposition import Exposition
@@ -196,21 +195,6 @@ def test_a_failed_first_discovery_still_starts_the_collectors_on_the_configured_
         schedule.shutdown()
     assert set(holder.current.collectors["gate"].accounts) == {a.id for a in ACCOUNTS}
     assert retry is not None  # tried again in minutes, not an hour
-
-
-def test_rate_limiter_spaces_requests_across_threads():
-    now = [0.0]
-    slept = []
-
-    def sleep(seconds: float) -> None:
-        slept.append(seconds)
-        now[0] += seconds
-
-    limiter = RateLimiter(2.0, clock=lambda: now[0], sleep=sleep)
-    for _ in range(6):
-        limiter.acquire()
-    # A burst of 2, then one every half second.
-    assert now[0] == 2.0 and all(abs(s - 0.5) < 1e-9 for s in slept)
 
 
 def test_failed_accounts_are_retried_before_the_next_pass_and_only_they():

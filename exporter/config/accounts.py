@@ -13,7 +13,7 @@ import re
 from exporter.config.cloudwatch import parse_cloudwatch_override
 from exporter.config.model import Account, AwsSettings, Budgets
 from exporter.config.validate import (ACCOUNT_ID_RE, ENV_NAME_RE, EXTERNAL_ID_RE, EXTERNAL_ID_RULE, REGION_RE,
-                                      ROLE_ARN_RE, Section, did_you_mean)
+                                      ROLE_ARN_RE, Section, did_you_mean, shown)
 
 NAME_RE = re.compile(r"^[\w.@+-]{1,64}$")  # account names and projects
 NAME_RULE = "use letters, digits and . _ - @ + (at most 64)"
@@ -34,12 +34,37 @@ def parse_aws(s: Section) -> AwsSettings:
         max_attempts=s.integer("max_attempts", d.max_attempts, minimum=1, maximum=20),
         connect_timeout_seconds=s.duration("connect_timeout", d.connect_timeout_seconds, minimum=0.1),
         read_timeout_seconds=s.duration("read_timeout", d.read_timeout_seconds, minimum=0.1),
+        rate_limits=_rate_limits(s.section("rate_limits")) if s.has("rate_limits") else d.rate_limits,
         max_requests_per_second=s.number("max_requests_per_second", d.max_requests_per_second),
         concurrency=s.integer("concurrency", d.concurrency, minimum=1, maximum=64),
         client_cache_size=s.integer("client_cache_size", d.client_cache_size, minimum=1, maximum=1_000_000),
     )
     s.close()
     return settings
+
+
+# The services the exporter calls (boto3's names): a rate_limits key for any other is a typo.
+RATE_LIMITED_SERVICES = ("ce", "cloudwatch", "health", "organizations", "sts")
+OPERATION_RE = re.compile(r"^[A-Z][A-Za-z0-9]{1,127}$")
+
+
+def _rate_limits(s: Section) -> tuple[tuple[str, float], ...]:
+    """``aws.rate_limits``: service or ``service.Operation`` → requests per second (> 0)."""
+    limits = []
+    for key in map(str, s.data):
+        service, _, operation = key.partition(".")
+        if service not in RATE_LIMITED_SERVICES:
+            s.problem(f"not a service the exporter calls ({', '.join(RATE_LIMITED_SERVICES)})"
+                      + did_you_mean(service, RATE_LIMITED_SERVICES), key)
+        elif operation and not OPERATION_RE.match(operation):
+            s.problem(f"not an operation name (like cloudwatch.GetMetricData)", key)
+        else:
+            value = s.raw(key)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or value == float("inf"):
+                s.problem(f"must be a number > 0 (requests per second), got {shown(value)}", key)
+            else:
+                limits.append((key, float(value)))
+    return tuple(sorted(limits))
 
 
 def _region(s: Section, default: str) -> tuple[str, str]:

@@ -35,7 +35,9 @@ class AwsSettings:
     max_attempts: int = 8
     connect_timeout_seconds: float = 10.0
     read_timeout_seconds: float = 60.0
-    # 0 = not limited. Applied to every AWS request the exporter makes, across threads.
+    # aws.rate_limits: (service or "service.Operation", requests per second), process-wide (exporter.ratelimit).
+    rate_limits: tuple[tuple[str, float], ...] = ()
+    # > 0: the same limit for every API that rate_limits does not name (the older key); 0 = the defaults.
     max_requests_per_second: float = 0.0
     # Accounts collected at the same time per collector; 1 = one after another (AWS rate limits).
     concurrency: int = 1
