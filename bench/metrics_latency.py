@@ -108,6 +108,17 @@ def peer_server(series: int):
     return Peer, None
 
 
+def backlog(port: int) -> str:
+    """The listening socket's backlog as the kernel holds it (ss's Send-Q for a listener), and the cap."""
+    somaxconn = Path("/proc/sys/net/core/somaxconn").read_text().strip()
+    try:
+        out = subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True, timeout=10).stdout
+        held = out.split()[2]
+    except (OSError, IndexError, subprocess.SubprocessError):
+        held = "? (no ss)"
+    return f"listen backlog {held} (net.core.somaxconn {somaxconn})"
+
+
 def load() -> str:
     return "/".join(f"{x:.1f}" for x in os.getloadavg())
 
@@ -126,6 +137,8 @@ def run(series: int, args: argparse.Namespace) -> str:
                                    + (["--format", "raw"] if args.py_spy.endswith(".txt") else []),
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(1)
+        if args.connections:
+            print(backlog(server.port), file=sys.stderr)
         before, cpu = load(), os.times()
         done = subprocess.run(command, capture_output=True, text=True, timeout=args.seconds + 120, check=True)
         after = os.times()
@@ -137,6 +150,8 @@ def run(series: int, args: argparse.Namespace) -> str:
     if result["errors"]:
         print(f"errors: {result['first_errors']}", file=sys.stderr)
     clients = f"{args.connections} new connections at once" if args.connections else f"{args.clients} keep-alive"
+    if result.get("reconnects"):
+        clients += f" (the server closed {result['reconnects']:,} times: connects timed)"
     connect = (f"{result['connect_max_ms']:,.1f} ({result['connects_over_1s']})" if args.connections else "-")
     rendered = exposition.renders - renders if exposition is not None else "each scrape"
     per_request = 1e6 / max(1, result["requests"])

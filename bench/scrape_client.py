@@ -78,7 +78,9 @@ def read_response(sock: socket.socket, view: memoryview) -> tuple[int, bytes, bo
         have += n
     if have > length:
         raise Failed("more bytes than Content-Length (a pipelined answer?)")
-    return status, first, fields.get("connection", "").lower() == "close"
+    connection = fields.get("connection", "").lower()
+    closing = connection == "close" or (head[0].startswith("HTTP/1.0") and connection != "keep-alive")
+    return status, first, closing
 
 
 def check_once(url: urllib.parse.SplitResult, gzip: bool) -> int:
@@ -102,13 +104,16 @@ def check_once(url: urllib.parse.SplitResult, gzip: bool) -> int:
 
 
 def keep_alive(url: urllib.parse.SplitResult, gzip: bool, deadline: float, out: dict) -> None:
+    """Requests back to back on one connection; a server that closes it (HTTP/1.0) is connected to again within
+    the next request's time."""
     request, view = request_bytes(url, gzip, close=False), memoryview(bytearray(BUFFER))
-    latencies = out["latencies"]
-    sock = socket.create_connection((url.hostname, url.port or 80))
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    latencies, sock = out["latencies"], None
     try:
         while time.perf_counter() < deadline:
             start = time.perf_counter()
+            if sock is None:
+                sock = socket.create_connection((url.hostname, url.port or 80))
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.sendall(request)
             status, _, closing = read_response(sock, view)
             latencies.append(time.perf_counter() - start)
@@ -116,13 +121,14 @@ def keep_alive(url: urllib.parse.SplitResult, gzip: bool, deadline: float, out: 
                 out["errors"].append(f"status {status}")
             out["requests"] += 1
             if closing:
-                out["errors"].append("server closed a keep-alive connection")
+                out["reconnects"] += 1
                 sock.close()
-                sock = socket.create_connection((url.hostname, url.port or 80))
+                sock = None
     except (OSError, Failed) as exc:
         out["errors"].append(f"{type(exc).__name__}: {exc}")
     finally:
-        sock.close()
+        if sock is not None:
+            sock.close()
 
 
 def one_connection(url: urllib.parse.SplitResult, gzip: bool, barrier: threading.Barrier, out: dict) -> None:
@@ -166,7 +172,7 @@ def run(url_text: str, clients: int, seconds: float, gzip: bool, connections: in
     else:
         threads = []
         for _ in range(clients):
-            out = {"latencies": [], "errors": [], "requests": 0}
+            out = {"latencies": [], "errors": [], "requests": 0, "reconnects": 0}
             outs.append(out)
             threads.append(threading.Thread(target=keep_alive, args=(url, gzip, deadline, out)))
         for t in threads:
@@ -182,7 +188,8 @@ def run(url_text: str, clients: int, seconds: float, gzip: bool, connections: in
               "p50_ms": round(percentile(latencies, 50) * 1000, 2),
               "p99_ms": round(percentile(latencies, 99) * 1000, 2),
               "max_ms": round(latencies[-1] * 1000, 2) if latencies else 0.0,
-              "errors": len(errors), "first_errors": errors[:5]}
+              "errors": len(errors), "first_errors": errors[:5],
+              "reconnects": sum(o.get("reconnects", 0) for o in outs)}
     if connections:
         connects = sorted(x for o in outs for x in o["connects"])
         result.update(rounds=rounds, connect_p99_ms=round(percentile(connects, 99) * 1000, 2),

@@ -11,6 +11,7 @@ import logging
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -109,6 +110,7 @@ class _Handler(GuardedHandler, QuickRequest, BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # a small answer's last segment goes out at once, without waiting for an ACK
     _hold_headers = False
     _held = b""
+    _date: tuple[int, str] = (0, "")  # (the second, the Date header's text)
 
     def handle_one_request(self) -> None:
         try:
@@ -209,6 +211,16 @@ class _Handler(GuardedHandler, QuickRequest, BaseHTTPRequestHandler):
             self._headers_buffer = []
         else:
             super().flush_headers()
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The Date header, formatted once a second rather than once a response."""
+        if timestamp is not None:
+            return super().date_time_string(timestamp)
+        second = int(time.time())  # clock-ok: the Date header is the wall clock's
+        cached = _Handler._date
+        if cached[0] != second:
+            cached = _Handler._date = (second, super().date_time_string(second))
+        return cached[1]
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
         if log.isEnabledFor(logging.DEBUG):  # two calls a request: not worth formatting for nothing

@@ -3,6 +3,7 @@ counters that stay current, and requests parsed without email.parser exactly as 
 
 from __future__ import annotations
 
+import email.utils
 import gzip
 import http.client
 import io
@@ -123,6 +124,7 @@ def test_one_keep_alive_connection_serves_scrape_after_scrape_of_every_kind():
     plain = exposition.metrics()
     assert all((gzip.decompress(b) if n % 2 == 0 else b) == plain for n, b in enumerate(bodies))
     assert nothing == b"" and int(head["content-length"]) == len(bodies[0])
+    assert email.utils.parsedate_to_datetime(head["date"]).tzinfo is not None  # an HTTP date (GMT)
     assert healthy == b"aws-ops-exporter is Healthy.\n" and gzip.decompress(last) == plain
 
 

@@ -69,8 +69,13 @@ def crc32_combine(crc1: int, crc2: int, size2: int) -> int:
     return crc2 ^ _crc_of_zeros(size2, crc1) ^ _crc_of_zeros(size2, 0)
 
 
+# The held parts are deflated once per publish and sent on every scrape: level 9 makes them about a fifth smaller
+# than 6 (100,000 cost series: 451 KB instead of 575 KB) for about 0.2 s more per publish of the cost part.
+PART_LEVEL = 9
+
+
 def _deflater() -> Any:
-    return zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return zlib.compressobj(PART_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
 
 
 def deflate_part(text: bytes) -> bytes:
