@@ -119,6 +119,17 @@ def backlog(port: int) -> str:
     return f"listen backlog {held} (net.core.somaxconn {somaxconn})"
 
 
+def tcp_counters() -> dict[str, int]:
+    """The kernel's TCP counters (this network namespace, every process) that a dropped connection or a lost
+    segment moves."""
+    values: dict[str, int] = {}
+    for path, prefix in (("/proc/net/netstat", "TcpExt:"), ("/proc/net/snmp", "Tcp:")):
+        lines = [line.split() for line in Path(path).read_text().splitlines() if line.startswith(prefix)]
+        values.update(zip(lines[0][1:], map(int, lines[1][1:])))
+    return {k: values.get(k, 0) for k in ("ListenOverflows", "ListenDrops", "TCPSynRetrans", "RetransSegs",
+                                          "TCPTimeouts")}
+
+
 def load() -> str:
     return "/".join(f"{x:.1f}" for x in os.getloadavg())
 
@@ -137,12 +148,14 @@ def run(series: int, args: argparse.Namespace) -> str:
                                    + (["--format", "raw"] if args.py_spy.endswith(".txt") else []),
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(1)
-        if args.connections:
-            print(backlog(server.port), file=sys.stderr)
+        counters = tcp_counters()
         before, cpu = load(), os.times()
         done = subprocess.run(command, capture_output=True, text=True, timeout=args.seconds + 120, check=True)
         after = os.times()
         result = json.loads(done.stdout)
+        moved = {k: v - counters[k] for k, v in tcp_counters().items()}
+        print(f"{series:,} series: {backlog(server.port)}; TCP counters during the run (whole machine): "
+              + ", ".join(f"{k} +{v}" for k, v in moved.items()), file=sys.stderr, flush=True)
     finally:
         server.stop()
         if spy is not None:

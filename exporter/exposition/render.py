@@ -97,7 +97,8 @@ def inflate(deflated: bytes, wbits: int = -zlib.MAX_WBITS, piece: int = 1 << 16)
 
 @dataclass(frozen=True, slots=True)
 class Body:
-    """A response body sent in pieces: its length (for Content-Length) and a way to produce them."""
+    """A response body sent in pieces: its length (for Content-Length) and a way to produce them: a tuple of held
+    bytes (the server sends them in one go, as they are) or an iterator of pieces made while they are sent."""
 
     length: int
     pieces: Callable[[], Iterable[bytes]]
