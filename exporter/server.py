@@ -9,8 +9,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import socket
+import ssl
 import threading
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -19,9 +21,10 @@ from exporter import __version__
 from exporter.exposition import CONTENT_TYPE, Body, Exposition
 from exporter.landing import first_pass_pending, landing_page
 from exporter.model import Snapshot
-from exporter.web import GuardedHandler, GuardedServer, WebGuard
+from exporter.web import GuardedHandler, GuardedServer, QuickRequest, WebGuard
 
 log = logging.getLogger(__name__)
+IOV_MAX = 1024  # buffers one sendmsg takes on Linux
 HUNG_UP = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
 TEXT = "text/plain; charset=utf-8"
 RELOAD = "/-/reload"
@@ -100,11 +103,14 @@ def accepts_gzip(accept_encoding: str) -> bool:
     return q > 0
 
 
-class _Handler(GuardedHandler, BaseHTTPRequestHandler):
+class _Handler(GuardedHandler, QuickRequest, BaseHTTPRequestHandler):
     server: _Server
     server_version = f"aws-ops-exporter/{__version__}"
     protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers and body go out as separate writes; do not wait for delayed ACKs
+    disable_nagle_algorithm = True  # a small answer's last segment goes out at once, without waiting for an ACK
+    _hold_headers = False
+    _held = b""
+    _date: tuple[int, str] = (0, "")  # (the second, the Date header's text)
 
     def handle_one_request(self) -> None:
         try:
@@ -183,14 +189,60 @@ class _Handler(GuardedHandler, BaseHTTPRequestHandler):
         if allow:
             self.send_header("Allow", allow)
         self.send_header("Content-Length", str(len(body) if isinstance(body, bytes) else body.length))
-        self.end_headers()
+        self._hold_headers = True
+        self.end_headers()  # held: they go out with the body's first bytes
+        head, self._held = self._held, b""
         if self.command == "HEAD":
+            self.wfile.write(head)
             return
-        for piece in (body,) if isinstance(body, bytes) else body.pieces():
-            self.wfile.write(piece)
+        pieces = (body,) if isinstance(body, bytes) else body.pieces()
+        if isinstance(pieces, tuple):  # held bytes (a gzip /metrics): all of it in one go
+            send_all(self.connection, (head, *pieces))
+        else:  # made while sent (an inflated body): the head with the first piece, then the rest as it comes
+            it = iter(pieces)
+            send_all(self.connection, (head, next(it, b"")))
+            for piece in it:
+                send_all(self.connection, (piece,))
+
+    def flush_headers(self) -> None:
+        if self._hold_headers:
+            self._hold_headers = False
+            self._held = b"".join(self._headers_buffer)
+            self._headers_buffer = []
+        else:
+            super().flush_headers()
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The Date header, formatted once a second rather than once a response."""
+        if timestamp is not None:
+            return super().date_time_string(timestamp)
+        second = int(time.time())  # clock-ok: the Date header is the wall clock's
+        cached = _Handler._date
+        if cached[0] != second:
+            cached = _Handler._date = (second, super().date_time_string(second))
+        return cached[1]
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        log.debug("event=http_request client=%s request=%r", self.address_string(), format % args)
+        if log.isEnabledFor(logging.DEBUG):  # two calls a request: not worth formatting for nothing
+            log.debug("event=http_request client=%s request=%r", self.address_string(), format % args)
+
+
+def send_all(connection: socket.socket, pieces: Sequence[bytes]) -> None:
+    """Every byte of ``pieces``, in order, with as few system calls as the kernel allows: one ``sendmsg`` takes them
+    all as they are (no joined copy, whatever their size), again from where it stopped if it sent only part. A TLS
+    connection cannot ``sendmsg``: there each piece is written as it is."""
+    if isinstance(connection, ssl.SSLSocket):
+        for piece in pieces:
+            connection.sendall(piece)
+        return
+    views = [memoryview(p) for p in pieces if p]
+    while views:
+        sent = connection.sendmsg(views[:IOV_MAX])
+        while sent and sent >= len(views[0]):
+            sent -= len(views[0])
+            del views[0]
+        if sent:
+            views[0] = views[0][sent:]
 
 
 class WebServer:

@@ -114,8 +114,9 @@ class ReloadCollector:
     def describe(self) -> list[Metric]:
         return []
 
-    def collect(self) -> Iterator[Metric]:
-        successful, last_success = self.reloads.view()
+    def collect(self, view: tuple[bool, float] | None = None) -> Iterator[Metric]:
+        """The families of ``view`` (by default the reloads' outcome now), and of nothing else."""
+        successful, last_success = self.reloads.view() if view is None else view
         ok = GaugeMetricFamily(
             "aws_exporter_config_last_reload_successful",
             "1 if the last config reload (SIGHUP or POST /-/reload) succeeded, or none was asked since start; 0 if "

@@ -6,11 +6,14 @@
   families. A publish re-renders only the sources whose part of the snapshot changed (a snapshot shares
   the unchanged collectors' state objects, so identity tells), and the exporter's own small part; a
   Health or CloudWatch publish reuses the cost part's bytes (the bulk of a large fleet) as they are.
-* the live part (process-wide API counters, spend, process metrics), small and bounded, per scrape.
+* the live part (process-wide API counters, spend, process metrics), small and bounded: current at every
+  scrape, rendered again only when it changed (:class:`~exporter.exposition.live.LivePart`).
 
 A gzip body is one gzip member: each snapshot part is deflated on its own and ended with a full flush
-(byte aligned, no back-references across it), so the parts' deflate streams concatenate, and a scrape
-appends only the deflated live part and the trailer (CRC-32 continued over the live bytes).
+(byte aligned, no back-references across it), so the parts' deflate streams concatenate. A gzip scrape is
+the gzip header, the held parts as they are (no join, no copy: the server hands them to one ``sendmsg``) and
+a tail, the deflated live part and the trailer (CRC-32 continued over the live bytes), made again only when
+the live text or the snapshot changed: its cost does not grow with the series count beyond the bytes sent.
 
 What is held is the deflated bytes only (the cost part of 1,000 accounts: 2.5 MiB instead of 30 MiB of text,
 held twice before); a plain request (rare: Prometheus asks for gzip) gets them inflated while they are sent. A
@@ -29,7 +32,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.metrics_core import Metric
 from prometheus_client.platform_collector import PlatformCollector
@@ -39,31 +42,12 @@ from exporter.exposition.cloudwatch import cloudwatch_families
 from exporter.exposition.cost import budget_family, cost_families, unmapped_family
 from exporter.exposition.cost_signals import organization_family, signal_families
 from exporter.exposition.health import health_families
-from exporter.exposition.live import TelemetryCollector
+from exporter.exposition.live import LivePart, TelemetryCollector, render
 from exporter.exposition.own import ReloadCollector, exporter_families
 from exporter.model import AccountInfo, AccountResult, CollectorState, Snapshot, encode_snapshot_pieces
 from exporter.telemetry import ApiStats, ConfigReloads
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-
-
-class _Families:
-    """A prometheus_client collector over a fixed list of families (``describe`` never calls AWS)."""
-
-    def __init__(self, families: Iterable[Metric]):
-        self._families = list(families)
-
-    def collect(self) -> Iterator[Metric]:
-        return iter(self._families)
-
-    def describe(self) -> list[Metric]:
-        return []
-
-
-def render(families: Iterable[Metric]) -> bytes:
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Families(families))
-    return generate_latest(registry)
 
 
 _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # deflate, no name, no mtime, OS unknown
@@ -85,8 +69,13 @@ def crc32_combine(crc1: int, crc2: int, size2: int) -> int:
     return crc2 ^ _crc_of_zeros(size2, crc1) ^ _crc_of_zeros(size2, 0)
 
 
+# The held parts are deflated once per publish and sent on every scrape: level 9 makes them about a fifth smaller
+# than 6 (100,000 cost series: 451 KB instead of 575 KB) for about 0.2 s more per publish of the cost part.
+PART_LEVEL = 9
+
+
 def _deflater() -> Any:
-    return zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return zlib.compressobj(PART_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
 
 
 def deflate_part(text: bytes) -> bytes:
@@ -108,7 +97,8 @@ def inflate(deflated: bytes, wbits: int = -zlib.MAX_WBITS, piece: int = 1 << 16)
 
 @dataclass(frozen=True, slots=True)
 class Body:
-    """A response body sent in pieces: its length (for Content-Length) and a way to produce them."""
+    """A response body sent in pieces: its length (for Content-Length) and a way to produce them: a tuple of held
+    bytes (the server sends them in one go, as they are) or an iterator of pieces made while they are sent."""
 
     length: int
     pieces: Callable[[], Iterable[bytes]]
@@ -188,21 +178,6 @@ def chunked(results: Iterable[AccountResult], size: int | None = None) -> Iterat
         yield chunk
 
 
-@dataclass(frozen=True, slots=True)
-class GzipPrefix:
-    """The start of a gzip member holding some text, left open so more data can follow without recompressing."""
-
-    data: bytes
-    crc: int
-    size: int
-
-    def finish(self, tail: bytes) -> bytes:
-        deflate = zlib.compressobj(1, zlib.DEFLATED, -zlib.MAX_WBITS)
-        body = deflate.compress(tail) + deflate.flush()
-        trailer = struct.pack("<II", zlib.crc32(tail, self.crc) & 0xFFFFFFFF, (self.size + len(tail)) & 0xFFFFFFFF)
-        return self.data + body + trailer
-
-
 class _Fleet:
     """The accounts one rendering labels with, by id (shared by renderings while the snapshot's tuple is)."""
 
@@ -222,7 +197,8 @@ class _Rendered:
     snapshot: Snapshot
     fleet: _Fleet
     parts: tuple[Part, ...]
-    gzipped: GzipPrefix
+    crc: int  # CRC-32 of the parts' text
+    size: int  # its length
     snapshot_gzipped: bytes | None = None  # /snapshot, encoded and gzipped on its first request
     snapshot_size: int = 0  # its length before compression
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -240,14 +216,16 @@ class Exposition:
         self.intervals = dict(intervals)
         self.project_budgets = dict(project_budgets or {})
         self.labels_snake_case = labels_snake_case
-        self.live = CollectorRegistry(auto_describe=False)
-        self.live.register(TelemetryCollector(stats))
+        self.live = LivePart()
+        self.live.add(stats.view, TelemetryCollector(stats).collect)
         if reloads is not None:
-            self.live.register(ReloadCollector(reloads))
+            self.live.add(reloads.view, ReloadCollector(reloads).collect)
         if process_metrics:
-            ProcessCollector(registry=self.live)
-            PlatformCollector(registry=self.live)
-            GCCollector(registry=self.live)
+            process = CollectorRegistry(auto_describe=False)
+            for collector in (ProcessCollector, PlatformCollector, GCCollector):
+                collector(registry=process)
+            self.live.add_sampled(process)
+        self._tail: tuple[_Rendered, bytes, bytes] | None = None  # (for what, the live text, its gzip tail)
         self._sources: dict[str, Callable[[CollectorState | None, _Fleet], Part]] = {
             "cost": self._cost,
             "health": lambda state, fleet: Part.of_chunks((state, fleet), (
@@ -293,9 +271,8 @@ class Exposition:
         crc, size = parts[0].crc, parts[0].size  # the first part is the big one: the others are cheap to append
         for part in parts[1:]:
             crc, size = crc32_combine(crc, part.crc, part.size), size + part.size
-        gzipped = GzipPrefix(_GZIP_HEADER + b"".join(p.deflated for p in parts), crc, size)
         with self._lock:
-            self._rendered = _Rendered(snapshot, fleet, tuple(parts), gzipped)
+            self._rendered = _Rendered(snapshot, fleet, tuple(parts), crc, size)
             self.renders += 1
 
     def _current(self) -> _Rendered:
@@ -304,18 +281,27 @@ class Exposition:
             raise RuntimeError("no snapshot rendered yet: subscribe the exposition to the snapshot holder")
         return rendered
 
-    def metrics_body(self, gzipped: bool = False) -> bytes | Body:
-        """``/metrics``: the held parts and the live part. Gzipped: the held deflated bytes as they are, the live part
-        compressed on its own. Plain (rare: Prometheus asks for gzip): the parts inflated while they are sent."""
+    def metrics_body(self, gzipped: bool = False) -> Body:
+        """``/metrics``: the held parts and the live part. Gzipped: the gzip header, the held deflated parts as they
+        are (no copy, whatever the series count) and a tail: the live part deflated, the trailer; the tail is made
+        again only when the live text or the snapshot changed. Plain (rare: Prometheus asks for gzip): the parts
+        inflated while they are sent."""
         rendered = self._current()
-        live = generate_latest(self.live)
-        if gzipped:
-            return rendered.gzipped.finish(live)
-
-        def pieces() -> Iterator[bytes]:
-            yield from inflate(rendered.gzipped.data[len(_GZIP_HEADER):])
-            yield live
-        return Body(rendered.gzipped.size + len(live), pieces)
+        live = self.live.text()
+        if not gzipped:
+            def pieces() -> Iterator[bytes]:
+                for part in rendered.parts:
+                    yield from inflate(part.deflated)
+                yield live
+            return Body(rendered.size + len(live), pieces)
+        tail = self._tail
+        if tail is None or tail[0] is not rendered or tail[1] is not live:
+            deflate = zlib.compressobj(1, zlib.DEFLATED, -zlib.MAX_WBITS)
+            trailer = struct.pack("<II", zlib.crc32(live, rendered.crc) & 0xFFFFFFFF,
+                                  (rendered.size + len(live)) & 0xFFFFFFFF)
+            self._tail = tail = (rendered, live, deflate.compress(live) + deflate.flush() + trailer)
+        held = (_GZIP_HEADER, *(part.deflated for part in rendered.parts), tail[2])
+        return Body(sum(map(len, held)), lambda: held)
 
     def metrics(self, gzipped: bool = False) -> bytes:
         body = self.metrics_body(gzipped)

@@ -2,5 +2,6 @@
 exporter's and the reporter's ``/metrics``), as the Prometheus exporter-toolkit serves them."""
 
 from exporter.web.guard import GuardedHandler, GuardedServer, WebGuard
+from exporter.web.request import QuickRequest
 
-__all__ = ["GuardedHandler", "GuardedServer", "WebGuard"]
+__all__ = ["GuardedHandler", "GuardedServer", "QuickRequest", "WebGuard"]
