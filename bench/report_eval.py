@@ -1,6 +1,6 @@
 """Does the daily report ever post a lie? Scenario days × model answers, through the whole reporter path.
 
-Each scenario day (bench/report_scenarios.py: spike, overrun, health, quiet, restated, failing,
+Each scenario day (bench/report_scenarios.py: spike, overrun, health, quiet, restated, context, failing,
 first_of_month) gets faithful answers in four styles and lies made by mutating them (bench/report_answers.py),
 plus the issue's three false posts on the spike day. Every answer is served by the local OpenAI-compatible
 stand-in (tests/test_reporter_fakes.py) to the real reporter (LlmClient → claims check → guard → text), and
