@@ -60,6 +60,8 @@ def _required(fact: Fact) -> tuple[str, ...]:
         return (e.get("project") or e.get("account"),)
     if fact.kind.startswith("health_"):
         return e["account"], e["event_type_code"]
+    if fact.kind == "anomaly":
+        return e["account"], e["anomaly_id"]
     if fact.kind == "collector_failing":
         return e["collector"], e["account"]
     return (e.get("exporter", ""),)

@@ -196,6 +196,13 @@ def _items(data: Mapping[str, Any], p: _Spans) -> Iterator[Fact]:
                            ("baseline_mean", d["baseline_mean_usd"], "usd", (p.baseline,)),
                            ("change", d["change_usd"], "usd", (p.day, p.baseline), True)),
                    direction=_sign(d["change_usd"]), spans=(p.day,), row=d)
+    for a in data.get("anomalies") or ():
+        span = Span("anomaly", _d(a["start"]), _d(a["end"] or a["start"])) if a["start"] else None
+        yield Fact(f"anomaly:{a['account']}:{a['anomaly_id']}", "anomaly", "spikes",
+                   {"account": a["account"], "account_id": a.get("account_id", ""), "service": a["service"],
+                    "anomaly_id": a["anomaly_id"]},
+                   _values(("impact", a["impact_usd"], "usd", (span,) if span else ())),
+                   state="open", actionable=True, direction=1, spans=(span,) if span else (), row=a)
     for b in data["budgets"]:
         state = "no_data" if b.get("no_data") else ("over_budget" if b["over_budget"] else "within_budget")
         yield Fact(f"budget:{b['name']}" if b["kind"] == "project" else f"budget:account:{b['name']}", "budget",

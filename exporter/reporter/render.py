@@ -108,6 +108,11 @@ def _spikes(kinds: Mapping[str, list[Fact]], t: Mapping[str, str], day: str, zon
                                                 mean=usd(r["baseline_mean_usd"]),
                                                 change=usd(r["change_usd"], signed=True)) + link(d))
         lines.extend(_context_lines(kinds, f, t, zone, link))
+    for f in kinds.get("anomaly", []):
+        a = f.row
+        period = a["start"] if not a["end"] or a["end"] == a["start"] else f"{a['start']}..{a['end']}"
+        lines.append(t["anomaly"].format(who=_who(a["account"], a["service"]), id=f"`{a['anomaly_id']}`",
+                                         usd=usd(a["impact_usd"]), period=period or t["n/a"]) + link(f))
     return lines
 
 
