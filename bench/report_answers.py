@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from bench.report_context_answers import context_claim, foreign_event_as_context
+from bench.report_context_answers import anomaly_claim, context_claim, foreign_event_as_context
 from exporter.reporter.factlist import Fact
 from exporter.reporter.summary import Facts
 
@@ -206,6 +206,8 @@ def faithful(facts: Facts, style: str) -> Claims:
             out.append(([f.id], _budget(f, style)))
         elif f.kind in ("health_open", "health_upcoming") and (f.actionable or style in ("plain", "korean")):
             out.append(([f.id], _health(f, style)))
+        elif f.kind == "anomaly":
+            out.append(anomaly_claim(f, style))
         elif f.kind == "context_health":
             out.append(context_claim(f, style))
         elif f.kind == "estimate":

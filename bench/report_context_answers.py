@@ -32,3 +32,12 @@ def foreign_event_as_context(facts: Facts, claims: Claims, n: int) -> Iterator[t
                     f"`{event.entity['event_type_code']}` open for `{spike.entity['account']}`.")
             yield "another account's Health event as context", claims + [([spike.id, event.id], text)], text
             return
+
+
+def anomaly_claim(f: Fact, style: str) -> tuple[list[str], str]:
+    e = f.entity
+    who = f"`{e['account']}`" + (f" / `{e['service']}`" if e["service"] else "")
+    impact = f"${f.values[0].amount:,.2f}" if f.values else ""
+    if style == "korean":
+        return [f.id], f"Cost Anomaly Detection: {who}에 `{e['anomaly_id']}` 이상 비용이 진행 중입니다 (영향 {impact})."
+    return [f.id], f"Cost Anomaly Detection has `{e['anomaly_id']}` open for {who}, impact {impact}."
