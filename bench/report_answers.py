@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+from bench.report_context_answers import anomaly_claim, context_claim, foreign_event_as_context
 from exporter.reporter.factlist import Fact
 from exporter.reporter.summary import Facts
 
@@ -205,6 +206,10 @@ def faithful(facts: Facts, style: str) -> Claims:
             out.append(([f.id], _budget(f, style)))
         elif f.kind in ("health_open", "health_upcoming") and (f.actionable or style in ("plain", "korean")):
             out.append(([f.id], _health(f, style)))
+        elif f.kind == "anomaly":
+            out.append(anomaly_claim(f, style))
+        elif f.kind == "context_health":
+            out.append(context_claim(f, style))
         elif f.kind == "estimate":
             out.append(([f.id], {"korean": f"{day} 비용은 아직 추정치입니다."}.get(
                 style, f"{day} is still an estimate and may be restated.")))
@@ -366,6 +371,8 @@ MUTATIONS = (misattributed, config_number, percentage_not_in_facts, wrong_day, m
 def lies(facts: Facts, claims: Claims, n: int) -> Iterator[Lie]:
     for mutate in MUTATIONS:
         yield from mutate(facts, claims, n)
+    for kind, new, text in foreign_event_as_context(facts, claims, n):
+        yield Lie(kind, new, text)
 
 
 def quoted_posts(facts: Facts, claims: Claims) -> Iterator[Lie]:

@@ -1,6 +1,6 @@
 """Does the daily report ever post a lie? Scenario days × model answers, through the whole reporter path.
 
-Each scenario day (bench/report_scenarios.py: spike, overrun, health, quiet, restated, failing,
+Each scenario day (bench/report_scenarios.py: spike, overrun, health, quiet, restated, context, failing,
 first_of_month) gets faithful answers in four styles and lies made by mutating them (bench/report_answers.py),
 plus the issue's three false posts on the spike day. Every answer is served by the local OpenAI-compatible
 stand-in (tests/test_reporter_fakes.py) to the real reporter (LlmClient → claims check → guard → text), and
@@ -60,6 +60,8 @@ def _required(fact: Fact) -> tuple[str, ...]:
         return (e.get("project") or e.get("account"),)
     if fact.kind.startswith("health_"):
         return e["account"], e["event_type_code"]
+    if fact.kind == "anomaly":
+        return e["account"], e["anomaly_id"]
     if fact.kind == "collector_failing":
         return e["collector"], e["account"]
     return (e.get("exporter", ""),)

@@ -131,6 +131,26 @@ def spike() -> Scenario:
     return Scenario("spike", day, store, project_budgets={"web": Decimal("2000")})
 
 
+def _sagemaker_issue(account_id: str, suffix: str) -> AccountResult:
+    at = dt.datetime(2026, 11, 16, 0, 10, tzinfo=dt.timezone.utc)
+    event = health_event(f"arn:aws:health:us-east-1::event/SAGEMAKER/AWS_SAGEMAKER_OPERATIONAL_ISSUE/{suffix}",
+                         start="2026-11-15T02:05:00Z", service="SAGEMAKER",
+                         event_type_code="AWS_SAGEMAKER_OPERATIONAL_ISSUE",
+                         description="Increased training job start latencies.")
+    return result_of("health", account_id, [event], last_success=at, last_attempt=at)
+
+
+def context() -> Scenario:
+    """The spike day with an open SageMaker issue in `data-prod` (context of its spike) and another in
+    `data-staging` (no spike there: context of nothing)."""
+    scenario = spike()
+    at = dt.datetime(2026, 11, 16, 0, 20, tzinfo=dt.timezone.utc)
+    accounts = [(a, name, project) for a, (name, project) in ACCOUNTS.items()]
+    scenario.store.store_snapshot(snapshot_of(_sagemaker_issue("111111111111", "sm-1"),
+                                              _sagemaker_issue("222222222222", "sm-2"), accounts=accounts), URL, at)
+    return Scenario("context", scenario.day, scenario.store, project_budgets=scenario.project_budgets)
+
+
 def overrun() -> Scenario:
     day = dt.date(2026, 11, 20)
     costs = _history(day)
@@ -193,5 +213,5 @@ def first_of_month() -> Scenario:
 
 SCENARIOS: dict[str, Callable[[], Scenario]] = {
     "spike": spike, "overrun": overrun, "health": health, "quiet": quiet, "restated": restated,
-    "failing": failing, "first_of_month": first_of_month,
+    "failing": failing, "first_of_month": first_of_month, "context": context,
 }

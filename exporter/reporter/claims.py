@@ -191,7 +191,20 @@ def check(claim: Claim, facts: Facts) -> str | None:
         return "copies AWS-originated text"
     return (_entities(claim, reading, facts, cited_facts) or _figures(claim, reading, facts, cited_facts)
             or _periods(reading, cited_facts) or _directions(reading, cited_facts) or _states(claim, cited_facts)
-            or _times(reading, cited_facts))
+            or _times(reading, cited_facts) or _foreign_events(cited_facts))
+
+
+def _foreign_events(cited: list[Fact]) -> str | None:
+    """A Health event cited beside a spike, driver or mover of another account or service: context is a
+    ``context_health`` fact (same account and service), never an event of elsewhere put next to the cost."""
+    costs = {(f.entity.get("account"), f.entity.get("service")) for f in cited
+             if f.kind in ("spike", "driver", "mover_week_over_week", "mover_month_over_month")}
+    for f in cited:
+        if f.kind in ("health_open", "health_upcoming", "context_health") and costs and not any(
+                a == f.entity.get("account") and (f.kind != "context_health" or s == f.entity.get("service"))
+                for a, s in costs):
+            return f"cites the Health event {f.id!r} beside the cost of another account"
+    return None
 
 
 def _stated(fact: Fact, reading: Reading, named: set[str]) -> bool:

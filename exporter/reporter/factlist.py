@@ -8,7 +8,8 @@ each with a unit and the period it is about. The model's claims name these ids, 
 :mod:`exporter.reporter.claims` checks every claim against the facts it names.
 
 Ids are built from names, so the same thing has the same id every day. Sections, in report order: failures
-and stale data, spikes (and the usage types that drove them: kind ``driver``), budgets, Health, totals,
+and stale data, spikes (and the usage types that drove them: kind ``driver``; open AWS Health events of the same
+account and service: kind ``context_health``), budgets, Health, totals,
 movers, other (expected conditions, freshness).
 """
 
@@ -21,6 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 from exporter.periods import days_in_month, first_of_month
+from exporter.reporter.servicemap import health_matches
 
 SECTIONS = ("failures", "spikes", "budgets", "health", "totals", "movers", "other")
 COST_KINDS = frozenset({"spike", "driver", "budget", "total", "top_service", "mover_week_over_week",
@@ -194,6 +196,13 @@ def _items(data: Mapping[str, Any], p: _Spans) -> Iterator[Fact]:
                            ("baseline_mean", d["baseline_mean_usd"], "usd", (p.baseline,)),
                            ("change", d["change_usd"], "usd", (p.day, p.baseline), True)),
                    direction=_sign(d["change_usd"]), spans=(p.day,), row=d)
+    for a in data.get("anomalies") or ():
+        span = Span("anomaly", _d(a["start"]), _d(a["end"] or a["start"])) if a["start"] else None
+        yield Fact(f"anomaly:{a['account']}:{a['anomaly_id']}", "anomaly", "spikes",
+                   {"account": a["account"], "account_id": a.get("account_id", ""), "service": a["service"],
+                    "anomaly_id": a["anomaly_id"]},
+                   _values(("impact", a["impact_usd"], "usd", (span,) if span else ())),
+                   state="open", actionable=True, direction=1, spans=(span,) if span else (), row=a)
     for b in data["budgets"]:
         state = "no_data" if b.get("no_data") else ("over_budget" if b["over_budget"] else "within_budget")
         yield Fact(f"budget:{b['name']}" if b["kind"] == "project" else f"budget:account:{b['name']}", "budget",
@@ -225,6 +234,7 @@ def _items(data: Mapping[str, Any], p: _Spans) -> Iterator[Fact]:
                            ("upcoming", len(data["health"]["upcoming"]), "count", ())))
     yield from _totals(data, p)
     yield from _movers(data, p)
+    yield from _context(data)
     for x in fresh.get("expected_conditions") or ():
         yield Fact(f"expected:{x['collector']}:{x['account']}", "expected_condition", "other",
                    {"collector": x["collector"], "account": x["account"], "account_id": x.get("account_id", "")},
@@ -276,3 +286,23 @@ def _movers(data: Mapping[str, Any], p: _Spans) -> Iterator[Fact]:
                                ("change_pct", m["change_pct"], "pct", (compare, current, previous), True),
                                ("rank", m["rank"], "count", ())),
                        direction=_sign(m["change_usd"]), spans=(compare,), row=m)
+
+
+def _context(data: Mapping[str, Any]) -> Iterator[Fact]:
+    """An open AWS Health event of the same account and service (:mod:`exporter.reporter.servicemap`) next to each
+    spike and mover: ``context:spike:acct:Amazon SageMaker:health:AWS_SAGEMAKER_OPERATIONAL_ISSUE:us-east-1``."""
+    items = [("spikes", f"spike:{s['account']}:{s['service']}", s) for s in data["spikes"]]
+    items += [("movers", f"mover:{short}:{m['account']}:{m['service']}", m)
+              for key, short in (("week_over_week", "wow"), ("month_over_month", "mom"))
+              for m in data["movers"][key]]
+    for section, about, item in items:
+        for e in data["health"]["open"]:
+            if e["account"] != item["account"] or not health_matches(e["service"], item["service"]):
+                continue
+            spans = tuple(Span("event", _d(t), _d(t)) for t in (e["start_time"], e["end_time"]) if t)
+            yield Fact(f"context:{about}:health:{e['event_type_code']}:{e['region']}", "context_health", section,
+                       {"account": e["account"], "account_id": e.get("account_id", ""), "service": item["service"],
+                        "health_service": e["service"] or "", "event_type_code": e["event_type_code"] or "",
+                        "region": e["region"] or "", "category": e["category"] or ""},
+                       state="open", times=tuple(t for t in (e["start_time"], e["end_time"]) if t), spans=spans,
+                       extra={"about": about, "arn": e.get("arn", "")}, row=e)

@@ -54,7 +54,8 @@ def _who(*names: str | None) -> str:
     return " / ".join(f"`{n}`" for n in names if n)
 
 
-def _mover_lines(items: Sequence[Fact], link: Link) -> list[str]:
+def _mover_lines(items: Sequence[Fact], kinds: Mapping[str, list[Fact]], t: Mapping[str, str], zone: str,
+                 link: Link) -> list[str]:
     # No percentage from zero: "+$50.00: $0.00 → $50.00" says it all.
     out = []
     for f in items:
@@ -62,6 +63,7 @@ def _mover_lines(items: Sequence[Fact], link: Link) -> list[str]:
         out.append(f"{m['rank']}. {_who(m['account'], m['service'])} {usd(m['change_usd'], signed=True)}"
                    + (f" ({pct(m['change_pct'], signed=True)})" if m["change_pct"] is not None else "")
                    + f": {usd(m['previous_usd'])} → {usd(m['current_usd'])}" + link(f))
+        out.extend(_context_lines(kinds, f, t, zone, link))
     return out
 
 
@@ -88,7 +90,7 @@ def _failures(kinds: Mapping[str, list[Fact]], t: Mapping[str, str], zone: str, 
     return lines
 
 
-def _spikes(kinds: Mapping[str, list[Fact]], t: Mapping[str, str], day: str, link: Link) -> list[str]:
+def _spikes(kinds: Mapping[str, list[Fact]], t: Mapping[str, str], day: str, zone: str, link: Link) -> list[str]:
     lines = []
     drivers = kinds.get("driver", [])
     for f in kinds.get("spike", []):
@@ -105,7 +107,22 @@ def _spikes(kinds: Mapping[str, list[Fact]], t: Mapping[str, str], day: str, lin
                 lines.append(t["driver"].format(usage=f"`{r['usage_type']}`", usd=usd(r["usd"]),
                                                 mean=usd(r["baseline_mean_usd"]),
                                                 change=usd(r["change_usd"], signed=True)) + link(d))
+        lines.extend(_context_lines(kinds, f, t, zone, link))
+    for f in kinds.get("anomaly", []):
+        a = f.row
+        period = a["start"] if not a["end"] or a["end"] == a["start"] else f"{a['start']}..{a['end']}"
+        lines.append(t["anomaly"].format(who=_who(a["account"], a["service"]), id=f"`{a['anomaly_id']}`",
+                                         usd=usd(a["impact_usd"]), period=period or t["n/a"]) + link(f))
     return lines
+
+
+def _context_lines(kinds: Mapping[str, list[Fact]], item: Fact, t: Mapping[str, str], zone: str,
+                   link: Link) -> list[str]:
+    """The open Health events of the item's account and service (facts of kind ``context_health``)."""
+    return [t["context_health"].format(service=f"`{c.entity['health_service']}`",
+                                       code=f"`{c.entity['event_type_code']}`", region=f"`{c.entity['region']}`",
+                                       start=when(c.row.get("start_time"), zone, t["n/a"])) + link(c)
+            for c in kinds.get("context_health", []) if c.extra.get("about") == item.id]
 
 
 def _budgets(kinds: Mapping[str, list[Fact]], t: Mapping[str, str], link: Link) -> list[str]:
@@ -158,16 +175,17 @@ def _totals(kinds: Mapping[str, list[Fact]], t: Mapping[str, str], d: Mapping[st
     return lines
 
 
-def _movers(kinds: Mapping[str, list[Fact]], t: Mapping[str, str], d: Mapping[str, Any], link: Link) -> list[str]:
+def _movers(kinds: Mapping[str, list[Fact]], t: Mapping[str, str], d: Mapping[str, Any], zone: str,
+            link: Link) -> list[str]:
     lines = []
     compare = d["comparisons"]
     if kinds.get("mover_week_over_week"):
         lines.append(f"*{t['wow'].format(day=d['day'], previous=compare['week_over_week']['previous'])}*")
-        lines.extend(_mover_lines(kinds["mover_week_over_week"], link))
+        lines.extend(_mover_lines(kinds["mover_week_over_week"], kinds, t, zone, link))
     if kinds.get("mover_month_over_month"):
         first, last = compare["month_over_month"]["previous"]
         lines.append(f"*{t['mom'].format(first=first, last=last)}*")
-        lines.extend(_mover_lines(kinds["mover_month_over_month"], link))
+        lines.extend(_mover_lines(kinds["mover_month_over_month"], kinds, t, zone, link))
     return lines
 
 
@@ -189,11 +207,11 @@ def deterministic_text(facts: Facts, language: str, reason: str, link: Link = _n
     by_section = {name: _by_kind(f for f in facts.items if f.section == name) for name in SECTIONS}
     blocks = {
         "failures": _failures(by_section["failures"], t, zone, link),
-        "spikes": _spikes(by_section["spikes"], t, d["day"], link),
+        "spikes": _spikes(by_section["spikes"], t, d["day"], zone, link),
         "budgets": _budgets(by_section["budgets"], t, link),
         "health": _health(by_section["health"], t, d, zone, link),
         "totals": _totals(by_section["totals"], t, d, link),
-        "movers": _movers(by_section["movers"], t, d, link),
+        "movers": _movers(by_section["movers"], t, d, zone, link),
         "other": _other(by_section["other"], t, d, zone),
     }
     for name in SECTIONS:

@@ -71,7 +71,14 @@ def _v4(db: Database) -> None:
                               if_not_exists=True)
 
 
-MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1, _v2, _v3, _v4)
+def _v5(db: Database) -> None:
+    # The exporter's open Cost Anomaly Detection anomalies (exporter.reporter.anomalies).
+    db["cost_anomalies"].create({"account_id": str, "anomaly_id": str, "service": str, "impact_usd": str,
+                                 "start": str, "end": str}, pk=["account_id", "anomaly_id"], not_null={"impact_usd"},
+                                if_not_exists=True)
+
+
+MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1, _v2, _v3, _v4, _v5)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -15,6 +15,7 @@ the old one):
 * ``pulls``             one row per pull of ``/snapshot`` (no URL credentials: they are stripped)
 * ``posts``             day + destination: what was posted, so each day is posted once per destination
 * ``backfill_windows``  account_id + window_start + window_end + metric done by ``backfill``
+* ``cost_anomalies``    account_id + anomaly_id: the open anomalies (:mod:`exporter.reporter.anomalies`)
 * ``cost_drivers``      account_id + day + service + usage_type: the exporter's spike drivers
                         (:mod:`exporter.reporter.drivers`)
 
@@ -52,6 +53,7 @@ from sqlite_utils import Database
 from exporter.config import CostSettings
 from exporter.config.reporter import Retention
 from exporter.model import DAILY, MONTHLY, CostRecord, Snapshot
+from exporter.reporter.anomalies import open_anomalies, store_anomalies
 from exporter.reporter.drivers import store_drivers, stored_drivers
 from exporter.reporter.rows import PKS, TABLES, DailyWindow, cost_row, date_text, iso_z, public_url, upsert_groups
 from exporter.reporter.schema import COST_PK, immediate, migrate, open_database
@@ -137,6 +139,7 @@ class Store:
             if status:
                 self.db["collector_status"].upsert_all(status, pk=["collector", "account_id"])
             store_drivers(self.db, snapshot)
+            store_anomalies(self.db, snapshot)
             self.db["pulls"].insert({
                 "exporter": public_url(exporter), "pulled_at": pulled_at.isoformat(),
                 "taken_at": iso_z(snapshot.taken_at), "generation": snapshot.generation,
@@ -283,6 +286,10 @@ class Store:
         (``factlist`` kind ``driver``).
         """
         return stored_drivers(self.db, day, spikes)
+
+    def open_anomalies(self) -> list[dict[str, Any]]:
+        """The open Cost Anomaly Detection anomalies (:func:`exporter.reporter.anomalies.open_anomalies`)."""
+        return open_anomalies(self.db)
 
     def monthly_costs(self, month_start: dt.date, metric: str = DEFAULT_COST_METRIC) -> list[dict[str, Any]]:
         """Monthly cost rows of ``metric`` for the month starting ``month_start``."""

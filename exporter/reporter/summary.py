@@ -332,6 +332,8 @@ def build_facts(store: Store, day: dt.date, now: dt.datetime, settings: SummaryS
         "spikes": spikes,
         # Why a spike moved: the exporter's aws_cost_spike_driver_usd (usage types), stored from /snapshot.
         "drivers": store.spike_drivers(day, [(s["account_id"], s["service"]) for s in spikes]),
+        # AWS's own signal: open Cost Anomaly Detection anomalies (aws_cost_anomaly_impact_usd), stored from /snapshot.
+        "anomalies": store.open_anomalies(),
         "budgets": budgets,
         "health": {"open": health_open, "upcoming": health_upcoming},
         "freshness": {
@@ -357,4 +359,5 @@ def build_facts(store: Store, day: dt.date, now: dt.datetime, settings: SummaryS
     names |= {f["collector"] for f in failing + expected} | {b["name"] for b in budgets}
     names |= {e["exporter"] for e in failing_exporters}
     names |= {d["usage_type"] for d in data["drivers"]}
+    names |= {str(v) for a in data["anomalies"] for v in (a["anomaly_id"], a["service"]) if v}
     return Facts(day=day, data=data, aws_text=aws_text, names=frozenset(names), items=factlist.items(data))
