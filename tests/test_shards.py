@@ -126,3 +126,11 @@ def test_the_shard_flag_overrides_the_config_and_a_bad_one_exits_2(tmp_path):
     bad_file = write_config(tmp_path, {"accounts": [], "shard": {"index": 2, "count": 2}}, "bad.yaml")
     done = _cli("--check-config", "--config", str(bad_file))
     assert done.returncode == 2 and "shard.index: must be between 0 and 1, got 2" in done.stderr
+
+
+def test_a_reload_that_moves_the_share_says_it_needs_a_restart():
+    from exporter.lifecycle import restart_required
+
+    assert restart_required(_config(shard={"index": 0, "count": 3}), _config(shard={"index": 1, "count": 3})) == [
+        "shard.index"]
+    assert restart_required(_config(shard={"index": 1, "count": 3}), _config(shard={"index": 1, "count": 3})) == []
