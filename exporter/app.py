@@ -25,14 +25,27 @@ from exporter.exposition import Exposition
 from exporter.fleet import Fleet, infos
 from exporter.model import Snapshot, utcnow
 from exporter.scheduler import Runner, Schedule
+from exporter.shards import Shard
 from exporter.snapshot import SnapshotHolder
 from exporter.telemetry import ApiStats, ConfigReloads
 
 COLLECTOR_NAMES = ("cost", "health", "cloudwatch")
 
 
-def build_collectors(config: Config, clients: AwsClients, only: Iterable[str] | None = None) -> list[Collector]:
-    """The enabled collectors (``only`` narrows them further, e.g. from ``--no-collector.X`` flags)."""
+def shard_of(config: Config) -> Shard:
+    return Shard(config.shard.index, config.shard.count)
+
+
+def build_collectors(config: Config, clients: AwsClients, only: Iterable[str] | None = None,
+                     shard: Shard = Shard()) -> list[Collector]:
+    """The enabled collectors (``only`` narrows them further, e.g. from ``--no-collector.X`` flags). A shard
+    other than 0 runs none of the organization-wide ones (payer Cost Explorer, Health's organization view, the
+    CloudWatch monitoring account): shard 0 asks them once for every account."""
+    collectors = _enabled_collectors(config, clients, only)
+    return collectors if shard.first else [c for c in collectors if not c.fleet_wide]
+
+
+def _enabled_collectors(config: Config, clients: AwsClients, only: Iterable[str] | None) -> list[Collector]:
     wanted = set(config.collectors.enabled() if only is None else only)
     collectors: list[Collector] = []
     if "cost" in wanted and config.collectors.cost.mode == PAYER:
@@ -148,6 +161,7 @@ class App:
     discovery: Discovery | None = None
     reloads: ConfigReloads = field(default_factory=ConfigReloads)
     process_metrics: bool = True
+    shard: Shard = Shard()  # fixed at start (--shard, else the config's shard:); a reload does not move it
     running: Schedule | None = None  # once :meth:`schedule` started it
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)  # one reload at a time
     credentials: MainCredentials = field(init=False)
@@ -161,17 +175,20 @@ class App:
         """``as_of``: every pass collects as if today were that UTC day (``--as-of``), else the real today;
         ``reloads``: where config reloads are counted (a new one: loaded now)."""
         clients = AwsClients(config.aws, ApiStats())
-        collectors = build_collectors(config, clients, only)
+        shard = shard_of(config)
+        collectors = build_collectors(config, clients, only, shard)
         fleet = Fleet(config.accounts)
         holder = SnapshotHolder(Snapshot.empty(infos(config.accounts), exporter_version=__version__))
         discovery = cls._discovery(config, clients, fleet, holder) if config.organization.enabled else None
         reloads = reloads or ConfigReloads()
-        exposition = cls._exposition(config, collectors, clients.stats, process_metrics, reloads)
+        exposition = cls._exposition(config, collectors, clients.stats, process_metrics, reloads, shard)
         holder.subscribe(exposition.on_snapshot)
         clients.stats.declare(api_operations(config, collectors, discovery))
         runner = Runner(fleet, holder, concurrency=config.aws.concurrency,
-                        today=(lambda: as_of) if as_of is not None else lambda: utcnow().date())
-        return cls(config, clients, collectors, holder, runner, exposition, discovery, reloads, process_metrics)
+                        today=(lambda: as_of) if as_of is not None else lambda: utcnow().date(),
+                        owns=shard.owns if shard.count > 1 else None)
+        return cls(config, clients, collectors, holder, runner, exposition, discovery, reloads, process_metrics,
+                   shard)
 
     @staticmethod
     def _discovery(config: Config, clients: AwsClients, fleet: Fleet, holder: SnapshotHolder) -> Discovery:
@@ -182,11 +199,18 @@ class App:
 
     @staticmethod
     def _exposition(config: Config, collectors: Iterable[Collector], stats: ApiStats, process_metrics: bool,
-                    reloads: ConfigReloads) -> Exposition:
+                    reloads: ConfigReloads, shard: Shard) -> Exposition:
+        """Sharded, every shard knows the whole fleet (``Snapshot.accounts``: discovery is free) and serves
+        ``aws_account_info`` and the account budgets of its own share, shard 0 the project budgets; the cost
+        collector of shard 0 in payer mode covers every account, so its account budgets are every account's."""
+        collectors = list(collectors)
+        cost_fleet_wide = any(c.name == "cost" and c.fleet_wide for c in collectors)
         return Exposition({c.name: c.interval_seconds for c in collectors}, stats,
-                          project_budgets=config.budgets.projects,
+                          project_budgets=config.budgets.projects if shard.first else {},
                           labels_snake_case=config.collectors.cloudwatch.labels_snake_case,
-                          process_metrics=process_metrics, reloads=reloads)
+                          process_metrics=process_metrics, reloads=reloads,
+                          shard=(shard.index, shard.count), owns=shard.owns if shard.count > 1 else None,
+                          cost_covers_fleet=cost_fleet_wide)
 
     def collect_once(self, as_of: dt.date | None = None) -> None:
         if self.discovery is not None:
@@ -252,7 +276,7 @@ class App:
                 running.interval_seconds, running.retry_interval_seconds = like.interval_seconds, \
                     like.retry_interval_seconds
             exposition = self._exposition(config, collectors, self.clients.stats, self.process_metrics,
-                                          self.reloads)
+                                          self.reloads, self.shard)
             if self._same_exposition(exposition):
                 exposition = self.exposition
             else:  # renders the current snapshot before it serves anything
@@ -280,7 +304,7 @@ class App:
         collectors: list[Collector] = []
         recollect: set[str] = set()
         retimed: list[tuple[Collector, Collector]] = []
-        for new in build_collectors(config, self.clients, only):
+        for new in build_collectors(config, self.clients, only, self.shard):
             old = running.get(new.name)
             if old is None or type(old) is not type(new) or \
                     collector_inputs(self.config, new.name, timed=False) != collector_inputs(config, new.name,
@@ -295,8 +319,8 @@ class App:
 
     def _same_exposition(self, new: Exposition) -> bool:
         old = self.exposition
-        return (old.intervals, old.project_budgets, old.labels_snake_case) == (
-            new.intervals, new.project_budgets, new.labels_snake_case)
+        return (old.intervals, old.project_budgets, old.labels_snake_case, old.cost_covers_fleet) == (
+            new.intervals, new.project_budgets, new.labels_snake_case, new.cost_covers_fleet)
 
     def _reloaded_fleet(self, config: Config) -> tuple[Discovery | None, bool]:
         """Publishes the accounts ``config`` serves; returns discovery (None when off) and whether it must run

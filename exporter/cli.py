@@ -7,6 +7,7 @@ work; 1 anything else (e.g. the port is taken, or with ``--once`` a collector fa
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import signal
 import sys
@@ -15,8 +16,8 @@ from collections.abc import Callable, Sequence
 
 from exporter import __version__, config as config_mod, logsetup
 from exporter.app import COLLECTOR_NAMES, App
-from exporter.cliargs import ArgumentParser, iso_date
-from exporter.config import Config, ConfigError, parse_listen_address
+from exporter.cliargs import ArgumentParser, iso_date, shard
+from exporter.config import Config, ConfigError, ShardSettings, parse_listen_address
 from exporter.lifecycle import Reloader
 from exporter.web import WebGuard
 
@@ -48,6 +49,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--organization", action="store_true",
                    help="with --demo: the demo fleet as an AWS Organization (discovery, payer Cost Explorer, "
                         "organization Health, a CloudWatch monitoring account; no role assumed in any account)")
+    p.add_argument("--shard", type=shard, metavar="I/N",
+                   help="collect only share I of N of the accounts (0 <= I < N; overrides the config's shard:); "
+                        "shard 0 also makes the organization-wide calls. Run N replicas, one per share")
     p.add_argument("--check-config", action="store_true", help="validate the config and exit")
     p.add_argument("--check-credentials", action="store_true",
                    help="with --check-config: also check the main credentials (sts:GetCallerIdentity) and try "
@@ -122,6 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             config = demo.config
         else:
             config = config_mod.load(args.config)
+        config = _with_shard(args, config)
     except ConfigError as exc:
         print(f"aws-ops-exporter: invalid config {exc}", file=sys.stderr)
         return 2
@@ -129,7 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.check_config:
         discovery = "; accounts also discovered from AWS Organizations" if config.organization.enabled else ""
         print(f"{config.source}: ok ({len(config.accounts)} accounts{discovery}; collectors: "
-              f"{', '.join(config.collectors.enabled()) or 'none'})")
+              f"{', '.join(config.collectors.enabled()) or 'none'}"
+              f"{f'; shard {config.shard.index}/{config.shard.count}' if config.shard.count > 1 else ''})")
         if guard is not None:
             print(f"{args.web_config_file}: ok ({guard.describe()})")
         return _check_credentials(args, config) if args.check_credentials else 0
@@ -140,12 +146,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                         as_of=args.as_of)
         if args.once:
             return _once(app)
-        return _serve(app, args, Reloader(app, (lambda: demo.config) if demo is not None else
-                                                (lambda: config_mod.load(args.config)),
+        return _serve(app, args, Reloader(app, (lambda: _with_shard(args, demo.config)) if demo is not None else
+                                                (lambda: _with_shard(args, config_mod.load(args.config))),
                                           lambda new: _selected_collectors(args, new)), guard)
     finally:
         if demo is not None:
             demo.stop()
+
+
+def _with_shard(args: argparse.Namespace, config: Config) -> Config:
+    """``--shard I/N`` wins over the config's ``shard:``."""
+    if args.shard is None:
+        return config
+    return dataclasses.replace(config, shard=ShardSettings(*args.shard))
 
 
 def _once(app: App) -> int:
@@ -192,9 +205,9 @@ def _serve(app: App, args: argparse.Namespace, reloader: Reloader, guard: WebGua
                                                                  name="reload", daemon=True).start())
     server.start()
     log.info("event=listening address=%s port=%d telemetry_path=%s lifecycle=%s accounts=%d discovery=%s "
-             "collectors=%s %s version=%s", listen_address or ":", server.port, args.telemetry_path,
+             "collectors=%s shard=%s %s version=%s", listen_address or ":", server.port, args.telemetry_path,
              str(args.enable_lifecycle).lower(), len(app.config.accounts), str(app.discovery is not None).lower(),
-             ",".join(c.name for c in app.collectors),
+             ",".join(c.name for c in app.collectors), app.shard,
              guard.describe() if guard is not None else "tls=false basic_auth_users=0", __version__)
     stop_collecting = app.schedule_when_credentials_work(stop)
     stop.wait()

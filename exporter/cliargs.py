@@ -19,3 +19,15 @@ def iso_date(value: str) -> dt.date:
         return dt.date.fromisoformat(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
+
+
+def shard(value: str) -> tuple[int, int]:
+    """``--shard I/N``: (I, N) with 0 <= I < N."""
+    index, slash, count = value.partition("/")
+    if not slash or not index.isdigit() or not count.isdigit():
+        raise argparse.ArgumentTypeError(f"not I/N (e.g. 0/3): {value!r}")
+    if int(count) < 1:
+        raise argparse.ArgumentTypeError(f"N must be at least 1: {value!r}")
+    if int(index) >= int(count):
+        raise argparse.ArgumentTypeError(f"I must be below N (shards are 0 to N-1): {value!r}")
+    return int(index), int(count)

@@ -4,7 +4,8 @@ changes nothing but ``aws_exporter_config_last_reload_successful`` (0), a good o
 
 What a reload cannot change is named, not applied: the ``aws:`` section (the base session, STS, retries and
 timeouts, the rate limit, concurrency, the client cache: every cached client and credential hangs on it),
-``web:`` (the socket is bound) and ``log:`` (set up once, and the ``--log.*`` flags win). Command-line flags stay
+``web:`` (the socket is bound) and ``log:`` (set up once, and the ``--log.*`` flags win) and ``shard:`` (another share would hand accounts to no replica or two
+until every replica restarted). Command-line flags stay
 as given (``--no-collector.X`` still turns X off).
 """
 
@@ -20,7 +21,7 @@ from exporter.app import App, Reloaded
 from exporter.config import Config, ConfigError
 
 log = logging.getLogger(__name__)
-RESTART_SECTIONS = ("aws", "web", "log")
+RESTART_SECTIONS = ("aws", "web", "log", "shard")
 DERIVED = {"region_source"}  # where aws.region came from: no setting of its own
 
 

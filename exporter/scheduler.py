@@ -32,12 +32,15 @@ DISCOVERY_RETRY_SECONDS = 300.0
 
 class Runner:
     def __init__(self, accounts: Sequence[Account] | Fleet, holder: SnapshotHolder, concurrency: int = 1,
-                 today: Callable[[], dt.date] = lambda: utcnow().date()):
-        """``accounts``: a fixed list, or the :class:`Fleet` discovery keeps current (read at each pass)."""
+                 today: Callable[[], dt.date] = lambda: utcnow().date(), owns: Callable[[str], bool] | None = None):
+        """``accounts``: a fixed list, or the :class:`Fleet` discovery keeps current (read at each pass).
+        ``owns``: a shard's share (by account id): a collector that goes account by account covers only those;
+        a fleet-wide one (run by shard 0 only) answers for every account."""
         self.fleet = accounts if isinstance(accounts, Fleet) else Fleet(accounts)
         self.holder = holder
         self.concurrency = max(1, concurrency)
         self.today = today
+        self.owns = owns
         self._running: dict[str, threading.Lock] = {}
         self._retrying: set[str] = set()  # collectors whose running pass is a retry of failed accounts
         self._state = threading.Lock()  # guards _running and _retrying
@@ -46,6 +49,12 @@ class Runner:
     @property
     def accounts(self) -> tuple[Account, ...]:
         return self.fleet.accounts
+
+    def covered(self, collector: Collector) -> tuple[Account, ...]:
+        """The accounts a pass of ``collector`` covers: the fleet, or this shard's share of it."""
+        if self.owns is None or collector.fleet_wide:
+            return self.accounts
+        return tuple(a for a in self.accounts if self.owns(a.id))
 
     def stop(self) -> None:
         """Finish the account in progress, start no other, publish nothing more (the process is exiting)."""
@@ -74,7 +83,7 @@ class Runner:
             log.warning("event=collect_skipped collector=%s reason=previous_run_still_running", collector.name)
             return None
         try:
-            fleet = self.accounts
+            fleet = self.covered(collector)
             return self._run(collector, as_of or self.today(), tuple(accounts) if accounts else fleet, fleet)
         finally:
             with self._state:

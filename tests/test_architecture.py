@@ -30,6 +30,7 @@ ALLOWED: dict[str, set[str]] = {
     "exporter.ratelimit": set(),  # the buckets per AWS API: no boto3, beside aws.py
     "exporter.logsetup": set(),
     "exporter.cliargs": set(),
+    "exporter.shards": set(),  # pure: an account id → its shard
     "exporter.answers": set(),  # what an AWS answer must be (botocore's parsers, checked)
     "exporter.aws": {"exporter.answers", "exporter.config", "exporter.ratelimit", "exporter.telemetry"},
     "exporter.credentials": {"exporter.aws"},  # the main identity check: botocore's exceptions explained
@@ -50,7 +51,7 @@ ALLOWED: dict[str, set[str]] = {
     "exporter.lifecycle": {"exporter.app", "exporter.config"},
     "exporter.app": {"exporter", "exporter.aws", "exporter.collectors", "exporter.config", "exporter.exposition",
                      "exporter.discovery", "exporter.fleet", "exporter.model", "exporter.scheduler", "exporter.snapshot", "exporter.telemetry",
-                     "exporter.credentials"},
+                     "exporter.credentials", "exporter.shards"},
     "exporter.credcheck": {"exporter.app", "exporter.aws", "exporter.credentials"},
     "exporter.cli": {"exporter", "exporter.app", "exporter.cliargs", "exporter.config", "exporter.lifecycle",
                      "exporter.logsetup", "exporter.server", "exporter.web", "aws_ops_demo", "exporter.credcheck"},

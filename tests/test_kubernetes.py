@@ -356,3 +356,19 @@ def rendered_config(rendered: list[dict[str, Any]], tmp_path: Path, monkeypatch:
     path = tmp_path / "config.yaml"
     path.write_text(config_map_text(rendered))
     return load(path)
+
+
+# -------------------------------------------------------------------------------------- the shards' overlay
+
+def test_the_shards_overlay_runs_one_pod_per_shard_each_given_its_ordinal():
+    docs = render(DEPLOY.parent / "kubernetes-shards")
+    core = [doc for doc in docs if not is_operator_kind(doc)]
+    assert "aws-ops-exporter" not in of_kind(core, "Deployment")
+    shards = of_kind(core, "StatefulSet")["aws-ops-exporter"]
+    replicas = shards["spec"]["replicas"]
+    args = pod(shards)["containers"][0]["args"]
+    assert replicas > 1 and args[-2:] == ["--shard", f"$(POD_INDEX)/{replicas}"]
+    assert container_env(shards)["POD_INDEX"]["valueFrom"]["fieldRef"]["fieldPath"] == \
+        "metadata.labels['apps.kubernetes.io/pod-index']"
+    assert shards["spec"]["serviceName"] in of_kind(core, "Service")
+    validate_core(core, KUBERNETES_VERSIONS[-1])

@@ -12,7 +12,7 @@ on those above it:
 - :mod:`~exporter.config.validate`: :class:`Section`, :class:`ConfigError` and the shared value rules
 - :mod:`~exporter.config.cloudwatch`: the CloudWatch keys and queries the collector and accounts share
 - :mod:`~exporter.config.accounts`, :mod:`~exporter.config.organization`, :mod:`~exporter.config.collectors`,
-  :mod:`~exporter.config.process`: the exporter's sections
+  :mod:`~exporter.config.process`, :mod:`~exporter.config.shard`: the exporter's sections
 - :mod:`~exporter.config.reporter`: the reporter sidecar's section and settings, secrets resolved apart
 - :mod:`~exporter.config.textfile`: a file's bytes → UTF-8 text within the size limit, or the one problem
 - :mod:`~exporter.config.yamlload`: text → data, strictly (duplicate keys) and within the depth and alias limits,
@@ -27,7 +27,7 @@ This module only re-exports the package's interface: the model, the validation k
 from exporter.config.loading import load, parse
 from exporter.config.model import (Account, AwsSettings, Budgets, CloudWatchOverride, CloudWatchQuery, CloudWatchScope,
                                    CloudWatchSettings, Collectors, Config, CostSettings, HealthSettings, LogSettings,
-                                   OrganizationSettings, WebSettings)
+                                   OrganizationSettings, ShardSettings, WebSettings)
 from exporter.config.validate import (ACCOUNT_ID_RE, ENV_NAME_RE, EXTERNAL_ID_RE, REGION_RE, ROLE_ARN_RE, ConfigError,
                                       Section, parse_duration, parse_listen_address)
 from exporter.config.webconfig import TlsSettings, WebConfig, load_web_config
@@ -35,7 +35,7 @@ from exporter.config.webconfig import TlsSettings, WebConfig, load_web_config
 __all__ = [
     "ACCOUNT_ID_RE", "ENV_NAME_RE", "EXTERNAL_ID_RE", "REGION_RE", "ROLE_ARN_RE", "Account", "AwsSettings", "Budgets",
     "CloudWatchOverride", "CloudWatchQuery", "CloudWatchScope", "CloudWatchSettings", "Collectors", "Config",
-    "ConfigError", "CostSettings", "HealthSettings", "LogSettings", "OrganizationSettings", "Section", "WebSettings",
+    "ConfigError", "CostSettings", "HealthSettings", "LogSettings", "OrganizationSettings", "Section", "ShardSettings", "WebSettings",
     "TlsSettings", "WebConfig", "load", "load_web_config", "parse",
     "parse_duration", "parse_listen_address",
 ]

@@ -17,6 +17,7 @@ from exporter.config.model import Config
 from exporter.config.organization import parse_organization
 from exporter.config.process import parse_log, parse_web
 from exporter.config.reporter import parse_reporter
+from exporter.config.shard import parse_shard
 from exporter.config.textfile import read_config_text
 from exporter.config.validate import ConfigError, Section
 from exporter.config.yamlload import YamlProblem, load_yaml
@@ -41,6 +42,7 @@ def parse(data: Any, source: str = "<memory>") -> Config:
                     "collectors.cloudwatch.queries")
     web = parse_web(top.section("web"))
     log = parse_log(top.section("log"))
+    shard = parse_shard(top.section("shard"))
     raw_accounts = top.raw("accounts") if isinstance(top.raw("accounts"), list) else []
     # With discovery on, a budget may be for a project only discovered accounts have.
     budgets = parse_budgets(top.section("budgets"), None if organization.enabled else
@@ -50,7 +52,7 @@ def parse(data: Any, source: str = "<memory>") -> Config:
     if problems:
         raise ConfigError(source, problems)
     return Config(accounts=accounts, collectors=collectors, aws=aws, web=web, log=log, budgets=budgets,
-                  organization=organization, reporter=reporter, source=source)
+                  organization=organization, shard=shard, reporter=reporter, source=source)
 
 
 def _check_reporter(s: Section) -> Mapping[str, Any]:

@@ -92,6 +92,14 @@ class CostSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ShardSettings:
+    """``shard:``: this replica collects the accounts of share ``index`` of ``count`` (``--shard I/N`` overrides)."""
+
+    index: int = 0
+    count: int = 1
+
+
+@dataclass(frozen=True, slots=True)
 class HealthSettings:
     enabled: bool = False
     interval_seconds: float = 300
@@ -228,6 +236,7 @@ class Config:
     log: LogSettings = field(default_factory=LogSettings)
     budgets: Budgets = field(default_factory=Budgets)
     organization: OrganizationSettings = field(default_factory=OrganizationSettings)
+    shard: ShardSettings = field(default_factory=ShardSettings)
     # The reporter sidecar's section as written: its shape is checked here (exporter.config.reporter), its
     # secrets are read only by the reporter itself (load_settings).
     reporter: Mapping[str, Any] = field(default_factory=dict)

@@ -3,7 +3,7 @@ health; and, read on every scrape, the outcome of config reloads."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.metrics_core import Metric
@@ -13,8 +13,11 @@ from exporter.model import DiscoveryStatus, Snapshot
 from exporter.telemetry import ConfigReloads
 
 
-def exporter_families(snapshot: Snapshot, intervals: Mapping[str, float]) -> Iterator[Metric]:
-    """``intervals``: each running collector's name → its interval (config collectors.<name>.interval)."""
+def exporter_families(snapshot: Snapshot, intervals: Mapping[str, float], shard: tuple[int, int] = (0, 1),
+                      owns: Callable[[str], bool] | None = None) -> Iterator[Metric]:
+    """``intervals``: each running collector's name → its interval (config collectors.<name>.interval);
+    ``shard``: (index, count); ``owns``: the shard's share, whose accounts ``aws_account_info`` lists (every
+    shard knows the whole fleet; each account is listed by one shard only)."""
     accounts = snapshot.accounts
     info = InfoMetricFamily(
         "aws_account",
@@ -22,8 +25,16 @@ def exporter_families(snapshot: Snapshot, intervals: Mapping[str, float]) -> Ite
         "ListAccounts (source=organizations); ou is the parent OU or root id from ListParents (\"\" when unknown).",
         labels=["account", "account_id", "project", "ou", "source"])
     for a in accounts:
-        info.add_metric([a.name, a.id, a.project, a.ou, a.source], {})
+        if owns is None or owns(a.id):
+            info.add_metric([a.name, a.id, a.project, a.ou, a.source], {})
     yield info
+    sharded = InfoMetricFamily(
+        "aws_exporter_shard",
+        "This replica's share of the accounts (--shard I/N, else config shard.index/shard.count; 0 of 1 = every "
+        "account): it collects the accounts whose jump hash of the account id is index; shard 0 also makes the "
+        "organization-wide calls.", labels=["index", "count"])
+    sharded.add_metric([str(shard[0]), str(shard[1])], {})
+    yield sharded
     if snapshot.discovery is not None:
         yield from discovery_families(snapshot.discovery)
 

@@ -209,13 +209,19 @@ class Exposition:
 
     def __init__(self, intervals: Mapping[str, float], stats: ApiStats,
                  project_budgets: Mapping[str, Decimal] | None = None, labels_snake_case: bool = False,
-                 process_metrics: bool = True, reloads: ConfigReloads | None = None):
+                 process_metrics: bool = True, reloads: ConfigReloads | None = None,
+                 shard: tuple[int, int] = (0, 1), owns: Callable[[str], bool] | None = None,
+                 cost_covers_fleet: bool = False):
         """``intervals``: the running collectors' names → their intervals (config collectors.<name>). The
         accounts and their labels come from each snapshot (``Snapshot.accounts``: discovery changes them).
-        ``reloads``: the config reloads' outcome, served with the live part."""
+        ``reloads``: the config reloads' outcome, served with the live part. ``shard``: (index, count), served as
+        ``aws_exporter_shard_info``; ``owns``: the shard's share by account id (None: every account), whose
+        ``aws_account_info`` and account budgets this exporter serves (every account's budgets when
+        ``cost_covers_fleet``: payer mode's cost collector answers for all)."""
         self.intervals = dict(intervals)
         self.project_budgets = dict(project_budgets or {})
         self.labels_snake_case = labels_snake_case
+        self.shard, self.owns, self.cost_covers_fleet = shard, owns, cost_covers_fleet
         self.live = LivePart()
         self.live.add(stats.view, TelemetryCollector(stats).collect)
         if reloads is not None:
@@ -250,7 +256,8 @@ class Exposition:
             run = state.run if state is not None else None
             yield (unmapped_family(run.unmapped if run is not None else ()),
                    organization_family(run.signals if run is not None else None),
-                   budget_family(self.project_budgets, fleet.accounts))
+                   budget_family(self.project_budgets, fleet.accounts if self.cost_covers_fleet or self.owns is None
+                                 else [a for a in fleet.accounts if self.owns(a.id)]))
         return Part.of_chunks((state, fleet), chunks())
 
     def on_snapshot(self, snapshot: Snapshot) -> None:
@@ -267,7 +274,7 @@ class Exposition:
                 parts.append(reused)
             else:
                 parts.append(self._sources[name](state, fleet))
-        parts.append(Part.of(snapshot, render(exporter_families(snapshot, self.intervals))))
+        parts.append(Part.of(snapshot, render(exporter_families(snapshot, self.intervals, self.shard, self.owns))))
         crc, size = parts[0].crc, parts[0].size  # the first part is the big one: the others are cheap to append
         for part in parts[1:]:
             crc, size = crc32_combine(crc, part.crc, part.size), size + part.size
