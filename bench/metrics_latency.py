@@ -185,7 +185,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--gzip", action="store_true", help="ask for gzip (the client reads it without decoding)")
     parser.add_argument("--peer", action="store_true", help="prometheus_client's way instead, for comparison")
-    parser.add_argument("--py-spy", metavar="FILE", help="record the server process with py-spy into FILE (SVG)")
+    parser.add_argument("--py-spy", metavar="FILE", help="record the server process with py-spy into FILE (SVG; collapsed stacks if FILE ends in .txt)")
     parser.add_argument("--no-header", action="store_true", help="the rows only")
     args = parser.parse_args()
     if not args.no_header:
