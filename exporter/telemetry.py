@@ -16,10 +16,18 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-# Cost Explorer bills every API request (https://aws.amazon.com/aws-cost-management/pricing/).
-COST_EXPLORER_PRICE_PER_REQUEST_USD = Decimal("0.01")
-# GetMetricData bills per metric requested: USD 0.01 per 1,000 (https://aws.amazon.com/cloudwatch/pricing/).
-CLOUDWATCH_PRICE_PER_METRIC_USD = Decimal("0.00001")
+# The one price table (USD, us-east-1 list prices): what each billed unit costs and where the price comes from.
+# Health, Organizations and STS are free. The spend counters and ``--estimate-cost`` both read it.
+PRICES: dict[str, tuple[str, Decimal, str]] = {  # service → (billed unit, USD per unit, source)
+    "ce": ("request", Decimal("0.01"), "https://aws.amazon.com/aws-cost-management/pricing/"),
+    "cloudwatch": ("metric requested (GetMetricData)", Decimal("0.00001"),  # USD 0.01 per 1,000 metrics
+                   "https://aws.amazon.com/cloudwatch/pricing/"),
+    "health": ("request", Decimal(0), "https://aws.amazon.com/premiumsupport/technology/aws-health/"),
+    "organizations": ("request", Decimal(0), "https://aws.amazon.com/organizations/pricing/"),
+    "sts": ("request", Decimal(0), "https://docs.aws.amazon.com/STS/latest/APIReference/welcome.html"),
+}
+COST_EXPLORER_PRICE_PER_REQUEST_USD = PRICES["ce"][1]
+CLOUDWATCH_PRICE_PER_METRIC_USD = PRICES["cloudwatch"][1]
 THROTTLING_CODES = frozenset({
     "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
     "TooManyRequestsException", "RequestLimitExceeded", "LimitExceededException", "SlowDown",

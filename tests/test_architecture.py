@@ -50,9 +50,12 @@ ALLOWED: dict[str, set[str]] = {
     "exporter.app": {"exporter", "exporter.aws", "exporter.collectors", "exporter.config", "exporter.exposition",
                      "exporter.discovery", "exporter.fleet", "exporter.model", "exporter.scheduler", "exporter.snapshot", "exporter.telemetry",
                      "exporter.credentials"},
+    "exporter.estimate": {"exporter.app", "exporter.collectors", "exporter.config", "exporter.model",
+                          "exporter.telemetry"},
     "exporter.credcheck": {"exporter.app", "exporter.aws", "exporter.credentials"},
     "exporter.cli": {"exporter", "exporter.app", "exporter.cliargs", "exporter.config", "exporter.lifecycle",
-                     "exporter.logsetup", "exporter.server", "exporter.web", "aws_ops_demo", "exporter.credcheck"},
+                     "exporter.logsetup", "exporter.server", "exporter.web", "aws_ops_demo", "exporter.credcheck",
+                     "exporter.estimate"},
     "exporter.__main__": {"exporter.cli"},
     "exporter": set(),  # exporter/__init__.py: the version only
     # The reporter reads /snapshot over HTTP with the model; only its Cost Explorer backfill talks to AWS.
