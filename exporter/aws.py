@@ -39,6 +39,7 @@ from botocore.exceptions import (BotoCoreError, ClientError, CredentialRetrieval
 
 from exporter.answers import MalformedResponse, checked_answers, cut_short, malformed_after_call, reads_answer
 from exporter.config import Account, AwsSettings
+from exporter.spend import spend_budget
 from exporter.telemetry import ApiStats
 
 log = logging.getLogger(__name__)
@@ -196,6 +197,7 @@ class AwsClients:
             checked_answers(base_session._session)
         quiet_library_errors()
         self._limiter = RateLimiter(settings.max_requests_per_second) if settings.max_requests_per_second else None
+        self.budget = spend_budget(settings.spend_limits, self.stats)  # aws.spend_limits; None = no cap
         self._config = BotoConfig(
             retries={"mode": "adaptive", "total_max_attempts": settings.max_attempts},  # first try included
             connect_timeout=settings.connect_timeout_seconds,
@@ -271,6 +273,9 @@ class AwsClients:
         service = client.meta.service_model.service_name
         if self._limiter is not None:
             events.register("before-send", lambda **_: self._limiter.acquire())
+        if self.budget is not None:  # before the request is built: a gated request is never sent
+            events.register("before-parameter-build",
+                            lambda model, params, **_: self.budget.check(service, model.name, params))
 
         def on_response(parsed_response: Any = None, context: Any = None, exception: Any = None,
                         response_dict: Any = None, **kwargs: Any) -> None:

@@ -49,6 +49,7 @@ class TelemetryView:
     cloudwatch_spend_usd: Decimal
     cloudwatch_metrics_requested: dict[str, int]  # account name → GetMetricData queries sent
     main_credentials_up: bool | None = None  # the last sts:GetCallerIdentity check; None = not checked
+    spend_limit_reached: dict[str, bool] | None = None  # service (ce, cloudwatch) → aws.spend_limits reached today
 
 
 class ApiStats:
@@ -66,6 +67,13 @@ class ApiStats:
         self._cloudwatch_spend = Decimal(0)
         self._metrics_requested: Counter[str] = Counter()
         self._main_credentials_up: bool | None = None
+        self._limit_reached = {"ce": False, "cloudwatch": False}
+        # Told each billed amount as it is counted (the spend budget of aws.spend_limits), outside the lock.
+        self.on_spend: Callable[[str, Decimal], None] | None = None
+
+    def spend_limit(self, service: str, reached: bool) -> None:
+        with self._lock:
+            self._limit_reached[service] = reached
 
     def declare(self, operations: Iterable[tuple[str, str]]) -> None:
         """The (service, operation) pairs the exporter may call: counted from 0, so the first request (or
@@ -83,19 +91,25 @@ class ApiStats:
             self._requests[(service, operation)] += 1
             if error:
                 self._errors[(service, operation, error)] += 1
-            if service == "ce" and not error:
+            billed = service == "ce" and not error
+            if billed:
                 self._cost_explorer_spend += COST_EXPLORER_PRICE_PER_REQUEST_USD
+        if billed and self.on_spend is not None:
+            self.on_spend("ce", COST_EXPLORER_PRICE_PER_REQUEST_USD)
 
     def cloudwatch_metrics(self, account: str, n: int) -> None:
         """``n`` GetMetricData queries sent for ``account`` (billed per metric, not per request)."""
         with self._lock:
             self._metrics_requested[account] += n
             self._cloudwatch_spend += CLOUDWATCH_PRICE_PER_METRIC_USD * n
+        if self.on_spend is not None:
+            self.on_spend("cloudwatch", CLOUDWATCH_PRICE_PER_METRIC_USD * n)
 
     def view(self) -> TelemetryView:
         with self._lock:
             return TelemetryView(dict(self._requests), dict(self._errors), self._cost_explorer_spend,
-                                 self._cloudwatch_spend, dict(self._metrics_requested), self._main_credentials_up)
+                                 self._cloudwatch_spend, dict(self._metrics_requested), self._main_credentials_up,
+                                 dict(self._limit_reached))
 
     def requests_for(self, service: str, operation: str | None = None) -> int:
         with self._lock:

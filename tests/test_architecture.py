@@ -30,15 +30,16 @@ ALLOWED: dict[str, set[str]] = {
     "exporter.logsetup": set(),
     "exporter.cliargs": set(),
     "exporter.answers": set(),  # what an AWS answer must be (botocore's parsers, checked)
-    "exporter.aws": {"exporter.answers", "exporter.config", "exporter.telemetry"},
+    "exporter.spend": {"exporter.config", "exporter.telemetry"},  # aws.spend_limits: the day's budget
+    "exporter.aws": {"exporter.answers", "exporter.config", "exporter.telemetry", "exporter.spend"},
     "exporter.credentials": {"exporter.aws"},  # the main identity check: botocore's exceptions explained
     "exporter.collectors": {"exporter.collectors", "exporter.config", "exporter.model", "exporter.compact", "exporter.periods",
-                            "exporter.answers", "exporter.aws", "exporter.telemetry"},
+                            "exporter.answers", "exporter.aws", "exporter.telemetry", "exporter.spend"},
     "exporter.snapshot": {"exporter.model"},
     "exporter.fleet": {"exporter.collectors.organizations", "exporter.config", "exporter.model"},
     "exporter.discovery": {"exporter.aws", "exporter.collectors.organizations", "exporter.config", "exporter.fleet",
                            "exporter.model", "exporter.snapshot"},
-    "exporter.scheduler": {"exporter.collectors.base", "exporter.config", "exporter.model", "exporter.snapshot",
+    "exporter.scheduler": {"exporter.spend", "exporter.collectors.base", "exporter.config", "exporter.model", "exporter.snapshot",
                            "exporter.aws", "exporter.discovery", "exporter.fleet"},
     "exporter.exposition": {"exporter.exposition", "exporter.model", "exporter.config", "exporter.telemetry",
                             "exporter.periods", "exporter"},
