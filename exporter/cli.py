@@ -7,6 +7,7 @@ work; 1 anything else (e.g. the port is taken, or with ``--once`` a collector fa
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import logging
 import signal
 import sys
@@ -97,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     if (args.accounts or args.discover) and not args.estimate_cost:
         p.error("--accounts and --discover go with --estimate-cost")
-    if args.as_of and not (args.once or args.demo or args.estimate_cost):
+    if args.as_of and not (args.once or args.demo or args.estimate_cost or args.check_config):
         p.error("--as-of needs --once or --demo (a long-running exporter always collects as of today)")
     if not args.config and not args.demo:
         p.error("--config FILE is required (or --demo for the embedded demo fleet)")
@@ -141,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         discovery = "; accounts also discovered from AWS Organizations" if config.organization.enabled else ""
         print(f"{config.source}: ok ({len(config.accounts)} accounts{discovery}; collectors: "
               f"{', '.join(config.collectors.enabled()) or 'none'})")
-        _warn_spend(config)
+        _warn_spend(config, args.as_of)
         if guard is not None:
             print(f"{args.web_config_file}: ok ({guard.describe()})")
         return _check_credentials(args, config) if args.check_credentials else 0
@@ -182,10 +183,10 @@ def _estimate_cost(args: argparse.Namespace, config: Config) -> int:
     return code
 
 
-def _warn_spend(config: Config) -> None:
+def _warn_spend(config: Config, as_of: dt.date | None) -> None:
     from exporter.estimate import spend_warning
 
-    warning = spend_warning(config)
+    warning = spend_warning(config, as_of)
     if warning:
         print(f"aws-ops-exporter: warning: {warning}", file=sys.stderr)
 
