@@ -134,3 +134,43 @@ def test_no_cap_asks_everything_and_says_0(ce):
 def test_a_bad_cap_names_its_place(value):
     with pytest.raises(ConfigError, match=r"aws\.spend_limits\.cost_explorer_usd_per_day"):
         config_for(1, aws={"spend_limits": {"cost_explorer_usd_per_day": value}})
+
+
+# ------------------------------------------------------------------ aws_exporter_api_spend_usd_total exact
+
+
+def test_spend_counts_successful_requests_only_a_retried_throttle_bills_once(aws, monkeypatch):
+    """AWS bills successful requests: a throttle then a success is one billed request; a 4xx is none."""
+    from aws_ops_demo.loopback import post_handler, serve
+    from exporter.aws import AwsClients
+    from exporter.config.model import AwsSettings
+
+    answers = [(400, {"__type": "ThrottlingException", "message": "Rate exceeded"}),
+               (200, {"ResultsByTime": [], "DimensionValueAttributes": []}),
+               (400, {"__type": "AccessDeniedException", "message": "no"})]
+    sent = []
+
+    def answer(http):
+        http.rfile.read(int(http.headers.get("Content-Length", 0)))
+        status, body = answers[min(len(sent), len(answers) - 1)]
+        sent.append(status)
+        data = json.dumps(body).encode()
+        http.send_response(status)
+        http.send_header("Content-Type", "application/x-amz-json-1.1")
+        http.send_header("Content-Length", str(len(data)))
+        http.end_headers()
+        http.wfile.write(data)
+
+    with serve(post_handler(answer)) as endpoint:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_COST_EXPLORER", endpoint)
+        clients = AwsClients(AwsSettings(max_attempts=3))
+        client = clients.main("ce", "us-east-1")
+        query = {"TimePeriod": {"Start": "2026-06-01", "End": "2026-06-02"}, "Granularity": "DAILY",
+                 "Metrics": ["AmortizedCost"]}
+        client.get_cost_and_usage(**query)  # throttled, retried, answered
+        with pytest.raises(Exception, match="AccessDenied"):
+            client.get_cost_and_usage(**query)
+    view = clients.stats.view()
+    assert sent == [400, 200, 400]
+    assert view.requests[("ce", "GetCostAndUsage")] == 3  # every attempt counted
+    assert view.cost_explorer_spend_usd == Decimal("0.01")  # one billed
