@@ -22,7 +22,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
@@ -38,7 +37,9 @@ from botocore.exceptions import (BotoCoreError, ClientError, CredentialRetrieval
 
 from exporter.answers import MalformedResponse, checked_answers, cut_short, malformed_after_call, reads_answer
 from exporter.config import Account, AwsSettings
+from exporter.partitions import cost_explorer_region, sts_region  # noqa: F401 (cost_explorer_region: re-exported)
 from exporter.ratelimit import MAX_THROTTLE_RETRIES, RateLimits, is_loopback
+from exporter.spend import spend_budget
 from exporter.telemetry import ApiStats, is_throttle
 
 log = logging.getLogger(__name__)
@@ -90,61 +91,6 @@ def is_credential_error(exc: BaseException) -> bool:
                                              or error_code(exc) in CREDENTIAL_CODES)
 
 
-def cost_explorer_region(role_arn: str) -> str:
-    """The region Cost Explorer's single endpoint signs for in the role's partition (botocore's endpoint
-    data: us-east-1 in aws, cn-northwest-1 in aws-cn); a partition without Cost Explorer is a clear error."""
-    return _cost_explorer_region(role_arn.split(":")[1])
-
-
-@functools.lru_cache(maxsize=None)
-def _cost_explorer_region(partition: str) -> str:
-    """Per partition, once: reading botocore's endpoint data takes ~70 ms, and this runs per account."""
-    for data in botocore.session.get_session().get_data("endpoints")["partitions"]:
-        if data["partition"] == partition:
-            service = data["services"].get("ce", {})
-            endpoint = service.get("endpoints", {}).get(service.get("partitionEndpoint", ""), {})
-            region = endpoint.get("credentialScope", {}).get("region")
-            if region:
-                return region
-    raise ValueError(f"Cost Explorer has no endpoint in the {partition} partition")
-
-
-# Where STS answers when the main region is in another partition than the role (and no region was asked).
-PARTITION_HOME_REGIONS = {"aws": "us-east-1", "aws-cn": "cn-north-1", "aws-us-gov": "us-gov-west-1"}
-
-
-def sts_region(role_arn: str, region: str) -> str:
-    """The region whose STS endpoint assumes ``role_arn``: the main region when it is in the role's partition
-    (sts.eu-west-1.amazonaws.com), else the partition's home region (sts.cn-north-1.amazonaws.com.cn for an
-    aws-cn role): STS only assumes roles of its own partition."""
-    partition = role_arn.split(":")[1] if role_arn.count(":") >= 2 else "aws"
-    if region_partition(region) == partition:
-        return region
-    return PARTITION_HOME_REGIONS.get(partition) or _first_region(partition) or region
-
-
-@functools.lru_cache(maxsize=None)
-def region_partition(region: str) -> str:
-    """The partition a region belongs to, from botocore's endpoint data (a region it does not list yet is
-    matched by its partition's pattern: cn-*, us-gov-*, …)."""
-    partitions = botocore.session.get_session().get_data("endpoints")["partitions"]
-    for data in partitions:
-        if region in data.get("regions", {}):
-            return str(data["partition"])
-    for data in partitions:
-        if data["partition"] != "aws" and re.match(data.get("regionRegex", "$^"), region):
-            return str(data["partition"])
-    return "aws"
-
-
-@functools.lru_cache(maxsize=None)
-def _first_region(partition: str) -> str | None:
-    for data in botocore.session.get_session().get_data("endpoints")["partitions"]:
-        if data["partition"] == partition and data.get("regions"):
-            return str(sorted(data["regions"])[0])
-    return None
-
-
 class _RoleSession(botocore.session.Session):
     """One botocore session for the clients of every role: its handlers, endpoint data, parser factory and
     service models are made once, not once per role (that was ~a quarter of each client's memory). A client
@@ -183,6 +129,7 @@ class AwsClients:
             checked_answers(base_session._session)
         quiet_library_errors()
         self.rate_limits = RateLimits(dict(settings.rate_limits), settings.max_requests_per_second)
+        self.budget = spend_budget(settings.spend_limits, self.stats)  # aws.spend_limits; None = no cap
         self._config = BotoConfig(
             # first try included; "standard", not "adaptive": the process-wide buckets (exporter.ratelimit) pace
             # every account's client, where adaptive mode's limiter per client sees only its own account.
@@ -264,6 +211,9 @@ class AwsClients:
         events = client.meta.events
         service = client.meta.service_model.service_name
         self._rate_limit(client)
+        if self.budget is not None:  # before the request is built: a gated request is never sent
+            events.register("before-parameter-build",
+                            lambda model, params, **_: self.budget.check(service, model.name, params))
 
         def on_response(parsed_response: Any = None, context: Any = None, exception: Any = None,
                         response_dict: Any = None, **kwargs: Any) -> None:

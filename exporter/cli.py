@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime as dt
 import logging
 import signal
 import sys
@@ -16,7 +17,7 @@ from collections.abc import Callable, Sequence
 
 from exporter import __version__, config as config_mod, logsetup
 from exporter.app import COLLECTOR_NAMES, App
-from exporter.cliargs import ArgumentParser, iso_date, shard
+from exporter.cliargs import ArgumentParser, iso_date, positive_int, shard
 from exporter.config import Config, ConfigError, ShardSettings, parse_listen_address
 from exporter.lifecycle import Reloader
 from exporter.web import WebGuard
@@ -57,6 +58,13 @@ def parser() -> argparse.ArgumentParser:
                    help="with --check-config: also check the main credentials (sts:GetCallerIdentity) and try "
                         "AssumeRole into every role the enabled collectors would assume; print a table, exit 2 "
                         "when any failed")
+    p.add_argument("--estimate-cost", dest="estimate_cost", action="store_true",
+                   help="print what this config costs in AWS API charges a day and a month, per collector, "
+                        "per-account and fleet-wide modes side by side; calls no AWS API (see --discover)")
+    p.add_argument("--accounts", type=positive_int, metavar="N",
+                   help="with --estimate-cost: estimate for N accounts (organization mode needs it or --discover)")
+    p.add_argument("--discover", action="store_true",
+                   help="with --estimate-cost: list the organization's accounts first (Organizations calls only)")
     p.add_argument("--log.level", dest="log_level", choices=("debug", "info", "warning", "error"))
     p.add_argument("--log.format", dest="log_format", choices=("logfmt", "json"))
     for name in COLLECTOR_NAMES:
@@ -92,7 +100,9 @@ def _selected_collectors(args: argparse.Namespace, config: Config) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     p = parser()
     args = p.parse_args(argv)
-    if args.as_of and not (args.once or args.demo):
+    if (args.accounts or args.discover) and not args.estimate_cost:
+        p.error("--accounts and --discover go with --estimate-cost")
+    if args.as_of and not (args.once or args.demo or args.estimate_cost or args.check_config):
         p.error("--as-of needs --once or --demo (a long-running exporter always collects as of today)")
     if not args.config and not args.demo:
         p.error("--config FILE is required (or --demo for the embedded demo fleet)")
@@ -131,11 +141,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"aws-ops-exporter: invalid config {exc}", file=sys.stderr)
         return 2
 
+    if args.estimate_cost:
+        return _estimate_cost(args, config)
     if args.check_config:
         discovery = "; accounts also discovered from AWS Organizations" if config.organization.enabled else ""
         print(f"{config.source}: ok ({len(config.accounts)} accounts{discovery}; collectors: "
               f"{', '.join(config.collectors.enabled()) or 'none'}"
               f"{f'; shard {config.shard.index}/{config.shard.count}' if config.shard.count > 1 else ''})")
+        _warn_spend(config, args.as_of)
         if guard is not None:
             print(f"{args.web_config_file}: ok ({guard.describe()})")
         return _check_credentials(args, config) if args.check_credentials else 0
@@ -172,6 +185,23 @@ def _once(app: App) -> int:
         log.error("event=once_failed failed=%s reason=%r", ",".join(failed), "failed for every account")
         return 1
     return 0
+
+
+def _estimate_cost(args: argparse.Namespace, config: Config) -> int:
+    from exporter.estimate import command
+
+    logsetup.setup(args.log_level or "warning", args.log_format or config.log.format)
+    code, text = command(config, args.as_of, args.accounts, args.discover)
+    (sys.stdout if code == 0 else sys.stderr).write(text)
+    return code
+
+
+def _warn_spend(config: Config, as_of: dt.date | None) -> None:
+    from exporter.estimate import spend_warning
+
+    warning = spend_warning(config, as_of)
+    if warning:
+        print(f"aws-ops-exporter: warning: {warning}", file=sys.stderr)
 
 
 def _check_credentials(args: argparse.Namespace, config: Config) -> int:

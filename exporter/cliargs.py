@@ -31,3 +31,13 @@ def shard(value: str) -> tuple[int, int]:
     if int(index) >= int(count):
         raise argparse.ArgumentTypeError(f"I must be below N (shards are 0 to N-1): {value!r}")
     return int(index), int(count)
+
+
+def positive_int(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"not a whole number > 0: {value!r}")
+    return n

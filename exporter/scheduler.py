@@ -25,6 +25,7 @@ from exporter.discovery import Discovery
 from exporter.fleet import Fleet
 from exporter.model import AccountResult, CollectorRun, CostSignals, Snapshot, UnmappedCost, utcnow
 from exporter.snapshot import SnapshotHolder
+from exporter.spend import SpendLimitReached
 
 log = logging.getLogger(__name__)
 DISCOVERY_RETRY_SECONDS = 300.0
@@ -143,6 +144,8 @@ class Runner:
                     ) -> tuple[dict[str, tuple[Outcome, float]], tuple[UnmappedCost, ...], CostSignals | None] | None:
         try:
             fleet = collector.collect_fleet(targets, as_of, previous)
+        except SpendLimitReached as exc:  # said once by the budget; every account keeps its last result
+            return {a.id: (Failed(str(exc), exc), time.monotonic() - t0) for a in targets}, (), None
         except Exception as exc:  # noqa: BLE001 - a failed fleet call fails every account, as values
             failure = self._failure(collector.name, None, exc)
             return {a.id: (failure, time.monotonic() - t0) for a in targets}, (), None
@@ -160,6 +163,8 @@ class Runner:
             return Failed("NotCollected: shutting down"), 0.0
         try:
             outcome: Outcome = collector.collect_account(account, as_of, previous)
+        except SpendLimitReached as exc:  # said once by the budget; the account keeps its last result
+            outcome = Failed(str(exc), exc)
         except Exception as exc:  # noqa: BLE001 - one account's failure must not stop the others
             outcome = self._failure(collector.name, account, exc)
         return outcome, time.monotonic() - t0
@@ -181,6 +186,8 @@ class Runner:
             return AccountResult(collector=collector, account_id=account.id, records=outcome.records, up=True,
                                  last_attempt=at, last_success=at, duration_seconds=duration, error=None,
                                  as_of=as_of, detail=outcome.detail)
+        if isinstance(outcome.exception, SpendLimitReached) and previous is not None:
+            return previous  # not asked (aws.spend_limits): its last values stay served, with their age
         before = previous or AccountResult(collector=collector, account_id=account.id)
         return before.failed(at, duration, outcome.error, outcome.detail)
 

@@ -16,10 +16,18 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-# Cost Explorer bills every API request (https://aws.amazon.com/aws-cost-management/pricing/).
-COST_EXPLORER_PRICE_PER_REQUEST_USD = Decimal("0.01")
-# GetMetricData bills per metric requested: USD 0.01 per 1,000 (https://aws.amazon.com/cloudwatch/pricing/).
-CLOUDWATCH_PRICE_PER_METRIC_USD = Decimal("0.00001")
+# The one price table (USD, us-east-1 list prices): what each billed unit costs and where the price comes from.
+# Health, Organizations and STS are free. The spend counters and ``--estimate-cost`` both read it.
+PRICES: dict[str, tuple[str, Decimal, str]] = {  # service → (billed unit, USD per unit, source)
+    "ce": ("request", Decimal("0.01"), "https://aws.amazon.com/aws-cost-management/pricing/"),
+    "cloudwatch": ("metric requested (GetMetricData)", Decimal("0.00001"),  # USD 0.01 per 1,000 metrics
+                   "https://aws.amazon.com/cloudwatch/pricing/"),
+    "health": ("request", Decimal(0), "https://aws.amazon.com/premiumsupport/technology/aws-health/"),
+    "organizations": ("request", Decimal(0), "https://aws.amazon.com/organizations/pricing/"),
+    "sts": ("request", Decimal(0), "https://docs.aws.amazon.com/STS/latest/APIReference/welcome.html"),
+}
+COST_EXPLORER_PRICE_PER_REQUEST_USD = PRICES["ce"][1]
+CLOUDWATCH_PRICE_PER_METRIC_USD = PRICES["cloudwatch"][1]
 THROTTLING_CODES = frozenset({
     "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
     "TooManyRequestsException", "RequestLimitExceeded", "LimitExceededException", "SlowDown",
@@ -41,6 +49,7 @@ class TelemetryView:
     cloudwatch_spend_usd: Decimal
     cloudwatch_metrics_requested: dict[str, int]  # account name → GetMetricData queries sent
     main_credentials_up: bool | None = None  # the last sts:GetCallerIdentity check; None = not checked
+    spend_limit_reached: dict[str, bool] | None = None  # service (ce, cloudwatch) → aws.spend_limits reached today
 
 
 class ApiStats:
@@ -58,6 +67,13 @@ class ApiStats:
         self._cloudwatch_spend = Decimal(0)
         self._metrics_requested: Counter[str] = Counter()
         self._main_credentials_up: bool | None = None
+        self._limit_reached = {"ce": False, "cloudwatch": False}
+        # Told each billed amount as it is counted (the spend budget of aws.spend_limits), outside the lock.
+        self.on_spend: Callable[[str, Decimal], None] | None = None
+
+    def spend_limit(self, service: str, reached: bool) -> None:
+        with self._lock:
+            self._limit_reached[service] = reached
 
     def declare(self, operations: Iterable[tuple[str, str]]) -> None:
         """The (service, operation) pairs the exporter may call: counted from 0, so the first request (or
@@ -75,19 +91,25 @@ class ApiStats:
             self._requests[(service, operation)] += 1
             if error:
                 self._errors[(service, operation, error)] += 1
-            if service == "ce" and not error:
+            billed = service == "ce" and not error
+            if billed:
                 self._cost_explorer_spend += COST_EXPLORER_PRICE_PER_REQUEST_USD
+        if billed and self.on_spend is not None:
+            self.on_spend("ce", COST_EXPLORER_PRICE_PER_REQUEST_USD)
 
     def cloudwatch_metrics(self, account: str, n: int) -> None:
         """``n`` GetMetricData queries sent for ``account`` (billed per metric, not per request)."""
         with self._lock:
             self._metrics_requested[account] += n
             self._cloudwatch_spend += CLOUDWATCH_PRICE_PER_METRIC_USD * n
+        if self.on_spend is not None:
+            self.on_spend("cloudwatch", CLOUDWATCH_PRICE_PER_METRIC_USD * n)
 
     def view(self) -> TelemetryView:
         with self._lock:
             return TelemetryView(dict(self._requests), dict(self._errors), self._cost_explorer_spend,
-                                 self._cloudwatch_spend, dict(self._metrics_requested), self._main_credentials_up)
+                                 self._cloudwatch_spend, dict(self._metrics_requested), self._main_credentials_up,
+                                 dict(self._limit_reached))
 
     def requests_for(self, service: str, operation: str | None = None) -> int:
         with self._lock:

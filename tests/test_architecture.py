@@ -28,19 +28,21 @@ ALLOWED: dict[str, set[str]] = {
     "exporter.periods": {"exporter.model"},
     "exporter.telemetry": set(),
     "exporter.ratelimit": set(),  # the buckets per AWS API: no boto3, beside aws.py
+    "exporter.partitions": set(),  # botocore's endpoint data: which region answers in a partition
     "exporter.logsetup": set(),
     "exporter.cliargs": set(),
     "exporter.shards": set(),  # pure: an account id → its shard
     "exporter.answers": set(),  # what an AWS answer must be (botocore's parsers, checked)
-    "exporter.aws": {"exporter.answers", "exporter.config", "exporter.ratelimit", "exporter.telemetry"},
+    "exporter.spend": {"exporter.config", "exporter.telemetry"},  # aws.spend_limits: the day's budget
+    "exporter.aws": {"exporter.answers", "exporter.config", "exporter.partitions", "exporter.ratelimit", "exporter.telemetry", "exporter.spend"},
     "exporter.credentials": {"exporter.aws"},  # the main identity check: botocore's exceptions explained
     "exporter.collectors": {"exporter.collectors", "exporter.config", "exporter.model", "exporter.compact", "exporter.periods",
-                            "exporter.answers", "exporter.aws", "exporter.telemetry"},
+                            "exporter.answers", "exporter.aws", "exporter.telemetry", "exporter.spend"},
     "exporter.snapshot": {"exporter.model"},
     "exporter.fleet": {"exporter.collectors.organizations", "exporter.config", "exporter.model"},
     "exporter.discovery": {"exporter.aws", "exporter.collectors.organizations", "exporter.config", "exporter.fleet",
                            "exporter.model", "exporter.snapshot"},
-    "exporter.scheduler": {"exporter.collectors.base", "exporter.config", "exporter.model", "exporter.snapshot",
+    "exporter.scheduler": {"exporter.spend", "exporter.collectors.base", "exporter.config", "exporter.model", "exporter.snapshot",
                            "exporter.aws", "exporter.discovery", "exporter.fleet"},
     "exporter.exposition": {"exporter.exposition", "exporter.model", "exporter.config", "exporter.telemetry",
                             "exporter.periods", "exporter"},
@@ -52,9 +54,12 @@ ALLOWED: dict[str, set[str]] = {
     "exporter.app": {"exporter", "exporter.aws", "exporter.collectors", "exporter.config", "exporter.exposition",
                      "exporter.discovery", "exporter.fleet", "exporter.model", "exporter.scheduler", "exporter.snapshot", "exporter.telemetry",
                      "exporter.credentials", "exporter.shards"},
+    "exporter.estimate": {"exporter.app", "exporter.collectors", "exporter.config", "exporter.model",
+                          "exporter.telemetry"},
     "exporter.credcheck": {"exporter.app", "exporter.aws", "exporter.credentials"},
     "exporter.cli": {"exporter", "exporter.app", "exporter.cliargs", "exporter.config", "exporter.lifecycle",
-                     "exporter.logsetup", "exporter.server", "exporter.web", "aws_ops_demo", "exporter.credcheck"},
+                     "exporter.logsetup", "exporter.server", "exporter.web", "aws_ops_demo", "exporter.credcheck",
+                     "exporter.estimate"},
     "exporter.__main__": {"exporter.cli"},
     "exporter": set(),  # exporter/__init__.py: the version only
     # The reporter reads /snapshot over HTTP with the model; only its Cost Explorer backfill talks to AWS.
@@ -71,7 +76,7 @@ ALLOWED: dict[str, set[str]] = {
 # Third-party packages only some rooms may import.
 RESTRICTED: dict[str, set[str]] = {
     "boto3": {"exporter.aws", "aws_ops_demo"},
-    "botocore": {"exporter.answers", "exporter.aws", "exporter.credentials", "exporter.collectors", "aws_ops_demo"},
+    "botocore": {"exporter.answers", "exporter.aws", "exporter.partitions", "exporter.credentials", "exporter.collectors", "aws_ops_demo"},
     "prometheus_client": {"exporter.exposition", "exporter.reporter.selfmetrics"},
     "yaml": {"exporter.config"},
     "moto": {"aws_ops_demo"},

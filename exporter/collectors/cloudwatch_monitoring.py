@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from exporter.spend import SpendLimitReached
 from exporter.answers import reads_answer
 from exporter.aws import EXPECTED_ERRORS, error_message
 from exporter.collectors.base import Collected, Failed, Outcome
@@ -162,6 +163,8 @@ class MonitoringAccountCollector:
                 try:
                     for account_id, record in self._collect_group(region, window, group, scopes):
                         records[(account_id, region)].append(record)
+                except SpendLimitReached:
+                    raise
                 except Exception as exc:  # noqa: BLE001 - fails this region's accounts, as values
                     self._fail(failures, group, region, exc)
 

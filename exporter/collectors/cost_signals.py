@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from exporter.spend import SpendLimitReached
 from exporter.aws import EXPECTED_ERRORS, error_code, error_message
 from exporter.collectors.paging import MAX_PAGES, paged
 from exporter.collectors.cost_anomalies import fetch_anomaly_pages, open_anomalies
@@ -328,7 +329,7 @@ def _attempt(signal: str, who: str, work: Callable[[], T], **context: str) -> T:
     except (*EXPECTED_ERRORS, RuntimeError) as exc:
         reason = error_message(exc)
         log.warning("event=cost_signal_failed signal=%s account=%s%s reason=%r", signal, who, where, reason)
-    except _NoForecast:
+    except (_NoForecast, SpendLimitReached):
         raise
     except Exception as exc:  # noqa: BLE001 - a bug in a signal must not fail the account's cost
         reason = error_message(exc)

@@ -11,7 +11,7 @@ import os
 import re
 
 from exporter.config.cloudwatch import parse_cloudwatch_override
-from exporter.config.model import Account, AwsSettings, Budgets
+from exporter.config.model import Account, AwsSettings, Budgets, SpendLimits
 from exporter.config.validate import (ACCOUNT_ID_RE, ENV_NAME_RE, EXTERNAL_ID_RE, EXTERNAL_ID_RULE, REGION_RE,
                                       ROLE_ARN_RE, Section, did_you_mean, shown)
 
@@ -38,6 +38,7 @@ def parse_aws(s: Section) -> AwsSettings:
         max_requests_per_second=s.number("max_requests_per_second", d.max_requests_per_second),
         concurrency=s.integer("concurrency", d.concurrency, minimum=1, maximum=64),
         client_cache_size=s.integer("client_cache_size", d.client_cache_size, minimum=1, maximum=1_000_000),
+        spend_limits=parse_spend_limits(s.section("spend_limits")),
     )
     s.close()
     return settings
@@ -57,7 +58,7 @@ def _rate_limits(s: Section) -> tuple[tuple[str, float], ...]:
             s.problem(f"not a service the exporter calls ({', '.join(RATE_LIMITED_SERVICES)})"
                       + did_you_mean(service, RATE_LIMITED_SERVICES), key)
         elif operation and not OPERATION_RE.match(operation):
-            s.problem(f"not an operation name (like cloudwatch.GetMetricData)", key)
+            s.problem("not an operation name (like cloudwatch.GetMetricData)", key)
         else:
             value = s.raw(key)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or value == float("inf"):
@@ -65,6 +66,15 @@ def _rate_limits(s: Section) -> tuple[tuple[str, float], ...]:
             else:
                 limits.append((key, float(value)))
     return tuple(sorted(limits))
+
+
+def parse_spend_limits(s: Section) -> SpendLimits:
+    d = SpendLimits()
+    limits = SpendLimits(cost_explorer_usd_per_day=s.money("cost_explorer_usd_per_day"),
+                         cloudwatch_usd_per_day=s.money("cloudwatch_usd_per_day"),
+                         state_file=s.string("state_file", d.state_file) or d.state_file)
+    s.close()
+    return limits
 
 
 def _region(s: Section, default: str) -> tuple[str, str]:

@@ -28,6 +28,20 @@ class Account:
 
 
 @dataclass(frozen=True, slots=True)
+class SpendLimits:
+    """``aws.spend_limits``: hard caps on the exporter's own AWS bill per UTC day (None = no cap); the day's
+    spend is kept in ``state_file`` so a restart does not reset it (written only when a cap is set)."""
+
+    cost_explorer_usd_per_day: Decimal | None = None
+    cloudwatch_usd_per_day: Decimal | None = None
+    state_file: str = "aws-ops-exporter-spend.json"
+
+    @property
+    def capped(self) -> bool:
+        return self.cost_explorer_usd_per_day is not None or self.cloudwatch_usd_per_day is not None
+
+
+@dataclass(frozen=True, slots=True)
 class AwsSettings:
     region: str = "us-east-1"  # the main session's: aws.region, else AWS_REGION / AWS_DEFAULT_REGION, else this
     region_source: str = "default"  # "config", "AWS_REGION", "AWS_DEFAULT_REGION" or "default"
@@ -43,6 +57,7 @@ class AwsSettings:
     concurrency: int = 1
     # boto3 clients kept (one per service × account × region; ~0.3 MiB each); more are re-created as needed.
     client_cache_size: int = 200
+    spend_limits: SpendLimits = field(default_factory=SpendLimits)
 
 
 PER_ACCOUNT, PAYER = "per_account", "payer"  # CostSettings.mode

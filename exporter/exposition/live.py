@@ -129,7 +129,13 @@ class TelemetryCollector:
             "AWS bills it: USD 0.01 per 1,000.", labels=["account"])
         for name, n in sorted(view.cloudwatch_metrics_requested.items()):
             requested.add_metric([name], n)
-        yield from (req, err, thr, ce, spend, requested)
+        reached = GaugeMetricFamily("aws_exporter_spend_limit_reached",
+                                    "1 while aws.spend_limits stops the exporter's requests to this service "
+                                    "until the UTC day rolls over (the last values are served), else 0.",
+                                    labels=["service"])
+        for service, on in sorted((view.spend_limit_reached or {"ce": False, "cloudwatch": False}).items()):
+            reached.add_metric([service], 1 if on else 0)
+        yield from (req, err, thr, ce, spend, requested, reached)
         if view.main_credentials_up is not None:
             up = GaugeMetricFamily(
                 "aws_exporter_main_credentials_up",
