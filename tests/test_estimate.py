@@ -4,6 +4,7 @@ Cost Explorer stand-in; and --check-config's warning above $5/day. --as-of pins 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 import pytest
 import yaml
@@ -15,6 +16,17 @@ from exporter.estimate import FLEET_MODE, PER_ACCOUNT_MODE, estimate, total_usd_
 from tests.aws_helpers import account_doc, config_for
 from tests.test_cost_payer import BUDGETS, FLEET
 from tests.test_spend_limits import DAY, ce  # noqa: F401 - the one-page-a-request stand-in
+
+
+@pytest.fixture(autouse=True)
+def _logging_restored():
+    """cli.main (in this process) points the root logger at this test's captured stderr: put it back, or a later
+    test's log lines go to a closed file ("--- Logging error ---" and a traceback on its stderr)."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.mark.parametrize("mode", ["per_account", "payer"])
