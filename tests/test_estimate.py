@@ -93,3 +93,44 @@ def test_check_config_warns_above_5_usd_a_day_unless_capped(tmp_path, capsys):
     small = {"accounts": [account_doc(1)], "collectors": {"cost": {"enabled": True}}}
     assert cli.main(["--check-config", "--config", write(tmp_path, small), "--as-of", "2026-06-15"]) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+def test_discover_lists_the_organization_and_calls_nothing_else(aws, tmp_path, capsys, monkeypatch):
+    """--discover: the accounts from AWS Organizations (moto, real HTTP), and not one request to any other API:
+    every other endpoint points at a loopback server that records what reaches it."""
+    import http.server
+    import threading
+
+    from tests.test_discovery import Organization
+
+    org = Organization()
+    for n in range(4):
+        org.account(f"acct-{n}", project="web")
+    seen: list[str] = []
+
+    class Recorder(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's name
+            seen.append(self.headers.get("X-Amz-Target") or self.path)
+            self.send_error(500)
+
+        do_GET = do_POST  # noqa: N815
+
+        def log_message(self, *args):
+            pass
+
+    other = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_ORGANIZATIONS", aws.endpoint)
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{other.server_address[1]}")
+        doc = {"organization": {"enabled": True, "member_role_arn": "arn:aws:iam::{account_id}:role/ops-exporter"},
+               "aws": {"max_attempts": 1},
+               "collectors": {"cost": {"enabled": True, "mode": "payer", "drivers": {"enabled": False}}}}
+        assert cli.main(["--estimate-cost", "--discover", "--config", write(tmp_path, doc),
+                         "--as-of", "2026-06-30"]) == 0
+    finally:
+        other.shutdown()
+        other.server_close()
+    out = capsys.readouterr().out
+    assert "5 accounts" in out  # the four created and the management account (moto's own)
+    assert seen == []
