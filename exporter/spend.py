@@ -8,13 +8,16 @@ last result as it was (its last-success timestamp shows the age). A new UTC day 
 starts from 0.
 
 The day's spend is kept in ``state_file`` (JSON ``{"day": "YYYY-MM-DD", "usd": {"ce": "0.12", ...}}``, written
-atomically after each charge) so a restart does not hand out a second budget. Only with a cap set. An
-unreadable or corrupt file is one warning line and the day starts from 0 (refusing to start would take the
-exporter down over a cache file; the cap errs by at most one day's budget then).
+atomically after each charge) so a restart does not hand out a second budget. Only with a cap set. Writes from
+concurrent requests are ordered: a file never goes back to an older total, and a write that a newer one
+already covers is skipped. An unreadable or corrupt file is one warning line and the day starts from 0 (refusing
+to start would take the exporter down over a cache file; the cap errs by at most one day's budget then); a file
+that cannot be written is one warning until a write works again (one info line then), not one per request.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -72,6 +75,10 @@ class SpendBudget:
         self._day: dt.date | None = None  # read from the clock (and the state file) at the first request
         self._spent = {s: Decimal(0) for s in SERVICES}
         self._reached: set[str] = set()
+        self._save_lock = threading.Lock()  # one writer at a time; taken after _lock is released
+        self._version = 0  # charges so far (under _lock); _saved: the newest version on disk (under _save_lock)
+        self._saved = 0
+        self._write_failing = False
         stats.on_spend = self.charge
 
     @property
@@ -109,9 +116,10 @@ class SpendBudget:
         with self._lock:
             self._roll()
             self._spent[service] += usd
-            state = self._state()
+            self._version += 1
+            version, state = self._version, self._state()
         if self.state_file:
-            self._save(self.state_file, state)
+            self._save(self.state_file, version, state)
 
     def _roll(self) -> None:  # under the lock
         today = self.clock().date()
@@ -145,16 +153,33 @@ class SpendBudget:
         if day == self._day:
             self._spent = spent
 
-    @staticmethod
-    def _save(path: str, state: Mapping[str, Any]) -> None:
-        directory = os.path.dirname(os.path.abspath(path))
-        try:
-            fd, tmp = tempfile.mkstemp(prefix=".spend-", dir=directory)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(state, f)
-            os.replace(tmp, path)
-        except OSError as exc:
-            log.warning("event=spend_state_not_written path=%s error=%r", path, str(exc)[:200])
+    def _save(self, path: str, version: int, state: Mapping[str, Any]) -> None:
+        with self._save_lock:
+            if version <= self._saved:  # a newer total is already on disk
+                return
+            try:
+                _write_atomically(path, state)
+            except OSError as exc:
+                if not self._write_failing:
+                    log.warning("event=spend_state_not_written path=%s error=%r action=%r", path, str(exc)[:200],
+                                "counting in memory; warned once until a write works")
+                self._write_failing = True
+                return
+            self._saved = version
+            if self._write_failing:
+                log.info("event=spend_state_written path=%s", path)
+                self._write_failing = False
+
+def _write_atomically(path: str, state: Mapping[str, Any]) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".spend-", dir=os.path.dirname(os.path.abspath(path)))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(state, f)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def spend_budget(limits: SpendLimits, stats: ApiStats) -> SpendBudget | None:

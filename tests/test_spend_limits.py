@@ -6,7 +6,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -119,6 +121,54 @@ def test_a_corrupt_state_file_is_one_warning_and_the_day_starts_from_0(tmp_path,
     assert [r.message for r in caplog.records if "spend_state_unreadable" in r.message].__len__() == 1
     budget.charge("ce", Decimal("0.01"))
     assert json.loads(path.read_text())["usd"]["ce"] == "0.01"  # rewritten whole
+
+
+def test_a_state_file_that_cannot_be_written_is_one_warning_until_it_can(tmp_path, caplog):
+    directory = tmp_path / "state"
+    path = directory / "spend.json"  # its directory does not exist yet: every write fails
+    budget = SpendBudget({"ce": Decimal("1")}, ApiStats(), str(path), clock=Clock(DAY))
+    with caplog.at_level(logging.INFO, logger="exporter.spend"):
+        for _ in range(20):
+            budget.charge("ce", Decimal("0.01"))
+        directory.mkdir()
+        budget.charge("ce", Decimal("0.01"))
+    lines = [r.message.split()[0] for r in caplog.records]
+    assert lines == ["event=spend_state_not_written", "event=spend_state_written"]
+    assert json.loads(path.read_text())["usd"]["ce"] == "0.21"  # nothing was lost in memory
+    assert [p.name for p in directory.iterdir()] == ["spend.json"]  # no temporary file left behind
+
+
+def test_a_slow_write_of_an_older_total_never_overwrites_a_newer_one(tmp_path, monkeypatch):
+    """Two requests charged at once, the first one's write slow: the file ends with the newer total."""
+    import threading
+
+    import exporter.spend
+
+    newer_written, first_writing = threading.Event(), threading.Event()
+    real_dump = json.dump
+
+    def dump(state, f):
+        if state["usd"]["ce"] == "0.01":  # the first charge's state: its disk is slow
+            first_writing.set()
+            newer_written.wait(timeout=1)  # (with ordered writes the newer one waits for it instead)
+        real_dump(state, f)
+
+    def replace(src, dst):
+        real_replace(src, dst)
+        if json.loads(Path(dst).read_text())["usd"]["ce"] != "0.01":
+            newer_written.set()
+
+    real_replace = os.replace
+    monkeypatch.setattr(exporter.spend.os, "replace", replace)
+    monkeypatch.setattr(exporter.spend.json, "dump", dump)
+    path = tmp_path / "spend.json"
+    budget = SpendBudget({"ce": Decimal("100")}, ApiStats(), str(path), clock=Clock(DAY))
+    first = threading.Thread(target=budget.charge, args=("ce", Decimal("0.01")))
+    first.start()
+    assert first_writing.wait(timeout=5)
+    budget.charge("ce", Decimal("0.01"))
+    first.join()
+    assert json.loads(path.read_text())["usd"]["ce"] == "0.02"
 
 
 def test_no_cap_asks_everything_and_says_0(ce):
