@@ -29,11 +29,12 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from exporter.config.model import SpendLimits
-from exporter.telemetry import CLOUDWATCH_PRICE_PER_METRIC_USD, COST_EXPLORER_PRICE_PER_REQUEST_USD, ApiStats
+from exporter.telemetry import (CLOUDWATCH_PRICE_PER_METRIC_USD, COST_EXPLORER_PRICE_PER_REQUEST_USD,
+                                SPEND_LIMITED_SERVICES, ApiStats)
 
 log = logging.getLogger("exporter.spend")
 
-SERVICES = ("ce", "cloudwatch")
+SERVICES = SPEND_LIMITED_SERVICES
 
 
 class SpendLimitReached(Exception):

@@ -39,6 +39,9 @@ def is_throttle(code: str) -> bool:
     return code in THROTTLING_CODES
 
 
+SPEND_LIMITED_SERVICES = ("ce", "cloudwatch")  # aws.spend_limits' services, aws_exporter_spend_limit_reached{service}
+
+
 @dataclass(frozen=True, slots=True)
 class TelemetryView:
     """A consistent copy of the counters at one moment."""
@@ -48,8 +51,8 @@ class TelemetryView:
     cost_explorer_spend_usd: Decimal
     cloudwatch_spend_usd: Decimal
     cloudwatch_metrics_requested: dict[str, int]  # account name → GetMetricData queries sent
-    main_credentials_up: bool | None = None  # the last sts:GetCallerIdentity check; None = not checked
-    spend_limit_reached: dict[str, bool] | None = None  # service (ce, cloudwatch) → aws.spend_limits reached today
+    main_credentials_up: bool | None  # the last sts:GetCallerIdentity check; None = not checked
+    spend_limit_reached: dict[str, bool]  # service (SPEND_LIMITED_SERVICES) → aws.spend_limits reached today
 
 
 class ApiStats:
@@ -67,7 +70,7 @@ class ApiStats:
         self._cloudwatch_spend = Decimal(0)
         self._metrics_requested: Counter[str] = Counter()
         self._main_credentials_up: bool | None = None
-        self._limit_reached = {"ce": False, "cloudwatch": False}
+        self._limit_reached = dict.fromkeys(SPEND_LIMITED_SERVICES, False)
         # Told each billed amount as it is counted (the spend budget of aws.spend_limits), outside the lock.
         self.on_spend: Callable[[str, Decimal], None] | None = None
 

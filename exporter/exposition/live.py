@@ -133,7 +133,7 @@ class TelemetryCollector:
                                     "1 while aws.spend_limits stops the exporter's requests to this service "
                                     "until the UTC day rolls over (the last values are served), else 0.",
                                     labels=["service"])
-        for service, on in sorted((view.spend_limit_reached or {"ce": False, "cloudwatch": False}).items()):
+        for service, on in sorted(view.spend_limit_reached.items()):
             reached.add_metric([service], 1 if on else 0)
         yield from (req, err, thr, ce, spend, requested, reached)
         if view.main_credentials_up is not None:
