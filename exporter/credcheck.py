@@ -4,6 +4,8 @@ assume, each tried once (AssumeRole, credentials thrown away), as a table.
 Which roles: the organization's and the monitoring account's when something goes through them; with
 discovery, the organization is listed once (as discovery would) and each in-scope account's member role is
 tried; each listed account's role when a collector runs per account. Roles nothing would assume are not tried.
+Sharded (``--shard I/N``), a replica tries what it would assume: its share's member roles, and the fleet-wide
+roles on shard 0 only (discovery's organization role on every shard: each one discovers).
 """
 
 from __future__ import annotations
@@ -50,9 +52,11 @@ def check_credentials(app: App) -> list[Check]:
             checks.append(Check("discovery", role, "not tried: the organization role failed"))
         else:
             checks.append(_discover(app, role))
-    if any(not c.fleet_wide for c in app.collectors):
-        checks += _assume_all(app, [(a.id, a.role_arn, a.external_id) for a in app.runner.accounts],
-                              {a.id: f"{a.name} ({a.id})" for a in app.runner.accounts})
+    per_account = next((c for c in app.collectors if not c.fleet_wide), None)
+    if per_account is not None:
+        share = app.runner.covered(per_account)
+        checks += _assume_all(app, [(a.id, a.role_arn, a.external_id) for a in share],
+                              {a.id: f"{a.name} ({a.id})" for a in share})
     return checks
 
 

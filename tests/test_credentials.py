@@ -286,6 +286,23 @@ def test_check_credentials_in_an_organization_discovers_then_tries_each_member_r
     assert all(r[-1] == "ok" for r in rows[4:-1]) and rows[-1] == ["credentials:", "ok"]
 
 
+def test_check_credentials_with_a_shard_tries_only_its_share(aws, tmp_path):
+    from exporter.shards import shard_of
+
+    ids = [f"{n:012d}" for n in range(1, 9)]
+    keys = provision_roles(ids, allowed=ids)
+    path = _config(tmp_path, *range(1, 9))
+    tried: dict[int, list[str]] = {}
+    for index in range(3):
+        proc = _cli(_env(**{**aws.env(), **keys}), "--check-config", "--check-credentials", "--shard", f"{index}/3",
+                    "--config", str(path))
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        rows = [line.split() for line in proc.stdout.splitlines()[3:-1]]
+        tried[index] = [r[1].strip("()") for r in rows]
+        assert tried[index] == [i for i in ids if shard_of(i, 3) == index]
+    assert sorted(sum(tried.values(), [])) == ids  # every role tried once over the three replicas
+
+
 def test_check_credentials_stops_at_main_credentials_that_do_not_work(tmp_path):
     proc = _cli(_env(AWS_PROFILE="nope"), "--check-config", "--check-credentials",
                 "--config", str(_config(tmp_path, 1)))
