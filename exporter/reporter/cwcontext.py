@@ -35,6 +35,7 @@ MAX_PER_ITEM = 3
 TENTH = Decimal("0.1")
 PERCENT_RE = re.compile(r"(?:Utilization|Percent|Percentage)$")
 COUNT_RE = re.compile(r"(?:Count|Invocations|Errors|Throttles|Requests)$")
+SAFE_RE = re.compile(r"[\w.:/@+-]{1,128}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +91,14 @@ def unit_of(metric: str, stat: str) -> str:
 
 
 def _dimensions(means: SeriesMeans) -> str:
-    return ",".join(f"{k}={v}" for k, v in means.dimensions)
+    """``EndpointName=llm-prod,VariantName=AllTraffic``. A name or value outside the characters AWS resource names
+    use is shown as ``…``: the facts are not fenced as AWS text, and a dimension value is chosen by whoever named
+    the resource."""
+    return ",".join(f"{_safe(k)}={_safe(v)}" for k, v in means.dimensions)
+
+
+def _safe(text: str) -> str:
+    return text if SAFE_RE.fullmatch(text) else "…"
 
 
 def series_name(means: SeriesMeans) -> str:
