@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from bench.report_context_answers import anomaly_claim, context_claim, foreign_event_as_context
+from bench.report_context_answers import anomaly_claim, context_claim, context_lies
 from exporter.reporter.factlist import Fact
 from exporter.reporter.summary import Facts
 
@@ -208,7 +208,7 @@ def faithful(facts: Facts, style: str) -> Claims:
             out.append(([f.id], _health(f, style)))
         elif f.kind == "anomaly":
             out.append(anomaly_claim(f, style))
-        elif f.kind == "context_health":
+        elif f.kind in ("context_health", "context_cloudwatch"):
             out.append(context_claim(f, style))
         elif f.kind == "estimate":
             out.append(([f.id], {"korean": f"{day} 비용은 아직 추정치입니다."}.get(
@@ -371,7 +371,7 @@ MUTATIONS = (misattributed, config_number, percentage_not_in_facts, wrong_day, m
 def lies(facts: Facts, claims: Claims, n: int) -> Iterator[Lie]:
     for mutate in MUTATIONS:
         yield from mutate(facts, claims, n)
-    for kind, new, text in foreign_event_as_context(facts, claims, n):
+    for kind, new, text in context_lies(facts, claims, n):
         yield Lie(kind, new, text)
 
 

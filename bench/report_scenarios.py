@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from exporter.model import AccountResult, CostRecord, DAILY, HealthEvent
+from exporter.model import AccountResult, CloudWatchRecord, CostRecord, DAILY, HealthEvent
 from exporter.reporter.schema import open_database
 from exporter.reporter.store import Store
 from tests.test_reporter_fakes import health_event, result_of, snapshot_of
@@ -140,14 +140,40 @@ def _sagemaker_issue(account_id: str, suffix: str) -> AccountResult:
     return result_of("health", account_id, [event], last_success=at, last_attempt=at)
 
 
+def cloudwatch_points(namespace: str, metric: str, stat: str, dimensions: dict[str, str], baseline: float,
+                      on_day: float, day: dt.date, days: int = 14, region: str = "us-east-1") -> list[CloudWatchRecord]:
+    """A series at ``baseline`` on the ``days`` before ``day`` and at ``on_day`` on it, four points a day (UTC)."""
+    dims = tuple(sorted(dimensions.items()))
+    return [CloudWatchRecord(region, namespace, metric, stat, dims, on_day if d == day else baseline,
+                             dt.datetime.combine(d, dt.time(hour), dt.timezone.utc))
+            for d in (day - dt.timedelta(days=i) for i in range(days + 1)) for hour in (0, 6, 12, 18)]
+
+
+def _sagemaker_series(day: dt.date) -> list[AccountResult]:
+    """`data-prod`'s endpoint: GPU utilisation up 288.1% and disk utilisation down 66.7% on the spike day, invocations
+    up 4% (below the threshold); its EC2 CPU and `data-staging`'s GPU moved too (no spike or mover of theirs)."""
+    at = dt.datetime(2026, 11, 16, 0, 20, tzinfo=dt.timezone.utc)
+    endpoint = {"EndpointName": "llm-prod", "VariantName": "AllTraffic"}
+    prod = (cloudwatch_points("AWS/SageMaker", "GPUUtilization", "Average", endpoint, 23.5, 91.2, day)
+            + cloudwatch_points("AWS/SageMaker", "DiskUtilization", "Average", endpoint, 60.0, 20.0, day)
+            + cloudwatch_points("AWS/SageMaker", "Invocations", "Sum", endpoint, 1000.0, 1040.0, day)
+            + cloudwatch_points("AWS/EC2", "CPUUtilization", "Average", {"InstanceId": "i-0data000000000001"}, 10.0,
+                                40.0, day))
+    staging = cloudwatch_points("AWS/SageMaker", "GPUUtilization", "Average", {"EndpointName": "llm-staging"}, 5.0,
+                                50.0, day)
+    return [result_of("cloudwatch", a, records, last_success=at, last_attempt=at)
+            for a, records in (("111111111111", prod), ("222222222222", staging))]
+
+
 def context() -> Scenario:
     """The spike day with an open SageMaker issue in `data-prod` (context of its spike) and another in
-    `data-staging` (no spike there: context of nothing)."""
+    `data-staging` (no spike there: context of nothing), and CloudWatch series of both that moved."""
     scenario = spike()
     at = dt.datetime(2026, 11, 16, 0, 20, tzinfo=dt.timezone.utc)
     accounts = [(a, name, project) for a, (name, project) in ACCOUNTS.items()]
     scenario.store.store_snapshot(snapshot_of(_sagemaker_issue("111111111111", "sm-1"),
-                                              _sagemaker_issue("222222222222", "sm-2"), accounts=accounts), URL, at)
+                                              _sagemaker_issue("222222222222", "sm-2"),
+                                              *_sagemaker_series(scenario.day), accounts=accounts), URL, at)
     return Scenario("context", scenario.day, scenario.store, project_budgets=scenario.project_budgets)
 
 

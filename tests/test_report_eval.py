@@ -1,4 +1,4 @@
-"""A small part of bench/report_eval.py: two scenario days, two styles, every kind of lie, through the reporter's
+"""A small part of bench/report_eval.py: four scenario days, two styles, every kind of lie, through the reporter's
 whole path (the local OpenAI-compatible stand-in → claims check → guard → text)."""
 
 from __future__ import annotations
@@ -7,13 +7,14 @@ from bench.report_eval import FAITHFUL, run
 
 
 def test_no_lie_is_posted_no_faithful_answer_is_rejected_and_no_item_goes_missing():
-    evaluation = run(["spike", "health", "failing"], ["plain", "korean"])
+    evaluation = run(["spike", "health", "failing", "context"], ["plain", "korean"])
     rows = evaluation.rows
     assert {kind for kind in rows} >= {
         FAITHFUL, "misattributed account or service", "config number as a fact", "percentage not in the facts",
         "right number, wrong day", "month to date called last month", "Health description's instructions followed",
-        "instructions in an error message followed", "the issue's three false posts"}
-    assert rows[FAITHFUL].answers == 6 and rows[FAITHFUL].posted == 6 and rows[FAITHFUL].claims_dropped == 0
+        "instructions in an error message followed", "the issue's three false posts",
+        "CloudWatch figure, wrong direction", "CloudWatch figure, another account", "CloudWatch figure, another series"}
+    assert rows[FAITHFUL].answers == 8 and rows[FAITHFUL].posted == 8 and rows[FAITHFUL].claims_dropped == 0
     lies = [row for kind, row in rows.items() if kind != FAITHFUL]
     assert sum(row.answers for row in lies) >= 50
     assert sum(row.posted for row in lies) == 0, evaluation.failures

@@ -10,6 +10,7 @@ when the reporter itself starts; the values live only in memory, never in logs, 
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import zoneinfo
@@ -68,6 +69,9 @@ class SummarySettings:
     baseline_days: int = 14
     spike_ratio: Decimal = Decimal("2")  # cost ≥ ratio × trailing mean …
     spike_min_usd: Decimal = Decimal("10")  # … and at least this much above it
+    # A CloudWatch series shown next to a spike or mover: its mean on the day moved at least this many percent
+    # from its baseline mean, either way (exporter.reporter.cwcontext).
+    cloudwatch_min_change_pct: Decimal = Decimal("50")
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,9 +206,20 @@ def _parse_summary(s: Section) -> SummarySettings:
         baseline_days=s.integer("baseline_days", d.baseline_days, minimum=1, maximum=60),
         spike_ratio=spike_ratio,
         spike_min_usd=spike_min_usd,
+        cloudwatch_min_change_pct=_positive(s, "cloudwatch_min_change_pct", d.cloudwatch_min_change_pct),
     )
     s.close()
     return settings
+
+
+def _positive(s: Section, key: str, default: Decimal) -> Decimal:
+    value = s.raw(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        s.problem(f"must be a number > 0, got {shown(value)}", key)
+        return default
+    return Decimal(str(value))
 
 
 def load_settings(reporter_section: Mapping[str, Any], source: str,

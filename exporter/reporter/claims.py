@@ -113,8 +113,8 @@ def _matches(figure: Figure, value: Value) -> bool:
         return False
 
 
-UNIT_FITS = {"usd": {"usd"}, "pct": {"pct"}, "ratio": {"ratio"}, "days": {"days", "count"}, "count": {"count", "days"},
-             "hours": {"hours"}}
+UNIT_FITS = {"usd": {"usd"}, "pct": {"pct"}, "ratio": {"ratio"}, "days": {"days", "count"},
+             "count": {"count", "days", "value"}, "hours": {"hours"}}
 
 
 def _span_fits(marker: Marker, span: Span) -> bool:
@@ -195,15 +195,17 @@ def check(claim: Claim, facts: Facts) -> str | None:
 
 
 def _foreign_events(cited: list[Fact]) -> str | None:
-    """A Health event cited beside a spike, driver or mover of another account or service: context is a
-    ``context_health`` fact (same account and service), never an event of elsewhere put next to the cost."""
+    """A Health event or CloudWatch series cited beside a spike, driver or mover of another account or service:
+    context is a ``context_health`` / ``context_cloudwatch`` fact (same account and service), never a signal of
+    elsewhere put next to the cost."""
     costs = {(f.entity.get("account"), f.entity.get("service")) for f in cited
              if f.kind in ("spike", "driver", "mover_week_over_week", "mover_month_over_month")}
     for f in cited:
-        if f.kind in ("health_open", "health_upcoming", "context_health") and costs and not any(
-                a == f.entity.get("account") and (f.kind != "context_health" or s == f.entity.get("service"))
+        if f.kind in ("health_open", "health_upcoming", "context_health", "context_cloudwatch") and costs and not any(
+                a == f.entity.get("account") and (not f.kind.startswith("context_") or s == f.entity.get("service"))
                 for a, s in costs):
-            return f"cites the Health event {f.id!r} beside the cost of another account"
+            what = "CloudWatch series" if f.kind == "context_cloudwatch" else "Health event"
+            return f"cites the {what} {f.id!r} beside the cost of another account"
     return None
 
 

@@ -57,8 +57,10 @@ PERIOD_WORDS: tuple[tuple[str, frozenset[str]], ...] = tuple(sorted((
     ("a week earlier", frozenset({"week_ago", "week_over_week"})),
     ("previous week", frozenset({"week_ago", "week_over_week"})),
     ("yesterday", frozenset({"day", "week_over_week"})), ("on the day", frozenset({"day", "week_over_week"})),
-    ("baseline", frozenset({"baseline"})), ("trailing", frozenset({"baseline"})), ("mean", frozenset({"baseline"})),
-    ("average", frozenset({"baseline"})), ("typical", frozenset({"baseline"})), ("usual", frozenset({"baseline"})),
+    # "mean" / "average": the baseline's, or a CloudWatch series' mean of a day (span kind "mean")
+    ("baseline", frozenset({"baseline"})), ("trailing", frozenset({"baseline"})),
+    ("mean", frozenset({"baseline", "mean"})), ("average", frozenset({"baseline", "mean"})),
+    ("averaged", frozenset({"baseline", "mean"})), ("typical", frozenset({"baseline"})), ("usual", frozenset({"baseline"})),
     ("day over day", frozenset({"previous_day"})), ("day-over-day", frozenset({"previous_day"})),
     ("the day before", frozenset({"previous_day"})), ("previous day", frozenset({"previous_day"})),
     ("overnight", frozenset({"previous_day"})), ("today", frozenset({"today"})),
@@ -78,7 +80,7 @@ PERIOD_WORDS: tuple[tuple[str, frozenset[str]], ...] = tuple(sorted((
     ("전주", frozenset({"week_ago", "week_over_week"})), ("지난주", frozenset({"week_ago", "week_over_week"})),
     ("일주일 전", frozenset({"week_ago", "week_over_week"})),
     ("어제", frozenset({"day", "week_over_week"})), ("당일", frozenset({"day", "week_over_week"})),
-    ("기준선", frozenset({"baseline"})), ("평균", frozenset({"baseline"})),
+    ("기준선", frozenset({"baseline"})), ("평균", frozenset({"baseline", "mean"})),
     ("전일 대비", frozenset({"previous_day"})), ("전날", frozenset({"previous_day"})),
     ("오늘", frozenset({"today"})),
 ), key=lambda item: -len(item[0])))

@@ -9,7 +9,8 @@ each with a unit and the period it is about. The model's claims name these ids, 
 
 Ids are built from names, so the same thing has the same id every day. Sections, in report order: failures
 and stale data, spikes (and the usage types that drove them: kind ``driver``; open AWS Health events of the same
-account and service: kind ``context_health``), budgets, Health, totals,
+account and service: kind ``context_health``; CloudWatch series of that account and service that moved: kind
+``context_cloudwatch``), budgets, Health, totals,
 movers, other (expected conditions, freshness).
 """
 
@@ -32,7 +33,8 @@ COST_KINDS = frozenset({"spike", "driver", "budget", "total", "top_service", "mo
 @dataclass(frozen=True, slots=True)
 class Span:
     """What a value is about: ``kind`` (day, week_ago, baseline, month_to_date, last_month,
-    same_days_last_month, month, projected, week_over_week, month_over_month, now) and its days, both included."""
+    same_days_last_month, month, projected, week_over_week, month_over_month, now; mean: a CloudWatch mean of the
+    day) and its days, both included."""
 
     kind: str
     first: dt.date
@@ -46,7 +48,7 @@ class Span:
 class Value:
     name: str
     amount: Decimal
-    unit: str  # usd | pct | ratio | days | count | hours
+    unit: str  # usd | pct | ratio | days | count | hours | value (a CloudWatch statistic in its own unit)
     spans: tuple[Span, ...] = ()
     signed: bool = False  # a change: its sign is the direction
 
@@ -95,7 +97,8 @@ class Fact:
         return out
 
 
-UNIT_LABELS = {"usd": "USD", "pct": "%", "ratio": "×", "days": "days", "count": "count", "hours": "hours"}
+UNIT_LABELS = {"usd": "USD", "pct": "%", "ratio": "×", "days": "days", "count": "count", "hours": "hours",
+               "value": "the CloudWatch statistic's own unit"}
 
 
 def _number(value: Value) -> str:
@@ -234,7 +237,7 @@ def _items(data: Mapping[str, Any], p: _Spans) -> Iterator[Fact]:
                            ("upcoming", len(data["health"]["upcoming"]), "count", ())))
     yield from _totals(data, p)
     yield from _movers(data, p)
-    yield from _context(data)
+    yield from _context(data, p)
     for x in fresh.get("expected_conditions") or ():
         yield Fact(f"expected:{x['collector']}:{x['account']}", "expected_condition", "other",
                    {"collector": x["collector"], "account": x["account"], "account_id": x.get("account_id", "")},
@@ -288,14 +291,20 @@ def _movers(data: Mapping[str, Any], p: _Spans) -> Iterator[Fact]:
                        direction=_sign(m["change_usd"]), spans=(compare,), row=m)
 
 
-def _context(data: Mapping[str, Any]) -> Iterator[Fact]:
-    """An open AWS Health event of the same account and service (:mod:`exporter.reporter.servicemap`) next to each
-    spike and mover: ``context:spike:acct:Amazon SageMaker:health:AWS_SAGEMAKER_OPERATIONAL_ISSUE:us-east-1``."""
+def context_items(data: Mapping[str, Any]) -> list[tuple[str, str, Mapping[str, Any]]]:
+    """(section, fact id, row) of every spike and mover: what context sits next to."""
     items = [("spikes", f"spike:{s['account']}:{s['service']}", s) for s in data["spikes"]]
-    items += [("movers", f"mover:{short}:{m['account']}:{m['service']}", m)
-              for key, short in (("week_over_week", "wow"), ("month_over_month", "mom"))
-              for m in data["movers"][key]]
-    for section, about, item in items:
+    return items + [("movers", f"mover:{short}:{m['account']}:{m['service']}", m)
+                    for key, short in (("week_over_week", "wow"), ("month_over_month", "mom"))
+                    for m in data["movers"][key]]
+
+
+def _context(data: Mapping[str, Any], p: _Spans) -> Iterator[Fact]:
+    """An open AWS Health event of the same account and service (:mod:`exporter.reporter.servicemap`) next to each
+    spike and mover: ``context:spike:acct:Amazon SageMaker:health:AWS_SAGEMAKER_OPERATIONAL_ISSUE:us-east-1``; and
+    the CloudWatch series of its account and service that moved (``data["context_cloudwatch"]``,
+    :mod:`exporter.reporter.cwcontext`): ``context:spike:…:cloudwatch:AWS/SageMaker:GPUUtilization.Average{…}:us-east-1``."""
+    for section, about, item in context_items(data):
         for e in data["health"]["open"]:
             if e["account"] != item["account"] or not health_matches(e["service"], item["service"]):
                 continue
@@ -306,3 +315,11 @@ def _context(data: Mapping[str, Any]) -> Iterator[Fact]:
                         "region": e["region"] or "", "category": e["category"] or ""},
                        state="open", times=tuple(t for t in (e["start_time"], e["end_time"]) if t), spans=spans,
                        extra={"about": about, "arn": e.get("arn", "")}, row=e)
+    for c in data.get("context_cloudwatch") or ():
+        yield Fact(f"context:{c['about']}:cloudwatch:{c['namespace']}:{c['series']}:{c['region']}", "context_cloudwatch",
+                   c["section"], {k: c[k] for k in ("account", "account_id", "service", "namespace", "metric", "series",
+                                                    "dimensions", "region")},
+                   _values(("day_mean", c["day_mean"], c["unit"], (p.day, Span("mean", p.day.first, p.day.last))),
+                           ("baseline_mean", c["baseline_mean"], c["unit"], (p.baseline,)),
+                           ("change_pct", c["change_pct"], "pct", (p.day, p.baseline), True)),
+                   direction=_sign(c["change_pct"]), spans=(p.day,), extra={"about": c["about"]}, row=c)

@@ -30,6 +30,8 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "new_spike": "{who}: {usd} on {day}, new (no cost in the baseline)",
         "driver": "  driven by {usage}: {usd} vs a mean of {mean} ({change})",
         "context_health": "  AWS Health, open: {service} {code} {region} since {start}",
+        "context_cloudwatch": "  CloudWatch: {namespace} {metric} {stat}{dims} mean {mean} on {day}, {baseline} over "
+                              "the baseline ({change}) in {region}",
         "anomaly": "Cost Anomaly Detection, open: {who} {id}, impact {usd} ({period})",
         "budget": "{kind} {who}: {projected} of {budget} ({pct}%){over}",
         "budget_no_data": "{kind} {who}: no data (cost never collected) · budget {budget}",
@@ -74,6 +76,8 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "new_spike": "{who}: {day} {usd} (신규: 기준선 기간에 비용 없음)",
         "driver": "  원인 {usage}: {usd} (평균 {mean}, {change})",
         "context_health": "  AWS Health 진행 중: {service} {code} {region} 시작 {start}",
+        "context_cloudwatch": "  CloudWatch: {namespace} {metric} {stat}{dims} {day} 평균 {mean}, 기준선 평균 {baseline} "
+                              "대비 {change} ({region})",
         "anomaly": "Cost Anomaly Detection 진행 중: {who} {id}, 영향 {usd} ({period})",
         "budget": "{kind} {who}: 예상 {projected} / 예산 {budget} ({pct}%){over}",
         "budget_no_data": "{kind} {who}: 데이터 없음 (비용이 수집된 적 없음) · 예산 {budget}",

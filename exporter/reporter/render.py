@@ -118,11 +118,21 @@ def _spikes(kinds: Mapping[str, list[Fact]], t: Mapping[str, str], day: str, zon
 
 def _context_lines(kinds: Mapping[str, list[Fact]], item: Fact, t: Mapping[str, str], zone: str,
                    link: Link) -> list[str]:
-    """The open Health events of the item's account and service (facts of kind ``context_health``)."""
-    return [t["context_health"].format(service=f"`{c.entity['health_service']}`",
-                                       code=f"`{c.entity['event_type_code']}`", region=f"`{c.entity['region']}`",
-                                       start=when(c.row.get("start_time"), zone, t["n/a"])) + link(c)
-            for c in kinds.get("context_health", []) if c.extra.get("about") == item.id]
+    """The open Health events of the item's account and service (facts of kind ``context_health``), then the
+    CloudWatch series of them that moved (``context_cloudwatch``)."""
+    lines = [t["context_health"].format(service=f"`{c.entity['health_service']}`",
+                                        code=f"`{c.entity['event_type_code']}`", region=f"`{c.entity['region']}`",
+                                        start=when(c.row.get("start_time"), zone, t["n/a"])) + link(c)
+             for c in kinds.get("context_health", []) if c.extra.get("about") == item.id]
+    for c in (c for c in kinds.get("context_cloudwatch", []) if c.extra.get("about") == item.id):
+        r = c.row
+        shown = (lambda v: f"{v}%") if r["unit"] == "pct" else str
+        lines.append(t["context_cloudwatch"].format(
+            namespace=f"`{r['namespace']}`", metric=f"`{r['metric']}`", stat=r["stat"],
+            dims=f" (`{r['dimensions']}`)" if r["dimensions"] else "", day=c.spans[0].first.isoformat(),
+            mean=shown(r["day_mean"]), baseline=shown(r["baseline_mean"]), change=pct(r["change_pct"], signed=True),
+            region=f"`{r['region']}`") + link(c))
+    return lines
 
 
 def _budgets(kinds: Mapping[str, list[Fact]], t: Mapping[str, str], link: Link) -> list[str]:

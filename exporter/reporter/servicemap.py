@@ -2,8 +2,9 @@
 
 Health says ``EC2``, Cost Explorer ``Amazon Elastic Compute Cloud - Compute`` (and ``EC2 - Other`` for EBS,
 NAT and data transfer), CloudWatch ``AWS/EC2``. The reporter puts an open Health event next to a spike or mover
-of the same account when the event's service is one of the spike's (:func:`health_matches`). A service the table
-does not know matches nothing: a wrong context line is worse than none.
+of the same account when the event's service is one of the spike's (:func:`health_matches`), and a CloudWatch
+series whose namespace is (:func:`namespace_matches`, :mod:`exporter.reporter.cwcontext`). A service or namespace
+the table does not know matches nothing: a wrong context line is worse than none.
 """
 
 from __future__ import annotations
@@ -55,3 +56,8 @@ def ce_services_of_namespace(namespace: str | None) -> tuple[str, ...]:
 def health_matches(health_service: str | None, ce_service: str) -> bool:
     """Whether a Health event of ``health_service`` is about the Cost Explorer service ``ce_service``."""
     return ce_service in ce_services_of_health(health_service)
+
+
+def namespace_matches(namespace: str | None, ce_service: str) -> bool:
+    """Whether a CloudWatch series of ``namespace`` is about the Cost Explorer service ``ce_service``."""
+    return ce_service in ce_services_of_namespace(namespace)

@@ -54,6 +54,7 @@ from exporter.config import CostSettings
 from exporter.config.reporter import Retention
 from exporter.model import DAILY, MONTHLY, CostRecord, Snapshot
 from exporter.reporter.anomalies import open_anomalies, store_anomalies
+from exporter.reporter.cwcontext import SeriesMeans, stored_means
 from exporter.reporter.drivers import store_drivers, stored_drivers
 from exporter.reporter.rows import PKS, TABLES, DailyWindow, cost_row, date_text, iso_z, public_url, upsert_groups
 from exporter.reporter.schema import COST_PK, immediate, migrate, open_database
@@ -286,6 +287,11 @@ class Store:
         (``factlist`` kind ``driver``).
         """
         return stored_drivers(self.db, day, spikes)
+
+    def cloudwatch_means(self, account_ids: Iterable[str], day: dt.date, baseline_first: dt.date,
+                         baseline_last: dt.date) -> list[SeriesMeans]:
+        """Each CloudWatch series' mean on the day and over the baseline (:func:`exporter.reporter.cwcontext.stored_means`)."""
+        return stored_means(self.db, account_ids, day, baseline_first, baseline_last)
 
     def open_anomalies(self) -> list[dict[str, Any]]:
         """The open Cost Anomaly Detection anomalies (:func:`exporter.reporter.anomalies.open_anomalies`)."""

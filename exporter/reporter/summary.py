@@ -7,7 +7,8 @@ not news; there are no day-over-day movers) and month-over-month movers; spikes 
 (what it means, for the exporter too, is defined once in ``exporter/periods.py``: the mean over the
 ``baseline_days`` before the day, over the days of that window the account's history covers; a service with
 no cost in the baseline is a new one, never a ratio against a zero or negative mean); budget projections;
-open and upcoming Health events; data freshness per exporter (failing or stale pulls) and failing
+open and upcoming Health events; next to each spike and mover, the CloudWatch series of its account and service
+that moved (:mod:`exporter.reporter.cwcontext`); data freshness per exporter (failing or stale pulls) and failing
 collectors (:mod:`exporter.reporter.freshness`; an account without a Business support plan is an expected
 condition, not a failure); 14-day sparklines for the top movers. Times are in ``reporter.timezone``, to the
 minute. A budget whose accounts' cost was never collected has no data (``month_to_date_usd`` None), which is
@@ -36,7 +37,7 @@ from exporter.config.reporter import SummarySettings
 from exporter.model import Period
 from exporter.periods import (baseline_mean, baseline_window, days_in_month, first_of_month, is_spike,
                               previous_month_start)
-from exporter.reporter import factlist
+from exporter.reporter import cwcontext, factlist
 from exporter.reporter.freshness import age_hours, collector_states, exporter_freshness, local_time
 from exporter.reporter.store import DEFAULT_COST_METRIC, Store
 
@@ -352,12 +353,16 @@ def build_facts(store: Store, day: dt.date, now: dt.datetime, settings: SummaryS
                    "failing_collectors": len(failing), "failing_exporters": len(failing_exporters)},
         "sparklines": sparklines,
     }
+    # Context: the CloudWatch series of each spike's and mover's account and service that moved (cwcontext).
+    context_ids = [i["account_id"] for _, _, i in factlist.context_items(data) if i.get("account_id")]
+    means = store.cloudwatch_means(context_ids, day, baseline.start, baseline.end - dt.timedelta(days=1))
+    data["context_cloudwatch"] = cwcontext.context_rows(means, data, settings.cloudwatch_min_change_pct)
     names = {a["name"] for a in accounts.values()} | {a["project"] for a in accounts.values() if a["project"]}
     names |= set(accounts) | {s.service for s in series.values()}
     names |= {str(v) for e in health_open + health_upcoming
               for v in (e["service"], e["event_type_code"], e["region"], e["category"]) if v}
     names |= {f["collector"] for f in failing + expected} | {b["name"] for b in budgets}
-    names |= {e["exporter"] for e in failing_exporters}
+    names |= {e["exporter"] for e in failing_exporters} | cwcontext.names(data["context_cloudwatch"])
     names |= {d["usage_type"] for d in data["drivers"]}
     names |= {str(v) for a in data["anomalies"] for v in (a["anomaly_id"], a["service"]) if v}
     return Facts(day=day, data=data, aws_text=aws_text, names=frozenset(names), items=factlist.items(data))
