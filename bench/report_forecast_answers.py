@@ -60,10 +60,10 @@ def _text(f: Fact, style: str) -> str:
 
 
 def forecast_claims(facts: Facts, style: str) -> Claims:
-    """What a careful model writes about the forecasts: every overrun; the others with a budget (not in the
-    rounded style, which keeps to what must be said)."""
-    return [([f.id], _text(f, style)) for f in facts.items if f.kind == "forecast"
-            and (f.actionable or (style != "rounded" and f.state != "no_budget"))]
+    """What a careful model writes about the forecasts: every overrun; in the plain and Korean styles every other
+    one too, in the others those with a budget (not in the rounded style, which keeps to what must be said)."""
+    return [([f.id], _text(f, style)) for f in facts.items if f.kind == "forecast" and (
+        f.actionable or style in ("plain", "korean") or (style != "rounded" and f.state != "no_budget"))]
 
 
 def forecast_lies(facts: Facts, claims: Claims, n: int) -> Iterator[tuple[str, Claims, str]]:
