@@ -20,6 +20,7 @@ from exporter.periods import cost_detail
 from exporter.reporter import claims, guard, links, render
 from exporter.reporter.compose import _linker
 from exporter.reporter.forecasts import ORGANIZATION
+from exporter.reporter.llm import system_prompt
 from exporter.reporter.store import Store
 from exporter.reporter.summary import build_facts
 from tests.test_reporter_fakes import daily_cost
@@ -209,9 +210,19 @@ WEB = "forecast:web"
     (("forecast:account:data-prod",), "`data-prod` is forecast over budget at $2,019.40.",
      "says over budget, against the cited facts"),
     (("budget:web",), "`web` is forecast at $1,307.50.", "figure '$1,307.50' is no usd value of the cited facts"),
+    (("budget:web", WEB), "AWS Cost Explorer forecasts `web` at $1,342.50.",  # the reporter's projection, as AWS's
+     "'$1,342.50' is not a figure for 'forecasts'"),
+    (("budget:web", WEB), "`web` is projected at $1,342.50 and AWS Cost Explorer forecasts $1,307.50 by month end.",
+     None),
 ])
 def test_a_claim_about_a_forecast_is_checked_against_its_period(ids, text, problem):
     assert claims.check(claims.Claim(ids, text), facts_of("overrun")) == problem
+
+
+def test_the_model_is_told_what_a_forecast_fact_is():
+    prompt = system_prompt("en")
+    assert 'A fact of kind "forecast" is AWS Cost Explorer\'s own month-end forecast' in prompt
+    assert "never call the forecast month to date" in prompt
 
 
 def test_an_overrun_forecast_no_claim_cites_makes_the_answer_fall_back():
@@ -230,11 +241,9 @@ GRAFANA = "http://grafana.example:3000"
 @pytest.mark.parametrize("language, over, folded", [
     ("en", "project `web` forecast to end November at $1,307.50, 163.4% of its $800.00 budget "
            "(AWS Cost Explorer forecast) — over budget",
-     "AWS Cost Explorer forecast for the end of November: `data-prod` $2,019.40 (80.8% of $2,500.00) · "
-     "`web-prod` $1,270.00 · `web-staging` $37.50"),
+     "AWS Cost Explorer forecast for the end of November: `data-prod` $2,019.40 (80.8% of $2,500.00)"),
     ("ko", "프로젝트 `web`: 2026-11 월말 예측 $1,307.50, 예산 $800.00의 163.4% (AWS Cost Explorer 예측) — 예산 초과",
-     "AWS Cost Explorer 2026-11 월말 예측: `data-prod` $2,019.40 (예산 $2,500.00의 80.8%) · `web-prod` $1,270.00 · "
-     "`web-staging` $37.50"),
+     "AWS Cost Explorer 2026-11 월말 예측: `data-prod` $2,019.40 (예산 $2,500.00의 80.8%)"),
 ])
 def test_the_deterministic_summary_has_a_line_per_overrun_forecast_and_folds_the_others(language, over, folded):
     facts = facts_of("overrun")
@@ -244,6 +253,7 @@ def test_the_deterministic_summary_has_a_line_per_overrun_forecast_and_folds_the
     budgets = lines.index(next(line for line in lines if line.startswith("*") and ("Budgets" in line or "예산" in line)))
     assert budgets < lines.index(over) < lines.index(folded)  # in the budgets section, after the projections
     assert guard.check(text, facts).ok
+    assert "`web-prod` $1,270.00" not in text  # a forecast without a budget: a fact, not a line
     link, _ = _linker(facts, "AmortizedCost", GRAFANA)
     linked = render.deterministic_text(facts, language, "test", link)
     line = next(x for x in linked.splitlines() if x.startswith(over))

@@ -46,13 +46,13 @@ PERIOD_WORDS: tuple[tuple[str, frozenset[str]], ...] = tuple(sorted((
     ("month to date", frozenset({"month_to_date", "month_over_month"})),
     ("month-to-date", frozenset({"month_to_date", "month_over_month"})),
     ("mtd", frozenset({"month_to_date", "month_over_month"})),
-    # "forecast": AWS's (Span kind forecast) or the reporter's projection; "projected" is only the reporter's.
+    # "forecast" is AWS's (Span kind forecast, exporter.reporter.forecasts), "projected" the reporter's own.
     ("this month", frozenset({"month_to_date", "month", "projected", "forecast", "month_over_month"})),
     ("month end", frozenset({"projected", "forecast", "month"})),
     ("month-end", frozenset({"projected", "forecast", "month"})),
     ("end of the month", frozenset({"projected", "forecast", "month"})), ("projected", frozenset({"projected"})),
-    ("forecast", frozenset({"projected", "forecast"})), ("forecasts", frozenset({"projected", "forecast"})),
-    ("forecasted", frozenset({"projected", "forecast"})), ("will end", frozenset({"projected", "forecast", "month"})),
+    ("forecast", frozenset({"forecast"})), ("forecasts", frozenset({"forecast"})),
+    ("forecasted", frozenset({"forecast"})), ("will end", frozenset({"projected", "forecast", "month"})),
     ("to end", frozenset({"projected", "forecast", "month"})), ("monthly budget", frozenset({"month"})),
     ("week over week", frozenset({"week_over_week", "day", "week_ago"})),
     ("week-over-week", frozenset({"week_over_week", "day", "week_ago"})),
@@ -77,7 +77,7 @@ PERIOD_WORDS: tuple[tuple[str, frozenset[str]], ...] = tuple(sorted((
     ("이번 달", frozenset({"month_to_date", "month", "projected", "forecast", "month_over_month"})),
     ("이달", frozenset({"month_to_date", "month", "projected", "forecast", "month_over_month"})),
     ("월말", frozenset({"projected", "forecast", "month"})),  # not 예상 alone: it is "expected" too
-    ("예측", frozenset({"projected", "forecast"})),
+    ("예측", frozenset({"forecast"})),
     ("전주 대비", frozenset({"week_over_week", "day", "week_ago"})),
     ("같은 요일", frozenset({"week_over_week", "week_ago", "day"})),
     ("전주", frozenset({"week_ago", "week_over_week"})), ("지난주", frozenset({"week_ago", "week_over_week"})),

@@ -158,7 +158,9 @@ def forecast_facts(data: Mapping[str, Any], month: Span) -> Iterator[Fact]:
 
 def forecast_lines(facts: Sequence[Fact], t: Mapping[str, str], link: Callable[[Fact], str],
                    usd: Callable[[Decimal], str]) -> list[str]:
-    """A line per forecast over its budget; the others folded into one line (the deterministic summary's)."""
+    """The deterministic summary's: a line per forecast over its budget; those within theirs and the organization's
+    folded into one line. A project's or account's forecast without a budget is a fact the model may cite, not a line
+    of the budgets section (the demo's per-account forecasts would make it a list of every account)."""
     lines, folded = [], []
     for f in facts:
         e = f.row
@@ -169,7 +171,7 @@ def forecast_lines(facts: Sequence[Fact], t: Mapping[str, str], link: Callable[[
                  "pct": e["forecast_pct"]}
         if f.state == OVER:
             lines.append(t["forecast_over"].format(**words, over=t["over"]) + link(f))
-        else:
+        elif f.state == WITHIN or e["scope"] == "organization":
             folded.append((f, words, t["forecast_item" if f.state == WITHIN else "forecast_item_no_budget"]))
     if folded:
         first, words, _ = folded[0]  # one line, one link (the first one's panel): not a link per account
