@@ -13,7 +13,7 @@ import pytest
 from sqlite_utils import Database
 
 from bench.report_scenarios import SCENARIOS
-from exporter.config.reporter import ReporterSettings
+from exporter.config.reporter import ReporterSettings, Retention
 from exporter.model import (FORECAST, AccountInfo, AccountResult, CollectorRun, CostForecast, CostSignals, SignalStatus,
                             Snapshot, decode_snapshot, encode_snapshot)
 from exporter.periods import cost_detail
@@ -84,6 +84,14 @@ def test_the_next_months_forecast_does_not_replace_this_months_and_payer_modes_o
     failed = msgspec.structs.replace(org, signals=CostSignals(status=(SignalStatus(signal=FORECAST, ok=False),)))
     publish(store, cost_result(WEB_PROD, dt.date(2026, 12, 1), None, ok=False), run=failed)
     assert len(rows(store)) == 3
+
+
+def test_retention_deletes_the_forecasts_of_months_that_ended_before_the_cost_retention():
+    store = Store(Database(memory=True))
+    publish(store, cost_result(WEB_PROD, dt.date(2026, 9, 10), forecast(dt.date(2026, 9, 10), "100", "200")),
+            cost_result(WEB_STAGING, dt.date(2026, 11, 10), forecast(dt.date(2026, 11, 10), "1", "2")))
+    deleted = store.apply_retention(Retention(cost_days=30), dt.date(2026, 11, 20))
+    assert deleted["cost_forecasts"] == 1 and [r["account_id"] for r in rows(store)] == [WEB_STAGING]
 
 
 # ------------------------------------------------------------------------------------------------- facts
