@@ -46,16 +46,19 @@ def _text(f: Fact, style: str) -> str:
                 + (f" and over budget by {_usd(over_by)}." if over else "."))
     if style == "rounded":
         return (f"{who}: AWS forecasts about {_usd(forecast, True)} by month end"
-                + (f" against a {_usd(budget, True)} budget" if budget is not None else "") + (", over budget." if over else "."))
+                + (f" against a {_usd(budget, True)} budget" if budget is not None else "")
+                + (", over budget." if over else "."))
     if style == "combined" and mtd is not None:
         return (f"{who} has {_usd(mtd)} month to date and the AWS Cost Explorer forecast is {_usd(forecast)} for "
                 f"the month end{of_budget}" + (", over budget." if over else "."))
     if style == "figures":
         inside = ", ".join(x for x in (f"{pct}% of {_usd(budget)}" if budget is not None else "",
                                        "over budget" if over else "") if x)
-        return f"{_usd(forecast)} forecast for month end" + (f" ({inside})" if inside else "") + f": {who}, AWS Cost Explorer."
+        return (f"{_usd(forecast)} forecast for month end" + (f" ({inside})" if inside else "")
+                + f": {who}, AWS Cost Explorer.")
     if over:
-        return f"{who} is forecast to end {name} at {_usd(forecast)}{of_budget} (AWS Cost Explorer forecast): over budget."
+        return (f"{who} is forecast to end {name} at {_usd(forecast)}{of_budget} (AWS Cost Explorer forecast): "
+                "over budget.")
     return f"The AWS Cost Explorer forecast for {who} is {_usd(forecast)} at month end{of_budget}."
 
 
@@ -81,7 +84,8 @@ def forecast_lies(facts: Facts, claims: Claims, n: int) -> Iterator[tuple[str, C
         shown = _usd(forecast, whole="about" in text)
         said = text.replace(shown, f"이번 달 누계 {shown}" if korean else f"{shown} month to date", 1)
         yield KIND, claims[:i] + [(ids, said)] + claims[i + 1:], said
-        said = f"{who} 이번 달 누계 {_usd(forecast)}입니다." if korean else f"{who} has spent {_usd(forecast)} month to date."
+        said = (f"{who} 이번 달 누계 {_usd(forecast)}입니다." if korean else
+                f"{who} has spent {_usd(forecast)} month to date.")
         yield KIND, claims[:i] + [(ids, said)] + claims[i + 1:], said
         if mtd is None or mtd == forecast:
             continue

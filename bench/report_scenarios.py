@@ -10,13 +10,15 @@ forecasts (GetCostForecast, per account, as the demo asks them): `web` forecast 
 from __future__ import annotations
 
 import datetime as dt
-import msgspec
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from exporter.model import FORECAST, AccountResult, CostForecast, CostRecord, CostSignals, DAILY, HealthEvent, SignalStatus
+import msgspec
+
+from exporter.model import (FORECAST, AccountResult, CostForecast, CostRecord, CostSignals, DAILY, HealthEvent,
+                            SignalStatus)
 from exporter.periods import cost_detail
 from exporter.reporter.schema import open_database
 from exporter.reporter.store import Store
@@ -232,7 +234,8 @@ def first_of_month() -> Scenario:
     day = dt.date(2026, 12, 1)
     costs = _history(day, {("444444444444", LAMBDA, day): Decimal(0)})  # web-staging: a real $0 on the 1st
     forecasts = {"333333333333": Decimal("1400.00"), "444444444444": Decimal("37.50")}  # from the 2nd: the 1st included
-    return Scenario("first_of_month", day, _store(day, costs, forecasts=forecasts), project_budgets={"web": Decimal("2000")},
+    return Scenario("first_of_month", day, _store(day, costs, forecasts=forecasts),
+                    project_budgets={"web": Decimal("2000")},
                     account_budgets={"web-staging": Decimal("100")})
 
 

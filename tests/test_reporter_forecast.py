@@ -34,8 +34,9 @@ SETTINGS = ReporterSettings(timezone="Asia/Seoul")
 
 def forecast(as_of: dt.date, mtd: str, rest: str) -> CostForecast:
     first = as_of.replace(day=1)
-    return CostForecast(month_start=first, forecast_start=as_of, forecast_end=(first + dt.timedelta(days=32)).replace(day=1),
-                        month_to_date=Decimal(mtd), forecast=Decimal(rest))
+    return CostForecast(month_start=first, forecast_start=as_of,
+                        forecast_end=(first + dt.timedelta(days=32)).replace(day=1), month_to_date=Decimal(mtd),
+                        forecast=Decimal(rest))
 
 
 def cost_result(account_id: str, as_of: dt.date, found: CostForecast | None, ok: bool | None = True,
@@ -128,7 +129,8 @@ def test_a_forecast_over_its_budget_is_an_actionable_fact_within_one_is_not_and_
     assert facts.item("budget:web").state == "over_budget"  # the reporter's own projection is still its own fact
 
 
-def _store(day: dt.date, forecasts: dict[str, CostForecast], collected: tuple[str, ...] = (WEB_PROD, WEB_STAGING)) -> Store:
+def _store(day: dt.date, forecasts: dict[str, CostForecast],
+           collected: tuple[str, ...] = (WEB_PROD, WEB_STAGING)) -> Store:
     store = Store(Database(memory=True))
     results = [cost_result(a, day + dt.timedelta(days=1), f, records=(daily_cost("Amazon EC2", day, "10.00"),)
                            if a in collected else ()) for a, f in forecasts.items()]
@@ -136,7 +138,8 @@ def _store(day: dt.date, forecasts: dict[str, CostForecast], collected: tuple[st
     if set(forecasts) - set(collected):  # an account whose cost was never collected: no success, no cost row
         snapshot = snapshot.with_run(None, [msgspec.structs.replace(r, up=False, last_success=None)
                                             for r in results if r.account_id not in collected])
-    store.store_snapshot(snapshot, URL, dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0, 10), dt.timezone.utc))
+    at = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0, 10), dt.timezone.utc)
+    store.store_snapshot(snapshot, URL, at)
     return store
 
 
@@ -183,8 +186,8 @@ def test_a_forecast_of_an_account_whose_cost_was_never_collected_is_no_figure_an
 
 def test_payer_modes_organization_forecast_is_a_fact_of_its_own():
     store = Store(Database(memory=True))
-    run = CollectorRun(collector="cost", started=dt.datetime(2026, 11, 16, tzinfo=dt.timezone.utc), duration_seconds=1.0,
-                       accounts_ok=3, accounts_failed=0,
+    run = CollectorRun(collector="cost", started=dt.datetime(2026, 11, 16, tzinfo=dt.timezone.utc),
+                       duration_seconds=1.0, accounts_ok=3, accounts_failed=0,
                        signals=CostSignals(forecast=forecast(dt.date(2026, 11, 16), "50000.00", "48012.70"),
                                            status=(SignalStatus(signal=FORECAST, ok=True),)))
     publish(store, cost_result(WEB_PROD, dt.date(2026, 11, 16), None, ok=None), run=run)

@@ -1,6 +1,6 @@
-"""AWS's month-end forecast (GetCostForecast: ``CostDetail.signals.forecast`` per account, ``aws_cost_forecast_month_usd``;
-payer mode's ``CollectorRun.signals.forecast`` for the organization, ``aws_cost_forecast_organization_month_usd``) in
-the reporter's history, the summary's facts (kind ``forecast``) and the deterministic text.
+"""AWS's month-end forecast (GetCostForecast: ``CostDetail.signals.forecast`` per account,
+``aws_cost_forecast_month_usd``; payer mode's ``CollectorRun.signals.forecast`` for the organization,
+``aws_cost_forecast_organization_month_usd``) in the reporter's history, the summary's facts (kind ``forecast``) and the deterministic text.
 
 History: table ``cost_forecasts``, one row per scope × month (``account_id`` + ``month_start``): the account's id, or
 :data:`ORGANIZATION` for the organization's; the month to date it includes and GetCostForecast's ``Total`` for the

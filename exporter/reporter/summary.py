@@ -364,4 +364,5 @@ def build_facts(store: Store, day: dt.date, now: dt.datetime, settings: SummaryS
     names |= {e["exporter"] for e in failing_exporters}
     names |= {d["usage_type"] for d in data["drivers"]}
     names |= {str(v) for a in data["anomalies"] for v in (a["anomaly_id"], a["service"]) if v}
-    return Facts(day=day, data=data, aws_text=aws_text, names=frozenset(names), items=factlist.items(data, forecast_facts))
+    return Facts(day=day, data=data, aws_text=aws_text, names=frozenset(names),
+                 items=factlist.items(data, forecast_facts))
