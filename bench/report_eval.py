@@ -29,6 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.report_answers import STYLES, Claims, Lie, faithful, lies, quoted_posts  # noqa: E402
+from bench.report_forecast_answers import forecast_claims, forecast_lies  # noqa: E402
 from bench.report_scenarios import SCENARIOS, Scenario  # noqa: E402
 from exporter.config.reporter import LlmSettings, ReporterSettings  # noqa: E402
 from exporter.reporter.compose import Message  # noqa: E402
@@ -56,8 +57,8 @@ def _required(fact: Fact) -> tuple[str, ...]:
     e = fact.entity
     if fact.kind == "spike":
         return e["account"], e["service"]
-    if fact.kind == "budget":
-        return (e.get("project") or e.get("account"),)
+    if fact.kind in ("budget", "forecast"):
+        return (e.get("project") or e.get("account") or e.get("scope", ""),)
     if fact.kind.startswith("health_"):
         return e["account"], e["event_type_code"]
     if fact.kind == "anomaly":
@@ -161,7 +162,7 @@ def _run(evaluation: Evaluation, scenarios: Iterable[str], styles: Sequence[str]
                 reporter = _reporter(scenario, style, gateway.url)
                 facts = build_facts(scenario.store, scenario.day, scenario.now, reporter.settings.summary,
                                     scenario.project_budgets, scenario.account_budgets, tz=reporter.settings.tz)
-                claims = faithful(facts, style)
+                claims = faithful(facts, style) + forecast_claims(facts, style)
 
                 def serve(answer: str, kind: str, lie: Lie | None = None) -> None:
                     gateway.default = answer
@@ -175,6 +176,8 @@ def _run(evaluation: Evaluation, scenarios: Iterable[str], styles: Sequence[str]
                 serve(answer_json(claims), FAITHFUL)
                 for lie in lies(facts, claims, n):
                     serve(answer_json(lie.claims), lie.kind, lie)
+                for kind, new, text in forecast_lies(facts, claims, n):
+                    serve(answer_json(new), kind, Lie(kind, new, text))
                 if name == "spike" and style == "plain":
                     for lie in quoted_posts(facts, claims):
                         serve(answer_json(lie.claims) if lie.claims else lie.marker, lie.kind, lie)

@@ -3,7 +3,8 @@
 
 spike, overrun, health, quiet, restated, failing, first_of_month. The spike day is the issue's: `data-prod` /
 `Amazon SageMaker` $321.92 against a mean of $40.37, and `web` projected at 65.9% of its budget in a
-30-day month with a 14-day baseline.
+30-day month with a 14-day baseline. The spike, overrun and first_of_month days also carry AWS's month-end
+forecasts (GetCostForecast, per account, as the demo asks them): `web` forecast over its budget on the overrun day.
 """
 
 from __future__ import annotations
@@ -14,7 +15,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from exporter.model import AccountResult, CloudWatchRecord, CostRecord, DAILY, HealthEvent
+import msgspec
+
+from exporter.model import (FORECAST, AccountResult, CloudWatchRecord, CostForecast, CostRecord, CostSignals, DAILY,
+                            HealthEvent, SignalStatus)
+from exporter.periods import cost_detail
 from exporter.reporter.schema import open_database
 from exporter.reporter.store import Store
 from tests.test_reporter_fakes import health_event, result_of, snapshot_of
@@ -95,11 +100,28 @@ def _history(day: dt.date, overrides: dict[tuple[str, str, dt.date], Decimal] | 
     return out
 
 
+def _detail(as_of: dt.date, records: list[CostRecord], rest: Decimal | None) -> dict[str, Any]:
+    """The refresh's CostDetail with the month-end forecast (the month to date's actual cost + ``rest``)."""
+    if rest is None:
+        return {}
+    first = as_of.replace(day=1)
+    mtd = sum((r.amount for r in records if first <= r.period_start < as_of), Decimal(0))
+    forecast = CostForecast(month_start=first, forecast_start=as_of,
+                            forecast_end=(first + dt.timedelta(days=32)).replace(day=1), month_to_date=mtd,
+                            forecast=rest)
+    signals = CostSignals(forecast=forecast, status=(SignalStatus(signal=FORECAST, ok=True),))
+    return {"detail": msgspec.structs.replace(cost_detail(as_of, 14), signals=signals)}
+
+
 def _store(day: dt.date, costs: dict[str, list[CostRecord]], *extra: AccountResult,
-           store: Store | None = None, at: dt.datetime | None = None) -> Store:
+           store: Store | None = None, at: dt.datetime | None = None,
+           forecasts: dict[str, Decimal] | None = None) -> Store:
+    """``forecasts``: per account, GetCostForecast's Total for the rest of the month (as of the day after)."""
     store = store or Store(open_database(":memory:"))
     at = at or dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0, 10), dt.timezone.utc)
-    results = [result_of("cost", a, records, last_success=at, last_attempt=at, as_of=day + dt.timedelta(days=1))
+    as_of = day + dt.timedelta(days=1)
+    results = [result_of("cost", a, records, last_success=at, last_attempt=at, as_of=as_of,
+                         **_detail(as_of, records, (forecasts or {}).get(a)))
                for a, records in costs.items()]
     results += [result_of("health", a, (), last_success=at, last_attempt=at) for a in ACCOUNTS
                 if not any(r.collector == "health" and r.account_id == a for r in extra)]
@@ -127,7 +149,9 @@ def spike() -> Scenario:
     store.drivers = [{"account": "data-prod", "account_id": "111111111111", "service": SAGEMAKER,
                       "usage_type": "USE1-ml.p3.2xlarge-hours", "usd": Decimal("290.10"),
                       "baseline_mean_usd": Decimal("25.00"), "change_usd": Decimal("265.10")}]
-    _store(day, _history(day, overrides), store=store)
+    _store(day, _history(day, overrides), store=store, forecasts={"333333333333": Decimal("690.00"),
+                                                                  "444444444444": Decimal("18.75"),
+                                                                  "111111111111": Decimal("1250.40")})
     return Scenario("spike", day, store, project_budgets={"web": Decimal("2000")})
 
 
@@ -180,7 +204,9 @@ def context() -> Scenario:
 def overrun() -> Scenario:
     day = dt.date(2026, 11, 20)
     costs = _history(day)
-    return Scenario("overrun", day, _store(day, costs), project_budgets={"web": Decimal("800")},
+    # AWS forecasts `web` over its $800.00 (`data-prod` within its $2,500.00).
+    forecasts = {"333333333333": Decimal("400.00"), "444444444444": Decimal("12.50"), "111111111111": Decimal("700.00")}
+    return Scenario("overrun", day, _store(day, costs, forecasts=forecasts), project_budgets={"web": Decimal("800")},
                     account_budgets={"data-prod": Decimal("2500")})
 
 
@@ -233,7 +259,9 @@ def failing() -> Scenario:
 def first_of_month() -> Scenario:
     day = dt.date(2026, 12, 1)
     costs = _history(day, {("444444444444", LAMBDA, day): Decimal(0)})  # web-staging: a real $0 on the 1st
-    return Scenario("first_of_month", day, _store(day, costs), project_budgets={"web": Decimal("2000")},
+    forecasts = {"333333333333": Decimal("1400.00"), "444444444444": Decimal("37.50")}  # from the 2nd: the 1st included
+    return Scenario("first_of_month", day, _store(day, costs, forecasts=forecasts),
+                    project_budgets={"web": Decimal("2000")},
                     account_budgets={"web-staging": Decimal("100")})
 
 

@@ -315,10 +315,10 @@ def _directions(reading: Reading, cited: list[Fact]) -> str | None:
 
 def _states(claim: Claim, cited: list[Fact]) -> str | None:
     text = claim.text
-    budgets = [f for f in cited if f.kind == "budget"]
-    if claimtext.OVER_BUDGET_RE.search(text) and not any(f.state == "over_budget" for f in budgets):
+    budgets = [f for f in cited if f.kind in ("budget", "forecast")]  # a forecast's state: forecast_over_budget …
+    if claimtext.OVER_BUDGET_RE.search(text) and not any(f.state.endswith("over_budget") for f in budgets):
         return "says over budget, against the cited facts"
-    if claimtext.WITHIN_BUDGET_RE.search(text) and not any(f.state == "within_budget" for f in budgets):
+    if claimtext.WITHIN_BUDGET_RE.search(text) and not any(f.state.endswith("within_budget") for f in budgets):
         return "says within budget, against the cited facts"
     if claimtext.NO_DATA_RE.search(text) and not any(f.state == "no_data" for f in cited):
         return "says no data, against the cited facts"

@@ -10,14 +10,15 @@ each with a unit and the period it is about. The model's claims name these ids, 
 Ids are built from names, so the same thing has the same id every day. Sections, in report order: failures
 and stale data, spikes (and the usage types that drove them: kind ``driver``; open AWS Health events of the same
 account and service: kind ``context_health``; CloudWatch series of that account and service that moved: kind
-``context_cloudwatch``), budgets, Health, totals,
+``context_cloudwatch``), budgets (and AWS's month-end forecasts: kind ``forecast``, :mod:`exporter.reporter.forecasts`),
+Health, totals,
 movers, other (expected conditions, freshness).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
@@ -26,15 +27,15 @@ from exporter.periods import days_in_month, first_of_month
 from exporter.reporter.servicemap import health_matches
 
 SECTIONS = ("failures", "spikes", "budgets", "health", "totals", "movers", "other")
-COST_KINDS = frozenset({"spike", "driver", "budget", "total", "top_service", "mover_week_over_week",
+COST_KINDS = frozenset({"spike", "driver", "budget", "forecast", "total", "top_service", "mover_week_over_week",
                         "mover_month_over_month"})
 
 
 @dataclass(frozen=True, slots=True)
 class Span:
     """What a value is about: ``kind`` (day, week_ago, baseline, month_to_date, last_month,
-    same_days_last_month, month, projected, week_over_week, month_over_month, now; mean: a CloudWatch mean of the
-    day) and its days, both included."""
+    same_days_last_month, month, projected, forecast (AWS's, :mod:`exporter.reporter.forecasts`), week_over_week,
+    month_over_month, now; mean: a CloudWatch mean of the day) and its days, both included."""
 
     kind: str
     first: dt.date
@@ -156,10 +157,11 @@ def _unique(fact_id: str, seen: set[str]) -> str:
     return candidate
 
 
-def items(data: Mapping[str, Any]) -> tuple[Fact, ...]:
-    """Every fact of a facts document (:func:`exporter.reporter.summary.build_facts`), in report order."""
+def items(data: Mapping[str, Any], *more: Callable[[Mapping[str, Any], Span], Iterable[Fact]]) -> tuple[Fact, ...]:
+    """Every fact of a facts document (:func:`exporter.reporter.summary.build_facts`), in report order; ``more``
+    makes the facts of modules built on this one (the forecasts) from the document and the report's month."""
     spans = _Spans(data)
-    facts = list(_items(data, spans))
+    facts = list(_items(data, spans)) + [f for extra in more for f in extra(data, spans.month)]
     seen: set[str] = set()
     metric = data.get("metric", "")
     facts = [replace(f, id=_unique(f.id, seen), metric=metric if f.kind in COST_KINDS else "") for f in facts]

@@ -36,6 +36,10 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "budget": "{kind} {who}: {projected} of {budget} ({pct}%){over}",
         "budget_no_data": "{kind} {who}: no data (cost never collected) · budget {budget}",
         "over": " — over budget",
+        "forecast_over": "{kind} {who} forecast to end {month_name} at {forecast}, {pct}% of its {budget} budget "
+                         "(AWS Cost Explorer forecast){over}",
+        "forecast_folded": "AWS Cost Explorer forecast for the end of {month_name}: {items}",
+        "forecast_item": "{who} {forecast} ({pct}% of {budget})", "forecast_item_no_budget": "{who} {forecast}",
         "health": "{open} open, {upcoming} upcoming",
         "health_event": "{status} {who} {service} {code} {region} since {start}",
         "open": "open:", "upcoming": "upcoming:",
@@ -52,6 +56,7 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "n/a": "n/a",
         "project": "project",
         "account": "account",
+        "organization": "organization",
     },
     "ko": {
         "title": "{day} AWS 비용 요약",
@@ -82,6 +87,9 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "budget": "{kind} {who}: 예상 {projected} / 예산 {budget} ({pct}%){over}",
         "budget_no_data": "{kind} {who}: 데이터 없음 (비용이 수집된 적 없음) · 예산 {budget}",
         "over": " — 예산 초과",
+        "forecast_over": "{kind} {who}: {month} 월말 예측 {forecast}, 예산 {budget}의 {pct}% (AWS Cost Explorer 예측){over}",
+        "forecast_folded": "AWS Cost Explorer {month} 월말 예측: {items}",
+        "forecast_item": "{who} {forecast} (예산 {budget}의 {pct}%)", "forecast_item_no_budget": "{who} {forecast}",
         "health": "진행 중 {open}건, 예정 {upcoming}건",
         "health_event": "{status} {who} {service} {code} {region} 시작 {start}",
         "open": "진행 중:", "upcoming": "예정:",
@@ -98,6 +106,7 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "n/a": "없음",
         "project": "프로젝트",
         "account": "계정",
+        "organization": "조직",
     },
 }
 

@@ -28,6 +28,7 @@ PANELS: Mapping[str, tuple[str, int, tuple[str, ...]]] = {
     "mover_week_over_week": ("aws-ops-cost", 10, ("account", "service")),
     "mover_month_over_month": ("aws-ops-cost", 15, ("account", "service")),
     "budget": ("aws-ops-cost", 20, ("project", "account")),
+    "forecast": ("aws-ops-cost", 30, ("project", "account")),  # Forecast month end vs budget
     "health_open": ("aws-ops-health", 6, ("account",)),
     "health_upcoming": ("aws-ops-health", 6, ("account",)),
     "collector_failing": ("aws-ops-exporter", 6, ("collector", "account")),
@@ -88,6 +89,9 @@ def console(fact: Fact, day: dt.date, metric: str) -> tuple[str, str] | None:
         return "Cost Explorer", cost_explorer([account_id], fact.entity.get("service"), start, day, metric)
     if fact.kind == "budget" and fact.extra.get("account_ids"):
         return "Cost Explorer", cost_explorer(list(fact.extra["account_ids"]), None, day.replace(day=1), day, metric)
+    if fact.kind == "forecast":  # to the month's end: the console draws its own forecast (the organization's: unfiltered)
+        return "Cost Explorer", cost_explorer(list(fact.extra.get("account_ids", ())), None, fact.spans[0].first,
+                                              fact.spans[0].last, metric)
     return None
 
 

@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from exporter.reporter.factlist import SECTIONS, Fact
+from exporter.reporter.forecasts import forecast_lines
 from exporter.reporter.labels import labels, reason_text
 from exporter.reporter.summary import Facts
 
@@ -146,7 +147,7 @@ def _budgets(kinds: Mapping[str, list[Fact]], t: Mapping[str, str], link: Link) 
         lines.append(t["budget"].format(kind=t[b["kind"]], who=f"`{b['name']}`", projected=usd(b["projected_usd"]),
                                         budget=usd(b["budget_usd"]), pct=b["projected_pct"],
                                         over=t["over"] if b["over_budget"] else "") + link(f))
-    return lines
+    return lines + forecast_lines(kinds.get("forecast", []), t, link, usd)
 
 
 def _health(kinds: Mapping[str, list[Fact]], t: Mapping[str, str], data: Mapping[str, Any], zone: str,

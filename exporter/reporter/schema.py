@@ -15,6 +15,7 @@ from sqlite_utils import Database
 log = logging.getLogger(__name__)
 COST_PK = ("account_id", "service", "granularity", "period_start", "metric")
 DRIVERS_PK = ("account_id", "day", "service", "usage_type")
+FORECASTS_PK = ("account_id", "month_start")
 
 
 def _v1(db: Database) -> None:
@@ -78,7 +79,15 @@ def _v5(db: Database) -> None:
                                 if_not_exists=True)
 
 
-MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1, _v2, _v3, _v4, _v5)
+def _v6(db: Database) -> None:
+    # The exporter's month-end forecasts (GetCostForecast; exporter.reporter.forecasts).
+    db["cost_forecasts"].create({"account_id": str, "month_start": str, "forecast_start": str, "forecast_end": str,
+                                 "month_to_date_usd": str, "forecast_usd": str}, pk=list(FORECASTS_PK),
+                                not_null={"forecast_start", "forecast_end", "month_to_date_usd", "forecast_usd"},
+                                if_not_exists=True)
+
+
+MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -38,6 +38,7 @@ from exporter.model import Period
 from exporter.periods import (baseline_mean, baseline_window, days_in_month, first_of_month, is_spike,
                               previous_month_start)
 from exporter.reporter import cwcontext, factlist
+from exporter.reporter.forecasts import forecast_entries, forecast_facts
 from exporter.reporter.freshness import age_hours, collector_states, exporter_freshness, local_time
 from exporter.reporter.store import DEFAULT_COST_METRIC, Store
 
@@ -336,6 +337,9 @@ def build_facts(store: Store, day: dt.date, now: dt.datetime, settings: SummaryS
         # AWS's own signal: open Cost Anomaly Detection anomalies (aws_cost_anomaly_impact_usd), stored from /snapshot.
         "anomalies": store.open_anomalies(),
         "budgets": budgets,
+        # AWS's own month-end forecast (GetCostForecast, aws_cost_forecast_month_usd), stored from /snapshot.
+        "forecasts": forecast_entries(store.db, day, store.cost_collected(metric), project_budgets or {},
+                                      account_budgets or {}),
         "health": {"open": health_open, "upcoming": health_upcoming},
         "freshness": {
             "last_pull": local_time(pulled_at, tz),
@@ -365,4 +369,5 @@ def build_facts(store: Store, day: dt.date, now: dt.datetime, settings: SummaryS
     names |= {e["exporter"] for e in failing_exporters} | cwcontext.names(data["context_cloudwatch"])
     names |= {d["usage_type"] for d in data["drivers"]}
     names |= {str(v) for a in data["anomalies"] for v in (a["anomaly_id"], a["service"]) if v}
-    return Facts(day=day, data=data, aws_text=aws_text, names=frozenset(names), items=factlist.items(data))
+    return Facts(day=day, data=data, aws_text=aws_text, names=frozenset(names),
+                 items=factlist.items(data, forecast_facts))
