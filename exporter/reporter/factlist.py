@@ -16,7 +16,7 @@ movers, other (expected conditions, freshness).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
@@ -26,7 +26,7 @@ from exporter.reporter.servicemap import health_matches
 
 SECTIONS = ("failures", "spikes", "budgets", "health", "totals", "movers", "other")
 COST_KINDS = frozenset({"spike", "driver", "budget", "total", "top_service", "mover_week_over_week",
-                        "mover_month_over_month"})
+                        "mover_month_over_month", "record_type"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,10 +153,11 @@ def _unique(fact_id: str, seen: set[str]) -> str:
     return candidate
 
 
-def items(data: Mapping[str, Any]) -> tuple[Fact, ...]:
-    """Every fact of a facts document (:func:`exporter.reporter.summary.build_facts`), in report order."""
+def items(data: Mapping[str, Any], *more: Callable[[Mapping[str, Any], Span], Iterable[Fact]]) -> tuple[Fact, ...]:
+    """Every fact of a facts document (:func:`exporter.reporter.summary.build_facts`), in report order; ``more``
+    makes the facts of modules built on this one (the forecasts) from the document and the report's month."""
     spans = _Spans(data)
-    facts = list(_items(data, spans))
+    facts = list(_items(data, spans)) + [f for extra in more for f in extra(data, spans.month)]
     seen: set[str] = set()
     metric = data.get("metric", "")
     facts = [replace(f, id=_unique(f.id, seen), metric=metric if f.kind in COST_KINDS else "") for f in facts]

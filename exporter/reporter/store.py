@@ -18,6 +18,8 @@ the old one):
 * ``cost_anomalies``    account_id + anomaly_id: the open anomalies (:mod:`exporter.reporter.anomalies`)
 * ``cost_drivers``      account_id + day + service + usage_type: the exporter's spike drivers
                         (:mod:`exporter.reporter.drivers`)
+* ``cost_record_types`` account_id + record_type + granularity + period_start: the cost split by record type
+                        (:mod:`exporter.reporter.recordtypes`)
 
 Rows come from the typed records of :mod:`exporter.model` (the decoded ``/snapshot``, or a backfill's
 Cost Explorer records), routed by record type. Their text stays what it was when ``/snapshot`` was read as
@@ -55,6 +57,7 @@ from exporter.config.reporter import Retention
 from exporter.model import DAILY, MONTHLY, CostRecord, Snapshot
 from exporter.reporter.anomalies import open_anomalies, store_anomalies
 from exporter.reporter.drivers import store_drivers, stored_drivers
+from exporter.reporter.recordtypes import store_record_types
 from exporter.reporter.rows import PKS, TABLES, DailyWindow, cost_row, date_text, iso_z, public_url, upsert_groups
 from exporter.reporter.schema import COST_PK, immediate, migrate, open_database
 
@@ -140,6 +143,7 @@ class Store:
                 self.db["collector_status"].upsert_all(status, pk=["collector", "account_id"])
             store_drivers(self.db, snapshot)
             store_anomalies(self.db, snapshot)
+            store_record_types(self.db, snapshot)
             self.db["pulls"].insert({
                 "exporter": public_url(exporter), "pulled_at": pulled_at.isoformat(),
                 "taken_at": iso_z(snapshot.taken_at), "generation": snapshot.generation,
@@ -335,6 +339,7 @@ class Store:
         statements = {
             "cost": ("DELETE FROM cost WHERE period_end < ?", before(retention.cost_days)),
             "cost_drivers": ("DELETE FROM cost_drivers WHERE day < ?", before(retention.cost_days)),
+            "cost_record_types": ("DELETE FROM cost_record_types WHERE period_end < ?", before(retention.cost_days)),
             # Closed events, by when they closed: AWS's last update, or when they left the Health results.
             "health_events": ("DELETE FROM health_events WHERE coalesce(status_code, '') = 'closed' "
                               "AND coalesce(closed_at, last_updated_time, end_time, start_time, '') < ?",
