@@ -3,7 +3,7 @@
 
 spike, overrun, health, quiet, restated, failing, first_of_month. The spike day is the issue's: `data-prod` /
 `Amazon SageMaker` $321.92 against a mean of $40.37, and `web` projected at 65.9% of its budget in a
-30-day month with a 14-day baseline.
+30-day month with a 14-day baseline; its cost comes split by record type (bench/report_record_types.py).
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from exporter.model import AccountResult, CostRecord, DAILY, HealthEvent
+from bench.report_record_types import record_type_details
+from exporter.model import AccountResult, CostDetail, CostRecord, DAILY, HealthEvent
 from exporter.reporter.schema import open_database
 from exporter.reporter.store import Store
 from tests.test_reporter_fakes import health_event, result_of, snapshot_of
@@ -96,11 +97,12 @@ def _history(day: dt.date, overrides: dict[tuple[str, str, dt.date], Decimal] | 
 
 
 def _store(day: dt.date, costs: dict[str, list[CostRecord]], *extra: AccountResult,
-           store: Store | None = None, at: dt.datetime | None = None) -> Store:
+           store: Store | None = None, at: dt.datetime | None = None,
+           details: dict[str, CostDetail] | None = None) -> Store:
     store = store or Store(open_database(":memory:"))
     at = at or dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0, 10), dt.timezone.utc)
-    results = [result_of("cost", a, records, last_success=at, last_attempt=at, as_of=day + dt.timedelta(days=1))
-               for a, records in costs.items()]
+    results = [result_of("cost", a, records, last_success=at, last_attempt=at, as_of=day + dt.timedelta(days=1),
+                         detail=(details or {}).get(a)) for a, records in costs.items()]
     results += [result_of("health", a, (), last_success=at, last_attempt=at) for a in ACCOUNTS
                 if not any(r.collector == "health" and r.account_id == a for r in extra)]
     accounts = [(a, name, project) for a, (name, project) in ACCOUNTS.items()]
@@ -127,7 +129,8 @@ def spike() -> Scenario:
     store.drivers = [{"account": "data-prod", "account_id": "111111111111", "service": SAGEMAKER,
                       "usage_type": "USE1-ml.p3.2xlarge-hours", "usd": Decimal("290.10"),
                       "baseline_mean_usd": Decimal("25.00"), "change_usd": Decimal("265.10")}]
-    _store(day, _history(day, overrides), store=store)
+    costs = _history(day, overrides)
+    _store(day, costs, store=store, details=record_type_details(day, costs))  # credits, tax, a refund
     return Scenario("spike", day, store, project_budgets={"web": Decimal("2000")})
 
 

@@ -25,8 +25,8 @@ keep their negative sign (``direction`` −1). The fleet's ``total:last_month`` 
 
 **Claims** (:func:`mislabelled`, one more check of :func:`exporter.reporter.claims.check`), for each dollar figure
 of a claim that cites a total with a split or a record type fact, and the record type words (usage, credits,
-refunds, tax, support, fees, discounts; 사용량, 크레딧, 환불, 세금 …) each bound to the figure nearest to it in its
-clause:
+refunds, tax, support, fees, discounts; 사용량, 크레딧, 환불, 세금 …) each bound to a figure of its clause (the one
+right after it, within a few words, else the nearest):
 
 * a figure a record type word is bound to must be a value of that record type (a ``record_type`` fact of it, or
   a total's ``usage``): "usage −$200.00" for the credit, "usage $12,345.67" for the all-record-types total, or
@@ -52,7 +52,7 @@ from sqlite_utils import Database
 
 from exporter.model import MONTH_TO_DATE, MONTHLY, RECORD_TYPES, CostDetail, CostRecord, Snapshot
 from exporter.periods import first_of_month, previous_month_start
-from exporter.reporter.claimtext import Figure, Reading, nearest_figure
+from exporter.reporter.claimtext import Figure, Reading, clause_of, nearest_figure
 from exporter.reporter.factlist import Fact, Span, Value
 from exporter.reporter.rows import amount_text
 from exporter.reporter.schema import RECORD_TYPES_PK
@@ -235,6 +235,16 @@ def _split(fact: Fact) -> bool:
     return fact.kind == "record_type" or (fact.kind == "total" and any(v.name == "usage" for v in fact.values))
 
 
+FOLLOWS = 24  # "credits of about -$120", "사용량은 $465.00": a word names the figure that follows it closely
+
+
+def _named_figure(reading: Reading, start: int, end: int) -> Figure | None:
+    """The figure a record type word names: the one right after it in its clause, else the nearest in its clause."""
+    low, high = clause_of(reading, start)
+    after = [f for f in reading.figures if end <= f.start < high and f.start - end <= FOLLOWS]
+    return after[0] if after else nearest_figure(reading, start, end, whole_claim=False)
+
+
 Candidates = Callable[[Figure, list[Fact]], list[tuple[Fact, Value]]]
 
 
@@ -251,7 +261,7 @@ def mislabelled(reading: Reading, cited: list[Fact], candidates: Candidates) -> 
     bound: dict[int, set[str]] = defaultdict(set)
     for name, pattern in classes.items():
         for m in pattern.finditer(lowered):
-            figure = nearest_figure(reading, m.start(), m.end(), whole_claim=False)
+            figure = _named_figure(reading, m.start(), m.end())
             if figure is not None and figure.unit == "usd":
                 bound[figure.start].add(name)
     for figure in reading.figures:
