@@ -193,7 +193,9 @@ CREDIT, TAX = "record_type:last_month:Credit", "record_type:last_month:Tax"
 
 
 @pytest.mark.parametrize("ids, text", [
-    ((LAST, CREDIT, TAX), "Last month's $465.00 covers every record type: usage $575.00, credits -$120.00, tax $10.00."),
+    ((LAST, CREDIT, TAX),
+     "Last month's $465.00 covers every record type: usage $575.00, credits -$120.00, tax $10.00."),
+    ((MTD, "record_type:month_to_date:Credit"), "Month to date $225.00, of which usage $250.00 and credits -$30.00."),
     ((LAST, CREDIT), "Last month came to $465.00 after credits of $120.00."),
     ((LAST,), "The fleet spent $465.00 last month, of which usage was $575.00."),
     ((CREDIT,), "Credits took $120 off last month's bill."),
@@ -229,10 +231,10 @@ def test_usage_said_of_a_figure_without_a_split_is_not_judged():
 @pytest.mark.parametrize("language, lines", [
     ("en", ["Last month $465.00 (AmortizedCost), all record types: usage $575.00, credits -$120.00, tax $10.00",
             "Month to date $225.00 (AmortizedCost), all record types: usage $250.00, credits -$30.00, tax $5.00",
-            "`data-prod`: Last month credits -$120.00 · Last month tax $10.00 · Month to date credits -$30.00 · "
-            "Month to date tax $5.00"]),
+            "`data-prod`: last month credits -$120.00, tax $10.00 · month to date credits -$30.00, tax $5.00"]),
     ("ko", ["지난달 $465.00 (AmortizedCost), 모든 요금 유형 합계: 사용량 $575.00, 크레딧 -$120.00, 세금 $10.00",
-            "이번 달 누계 $225.00 (AmortizedCost), 모든 요금 유형 합계: 사용량 $250.00, 크레딧 -$30.00, 세금 $5.00"]),
+            "이번 달 누계 $225.00 (AmortizedCost), 모든 요금 유형 합계: 사용량 $250.00, 크레딧 -$30.00, 세금 $5.00",
+            "`data-prod`: 지난달 크레딧 -$120.00, 세금 $10.00 · 이번 달 누계 크레딧 -$30.00, 세금 $5.00"]),
 ])
 def test_the_deterministic_summary_shows_the_split_and_the_metric(nov_15, language, lines):
     text = render.deterministic_text(nov_15, language, "test")
@@ -250,4 +252,32 @@ def test_without_a_split_the_summary_says_the_metric_and_that_every_record_type_
 
 def test_the_split_lines_carry_the_totals_links(nov_15):
     text = render.deterministic_text(nov_15, "en", "test", link=lambda f: f" <{f.id}>")
-    assert any(line.startswith("Last month $465.00") and line.endswith("<total:last_month>") for line in text.splitlines())
+    assert any(line.startswith("Last month $465.00") and line.endswith("<total:last_month>")
+               for line in text.splitlines())
+
+
+def test_support_fees_and_a_record_type_of_no_known_class_are_named_by_their_words():
+    rt = {DATA: split(NOV_16, {"Usage": "331.00", "Support": "29.00", "SavingsPlanNegation": "-50.00"}),
+          WEB: SPLIT[WEB]}
+    facts = _facts(_store(snapshot(NOV_16, rt)), dt.date(2026, 11, 15))
+    support, negation = "record_type:last_month:Support", "record_type:last_month:SavingsPlanNegation"
+    for ids, text, problem in (
+            ((support,), "Support fees were $29.00 last month.", None),
+            ((negation,), "The Savings Plan negation was -$50.00 last month.", None),
+            ((support,), "Usage of $29.00 last month.", "calls '$29.00' usage"),
+            ((negation,), "Credits of -$50.00 last month.", "calls '-$50.00' credit")):
+        assert (claims.check(claims.Claim(ids, text), facts) or "").startswith(problem or ""), text
+        assert (claims.check(claims.Claim(ids, text), facts) is None) == (problem is None), text
+    assert ("Last month $465.00 (AmortizedCost), all record types: usage $486.00, SavingsPlanNegation -$50.00, "
+            "support fees $29.00") in render.deterministic_text(facts, "en", "test").splitlines()
+
+
+def test_only_the_accounts_with_the_biggest_credits_tax_or_fees_get_their_own_lines(monkeypatch):
+    from exporter.reporter import recordtypes
+    rt = {DATA: SPLIT[DATA], WEB: split(NOV_16, {"Usage": "150.00", "Tax": "5.00"}, {"Usage": "75.00"})}
+    store = _store(snapshot(NOV_16, rt))
+    assert {f.entity.get("account") for f in _facts(store, dt.date(2026, 11, 15)).items
+            if f.kind == "record_type"} == {None, "data-prod", "web-prod"}
+    monkeypatch.setattr(recordtypes, "MAX_ACCOUNTS", 1)
+    assert {f.entity.get("account") for f in _facts(store, dt.date(2026, 11, 15)).items
+            if f.kind == "record_type"} == {None, "data-prod"}

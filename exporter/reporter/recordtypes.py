@@ -18,10 +18,10 @@ split of another day's month to date is never shown as this one's. Only in the r
 ``record_type:last_month:Credit`` / ``record_type:month_to_date:Tax`` for the fleet — only when every account
 with cost in the period has its split for it (a partial split would not be the fleet's) — and
 ``record_type:account:data-prod:last_month:Credit`` for an account with a record type other than Usage that is not
-$0. A record type other than Usage gets a line when it is not $0 in one of the two periods; credits and refunds
-keep their negative sign (``direction`` −1). The fleet's ``total:last_month`` / ``total:month_to_date`` say
-``record_types: all`` and, with a split, carry the Usage record type's amount as the value ``usage`` beside
-``cost``.
+$0 (the :data:`MAX_ACCOUNTS` with the biggest ones). A record type other than Usage gets a line when it is not $0
+in one of the two periods; credits and refunds keep their negative sign (``direction`` −1). The fleet's totals
+say ``record_types: all``; ``total:last_month`` and ``total:month_to_date``, with a split, carry the Usage record
+type's amount as the value ``usage`` beside ``cost``.
 
 **Claims** (:func:`mislabelled`, one more check of :func:`exporter.reporter.claims.check`), for each dollar figure
 of a claim that cites a total with a split or a record type fact, and the record type words (usage, credits,
@@ -60,6 +60,7 @@ from exporter.reporter.schema import RECORD_TYPES_PK
 PK = list(RECORD_TYPES_PK)
 USAGE = "Usage"
 PERIODS = ("last_month", "month_to_date")
+MAX_ACCOUNTS = 5  # accounts with their own record type lines: the biggest credits, tax or fees (the post stays short)
 
 
 # ------------------------------------------------------------------------------------------------- history
@@ -94,7 +95,8 @@ def store_record_types(db: Database, snapshot: Snapshot) -> int:
         for granularity, start in {(r["granularity"], r["period_start"]) for r in rows.values()}:
             kept = [t for t, g in rows if g == granularity]
             db.execute(f"DELETE FROM cost_record_types WHERE account_id = ? AND granularity = ? AND period_start = ? "
-                       f"AND record_type NOT IN ({', '.join('?' * len(kept))})", [account_id, granularity, start, *kept])
+                       f"AND record_type NOT IN ({', '.join('?' * len(kept))})",
+                       [account_id, granularity, start, *kept])
         written += len(rows)
     return written
 
@@ -133,7 +135,12 @@ def record_type_entries(db: Database, day: dt.date, metric: str,
             for record_type, amount in types.items():
                 fleet[record_type] += amount
         out["fleet"][period] = dict(sorted(fleet.items())) if by_account and with_cost <= covered else None
-    for account_id in sorted(set(split["last_month"]) | set(split["month_to_date"]), key=lambda a: names.get(a, a)):
+    def weight(account_id: str) -> tuple[Decimal, str]:
+        return (-sum((abs(v) for p in PERIODS for t, v in split[p].get(account_id, {}).items() if t != USAGE),
+                     Decimal(0)), names.get(account_id, account_id))
+
+    listed = sorted(set(split["last_month"]) | set(split["month_to_date"]), key=weight)
+    for account_id in [a for a in listed if weight(a)[0]][:MAX_ACCOUNTS]:
         types = {t for p in PERIODS for t, v in split[p].get(account_id, {}).items() if t != USAGE and v}
         for period in PERIODS:
             amounts = split[period].get(account_id)
@@ -186,14 +193,16 @@ def record_type_facts(data: Mapping[str, Any], month: Span | None = None) -> Ite
 
 
 def annotate_totals(items: Sequence[Fact], data: Mapping[str, Any]) -> tuple[Fact, ...]:
-    """The fleet's ``total:last_month`` / ``total:month_to_date``: every record type (``record_types: all``) and,
-    with a split, the Usage record type's amount as the value ``usage``."""
+    """The fleet's totals: every record type (``record_types: all``); ``total:last_month`` and
+    ``total:month_to_date``, with a split, the Usage record type's amount as the value ``usage``."""
     fleet = (data.get("record_types") or {}).get("fleet") or {}
     spans = _spans(data)
     out = []
     for f in items:
         period = f.id.removeprefix("total:")
-        if f.kind == "total" and period in PERIODS:
+        if f.id == "total:yesterday":
+            f = replace(f, entity={**f.entity, "record_types": "all"})
+        elif f.kind == "total" and period in PERIODS:
             usage = (fleet.get(period) or {}).get(USAGE) if fleet.get(period) is not None else None
             values = f.values if usage is None else f.values + (Value("usage", usage, "usd", (spans[period],)),)
             f = replace(f, entity={**f.entity, "record_types": "all"}, values=values)
@@ -203,13 +212,13 @@ def annotate_totals(items: Sequence[Fact], data: Mapping[str, Any]) -> tuple[Fac
 
 # ------------------------------------------------------------------------------------------------- claims
 
-# Record type classes and the words that name them (English, Korean); a record type AWS adds later is named by
-# its own words.
+# Record type classes and the words that name them (English, Korean): a record type is of each class its name holds
+# (DiscountedUsage: discount and usage); one of none (SavingsPlanNegation) is named by its own words.
 WORDS: Mapping[str, str] = {
     "credit": r"\bcredit(?:s|ed)?\b|크레딧",
     "refund": r"\brefund(?:s|ed)?\b|환불",
     "tax": r"\btax(?:es)?\b|세금|부가세",
-    "support": r"\bsupport (?:fees?|charges?|costs?)\b|지원 요금|서포트 요금",
+    "support": r"\bsupport\b|지원 요금|서포트 요금",
     "discount": r"\bdiscounts?\b|할인",
     "fee": r"\bfees?\b|수수료",
     "usage": r"\busage\b(?! types?)|사용량|사용 요금|사용료",
@@ -217,18 +226,22 @@ WORDS: Mapping[str, str] = {
 WORD_RES = {name: re.compile(pattern, re.IGNORECASE) for name, pattern in WORDS.items()}
 
 
-def record_class(record_type: str) -> str:
+CAMEL_RE = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
+
+
+def record_classes(record_type: str) -> frozenset[str]:
     lowered = record_type.lower()
-    return next((name for name in WORDS if name in lowered), lowered)
+    return frozenset(name for name in WORDS if name in lowered) or frozenset(
+        w.lower() for w in CAMEL_RE.findall(record_type) if len(w) > 2)
 
 
-def _typed(fact: Fact, value: Value) -> str | None:
-    """The record type class a value is the amount of, or None for a figure of every record type together."""
+def _typed(fact: Fact, value: Value) -> frozenset[str]:
+    """The record type classes a value is the amount of; none for a figure of every record type together."""
     if fact.kind == "record_type":
-        return record_class(fact.entity["record_type"])
+        return record_classes(fact.entity["record_type"])
     if fact.kind == "total" and value.name == "usage":
-        return "usage"
-    return None
+        return frozenset({"usage"})
+    return frozenset()
 
 
 def _split(fact: Fact) -> bool:
@@ -255,9 +268,8 @@ def mislabelled(reading: Reading, cited: list[Fact], candidates: Candidates) -> 
     lowered = reading.text.lower()
     classes = dict(WORD_RES)
     for f in cited:
-        if f.kind == "record_type" and record_class(f.entity["record_type"]) not in classes:
-            name = record_class(f.entity["record_type"])
-            classes[name] = re.compile(rf"\b{re.escape(name)}\b", re.IGNORECASE)
+        for name in (record_classes(f.entity["record_type"]) if f.kind == "record_type" else ()):
+            classes.setdefault(name, re.compile(rf"\b{re.escape(name)}s?\b", re.IGNORECASE))
     bound: dict[int, set[str]] = defaultdict(set)
     for name, pattern in classes.items():
         for m in pattern.finditer(lowered):
@@ -268,8 +280,8 @@ def mislabelled(reading: Reading, cited: list[Fact], candidates: Candidates) -> 
         if figure.unit != "usd":
             continue
         found = candidates(figure, cited)
-        typed = {t for f, v in found if (t := _typed(f, v)) is not None}
-        plain = [f for f, v in found if _typed(f, v) is None]
+        typed = set().union(*(_typed(f, v) for f, v in found))
+        plain = [f for f, v in found if not _typed(f, v)]
         words = bound.get(figure.start, set())
         if words:
             if typed & words or (words == {"usage"} and any(not _split(f) for f in plain)):
@@ -283,7 +295,8 @@ def mislabelled(reading: Reading, cited: list[Fact], candidates: Candidates) -> 
 # ------------------------------------------------------------------------------------------------- text
 
 def _named(record_type: str, t: Mapping[str, str]) -> str:
-    return t.get(f"record_type_{record_class(record_type)}", record_type)
+    """Usage, Credit, Refund, Tax, Support… in the report's language; any other record type as AWS names it."""
+    return t.get(f"record_type_{record_type.lower()}", record_type)
 
 
 def record_type_lines(kinds: Mapping[str, list[Fact]], t: Mapping[str, str], data: Mapping[str, Any],
@@ -299,8 +312,8 @@ def record_type_lines(kinds: Mapping[str, list[Fact]], t: Mapping[str, str], dat
         if types is None:
             continue
         parts = [f"{_named(USAGE, t)} {usd(types.get(USAGE, Decimal(0)))}"]
-        parts += [f"{_named(r.entity['record_type'], t)} {usd(r.values[0].amount)}" for r in kinds.get("record_type", [])
-                  if r.entity.get("scope") == "fleet" and r.row["period"] == period]
+        parts += [f"{_named(r.entity['record_type'], t)} {usd(r.values[0].amount)}"
+                  for r in kinds.get("record_type", []) if r.entity.get("scope") == "fleet" and r.row["period"] == period]
         total = totals.get(period)
         amount = data["totals"]["fleet"][period]
         lines.append(t["record_types_split"].format(period=t[f"record_types_{period}"], total=usd(amount, na=t["n/a"]),
@@ -308,11 +321,12 @@ def record_type_lines(kinds: Mapping[str, list[Fact]], t: Mapping[str, str], dat
                      + (link(total) if total else ""))
     if not lines:
         lines.append(t["record_types_none"].format(metric=data.get("metric", "")))
-    accounts: dict[str, list[str]] = {}
+    accounts: dict[str, dict[str, list[str]]] = {}
     for r in kinds.get("record_type", []):
         if r.entity.get("account"):
-            accounts.setdefault(r.entity["account"], []).append(
-                f"{t['record_types_' + r.row['period']]} {_named(r.entity['record_type'], t)} {usd(r.values[0].amount)}")
-    lines += [f"`{name}`: " + " · ".join(parts) for name, parts in accounts.items()]
+            accounts.setdefault(r.entity["account"], {}).setdefault(r.row["period"], []).append(
+                f"{_named(r.entity['record_type'], t)} {usd(r.values[0].amount)}")
+    lines += [f"`{name}`: " + " · ".join(f"{t['record_types_' + period].lower()} {', '.join(parts)}"
+                                         for period, parts in periods.items()) for name, periods in accounts.items()]
     return lines
 
