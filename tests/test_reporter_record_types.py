@@ -104,6 +104,21 @@ def test_the_split_is_stored_exactly_upserted_and_a_record_type_restated_away_is
     assert len(rows) == 7
 
 
+def test_a_file_of_the_schema_before_the_split_gets_the_table_and_keeps_its_rows():
+    import inspect
+
+    from exporter.reporter.schema import MIGRATIONS, SCHEMA_VERSION, migrate, schema_version
+    db = Database(memory=True)
+    before = next(i for i, m in enumerate(MIGRATIONS) if "cost_record_types" in inspect.getsource(m))  # its number − 1
+    migrate(db, target=before)
+    db["accounts"].insert({"id": DATA, "name": "data-prod", "project": "data"})
+    assert "cost_record_types" not in db.table_names()
+    store = Store(db)
+    assert schema_version(db) == SCHEMA_VERSION and store.accounts()[0]["name"] == "data-prod"
+    store.store_snapshot(snapshot(NOV_16, SPLIT), URL, _at(NOV_16))
+    assert len(_rows(store)) == 8
+
+
 @pytest.mark.parametrize("ok", [False, None], ids=["request failed", "signal off"])
 def test_a_refresh_whose_record_types_failed_or_were_not_asked_keeps_the_rows(ok):
     store = _store(snapshot(NOV_16, SPLIT))
