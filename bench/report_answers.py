@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from bench.report_context_answers import anomaly_claim, context_claim, context_lies
+from bench.report_record_types import credits_as_usage, record_type_claims
 from exporter.reporter.factlist import Fact
 from exporter.reporter.summary import Facts
 
@@ -222,6 +223,7 @@ def faithful(facts: Facts, style: str) -> Claims:
                 style, f"`{a}` has no Business support plan, so AWS Health is not available there, as expected.")))
     ids, text = _totals(facts, style, day)
     out.append((ids, text))
+    out.extend(record_type_claims(facts, style))  # what of the totals is usage, credits, tax …
     movers = [f for f in facts.items if f.kind.startswith("mover_")]
     for f in movers[:2] if style != "rounded" else movers[:1]:
         out.append(([f.id], _mover(f, style, day)))
@@ -371,8 +373,9 @@ MUTATIONS = (misattributed, config_number, percentage_not_in_facts, wrong_day, m
 def lies(facts: Facts, claims: Claims, n: int) -> Iterator[Lie]:
     for mutate in MUTATIONS:
         yield from mutate(facts, claims, n)
-    for kind, new, text in context_lies(facts, claims, n):
-        yield Lie(kind, new, text)
+    for extra in (context_lies, credits_as_usage):
+        for kind, new, text in extra(facts, claims, n):
+            yield Lie(kind, new, text)
 
 
 def quoted_posts(facts: Facts, claims: Claims) -> Iterator[Lie]:

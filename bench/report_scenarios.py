@@ -4,7 +4,8 @@
 spike, overrun, health, quiet, restated, failing, first_of_month. The spike day is the issue's: `data-prod` /
 `Amazon SageMaker` $321.92 against a mean of $40.37, and `web` projected at 65.9% of its budget in a
 30-day month with a 14-day baseline. The spike, overrun and first_of_month days also carry AWS's month-end
-forecasts (GetCostForecast, per account, as the demo asks them): `web` forecast over its budget on the overrun day.
+forecasts (GetCostForecast, per account, as the demo asks them): `web` forecast over its budget on the overrun day. The spike day's cost comes split by
+record type (bench/report_record_types.py).
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from bench.report_record_types import record_type_details
 import msgspec
 
-from exporter.model import (FORECAST, AccountResult, CloudWatchRecord, CostForecast, CostRecord, CostSignals, DAILY,
+from exporter.model import (FORECAST, AccountResult, CloudWatchRecord, CostDetail, CostForecast, CostRecord, CostSignals, DAILY,
                             HealthEvent, SignalStatus)
 from exporter.periods import cost_detail
 from exporter.reporter.schema import open_database
@@ -113,15 +115,26 @@ def _detail(as_of: dt.date, records: list[CostRecord], rest: Decimal | None) -> 
     return {"detail": msgspec.structs.replace(cost_detail(as_of, 14), signals=signals)}
 
 
+def _with(fields: dict[str, Any], detail: CostDetail | None) -> dict[str, Any]:
+    """The forecast's detail fields with ``detail``'s signals beside it."""
+    if detail is None or detail.signals is None:
+        return fields
+    forecast = fields["detail"].signals if fields else None
+    signals = detail.signals if forecast is None else msgspec.structs.replace(
+        detail.signals, forecast=forecast.forecast, status=detail.signals.status + forecast.status)
+    return {"detail": msgspec.structs.replace(detail, signals=signals)}
+
+
 def _store(day: dt.date, costs: dict[str, list[CostRecord]], *extra: AccountResult,
            store: Store | None = None, at: dt.datetime | None = None,
-           forecasts: dict[str, Decimal] | None = None) -> Store:
-    """``forecasts``: per account, GetCostForecast's Total for the rest of the month (as of the day after)."""
+           forecasts: dict[str, Decimal] | None = None, details: dict[str, CostDetail] | None = None) -> Store:
+    """``forecasts``: per account, GetCostForecast's Total for the rest of the month (as of the day after);
+    ``details``: per account, a cost detail with more signals (record types), the forecast added to it."""
     store = store or Store(open_database(":memory:"))
     at = at or dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0, 10), dt.timezone.utc)
     as_of = day + dt.timedelta(days=1)
     results = [result_of("cost", a, records, last_success=at, last_attempt=at, as_of=as_of,
-                         **_detail(as_of, records, (forecasts or {}).get(a)))
+                         **_with(_detail(as_of, records, (forecasts or {}).get(a)), (details or {}).get(a)))
                for a, records in costs.items()]
     results += [result_of("health", a, (), last_success=at, last_attempt=at) for a in ACCOUNTS
                 if not any(r.collector == "health" and r.account_id == a for r in extra)]
@@ -149,9 +162,10 @@ def spike() -> Scenario:
     store.drivers = [{"account": "data-prod", "account_id": "111111111111", "service": SAGEMAKER,
                       "usage_type": "USE1-ml.p3.2xlarge-hours", "usd": Decimal("290.10"),
                       "baseline_mean_usd": Decimal("25.00"), "change_usd": Decimal("265.10")}]
-    _store(day, _history(day, overrides), store=store, forecasts={"333333333333": Decimal("690.00"),
-                                                                  "444444444444": Decimal("18.75"),
-                                                                  "111111111111": Decimal("1250.40")})
+    costs = _history(day, overrides)
+    _store(day, costs, store=store, forecasts={"333333333333": Decimal("690.00"), "444444444444": Decimal("18.75"),
+                                               "111111111111": Decimal("1250.40")},
+           details=record_type_details(day, costs))  # credits, tax, a refund
     return Scenario("spike", day, store, project_budgets={"web": Decimal("2000")})
 
 

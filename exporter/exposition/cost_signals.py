@@ -36,7 +36,8 @@ def signal_families(results: Iterable[AccountResult], accounts: Mapping[str, Acc
     record_types = GaugeMetricFamily(
         "aws_cost_record_type_usd",
         "Cost by record type (Cost Explorer GetCostAndUsage MONTHLY grouped by RECORD_TYPE: Usage, Credit, Refund, "
-        "Tax, support fees…), all services together: granularity=monthly is the last complete month, month_to_date "
+        "Tax, support fees…; ResultsByTime[].Groups[].Metrics in collectors.cost.metric, as aws_cost_usd), all "
+        "services together: granularity=monthly is the last complete month, month_to_date "
         "the 1st up to (not including) today (0 for each record type on the 1st). aws_cost_usd includes every "
         "record type; this is the same money split. " + CACHED,
         labels=ACCOUNT_LABELS + ["record_type", "granularity"])

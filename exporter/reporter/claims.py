@@ -17,6 +17,8 @@ The answer is JSON (``{"claims": [{"facts": ["spike:data-prod:Amazon SageMaker"]
   period of the value nearest to it in its clause, or, in a clause without figures, what the cited facts are
   about (the right number for the wrong day, month to date called last month, and no day-over-day figures);
 * a direction ("rose", "fell") does not fit the sign of the value nearest to it, or of the cited facts;
+* it passes a record type off as another: a credit as usage or a cost, the Usage-only amount as the total, the
+  all-record-types total as usage (:func:`exporter.reporter.recordtypes.mislabelled` says exactly what);
 * it says "over budget" / "within budget" / "no data" against the cited budget's state, calls an open Health
   event or a failing collector or exporter resolved, or reassures ("nothing unusual", "no action needed", "can be ignored") on a day whose facts
   hold something to act on (only ``quiet:yesterday`` may be cited for that, and it exists only on a quiet day).
@@ -38,7 +40,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-from exporter.reporter import claimtext, guard
+from exporter.reporter import claimtext, guard, recordtypes
 from exporter.reporter.claimtext import Figure, Marker, Reading
 from exporter.reporter.factlist import Fact, Span, Value
 from exporter.reporter.summary import Facts
@@ -191,7 +193,8 @@ def check(claim: Claim, facts: Facts) -> str | None:
         return "copies AWS-originated text"
     return (_entities(claim, reading, facts, cited_facts) or _figures(claim, reading, facts, cited_facts)
             or _periods(reading, cited_facts) or _directions(reading, cited_facts) or _states(claim, cited_facts)
-            or _times(reading, cited_facts) or _foreign_events(cited_facts))
+            or _times(reading, cited_facts) or _foreign_events(cited_facts)
+            or recordtypes.mislabelled(reading, cited_facts, _candidates))
 
 
 def _foreign_events(cited: list[Fact]) -> str | None:

@@ -28,7 +28,7 @@ from exporter.reporter.servicemap import health_matches
 
 SECTIONS = ("failures", "spikes", "budgets", "health", "totals", "movers", "other")
 COST_KINDS = frozenset({"spike", "driver", "budget", "forecast", "total", "top_service", "mover_week_over_week",
-                        "mover_month_over_month"})
+                        "mover_month_over_month", "record_type"})
 
 
 @dataclass(frozen=True, slots=True)

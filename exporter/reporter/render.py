@@ -20,6 +20,7 @@ from typing import Any
 from exporter.reporter.factlist import SECTIONS, Fact
 from exporter.reporter.forecasts import forecast_lines
 from exporter.reporter.labels import labels, reason_text
+from exporter.reporter.recordtypes import record_type_lines
 from exporter.reporter.summary import Facts
 
 __all__ = ["claims_text", "deterministic_text", "reason_text", "sparkline_block", "title"]
@@ -175,6 +176,7 @@ def _totals(kinds: Mapping[str, list[Fact]], t: Mapping[str, str], d: Mapping[st
                                    days=d["month_to_date_days_with_data"], days_total=d["days_elapsed_in_month"],
                                    last=usd(fleet["last_month"], na=t["n/a"]))
                  + (link(total) if total else ""))
+    lines.extend(record_type_lines(kinds, t, d, link, usd))
     if kinds.get("estimate"):
         lines.append(t["estimated"].format(day=d["day"]))
     if d["totals"]["projects"]:

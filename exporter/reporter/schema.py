@@ -15,6 +15,7 @@ from sqlite_utils import Database
 log = logging.getLogger(__name__)
 COST_PK = ("account_id", "service", "granularity", "period_start", "metric")
 DRIVERS_PK = ("account_id", "day", "service", "usage_type")
+RECORD_TYPES_PK = ("account_id", "record_type", "granularity", "period_start")
 FORECASTS_PK = ("account_id", "month_start")
 
 
@@ -87,7 +88,14 @@ def _v6(db: Database) -> None:
                                 if_not_exists=True)
 
 
-MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6)
+def _v7(db: Database) -> None:
+    # The exporter's cost split by record type (exporter.reporter.recordtypes).
+    db["cost_record_types"].create({"account_id": str, "record_type": str, "granularity": str, "period_start": str,
+                                    "period_end": str, "amount": str, "estimated": int, "metric": str},
+                                   pk=list(RECORD_TYPES_PK), not_null={"period_end", "amount"}, if_not_exists=True)
+
+
+MIGRATIONS: tuple[Callable[[Database], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6, _v7)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -18,6 +18,8 @@ the old one):
 * ``cost_anomalies``    account_id + anomaly_id: the open anomalies (:mod:`exporter.reporter.anomalies`)
 * ``cost_drivers``      account_id + day + service + usage_type: the exporter's spike drivers
                         (:mod:`exporter.reporter.drivers`)
+* ``cost_record_types`` account_id + record_type + granularity + period_start: the cost split by record type
+                        (:mod:`exporter.reporter.recordtypes`)
 * ``cost_forecasts``    account_id (or ``organization``) + month_start: the month-end forecasts
                         (:mod:`exporter.reporter.forecasts`)
 
@@ -58,6 +60,7 @@ from exporter.model import DAILY, MONTHLY, CostRecord, Snapshot
 from exporter.reporter.anomalies import open_anomalies, store_anomalies
 from exporter.reporter.cwcontext import SeriesMeans, stored_means
 from exporter.reporter.drivers import store_drivers, stored_drivers
+from exporter.reporter.recordtypes import store_record_types
 from exporter.reporter.forecasts import store_forecasts
 from exporter.reporter.rows import PKS, TABLES, DailyWindow, cost_row, date_text, iso_z, public_url, upsert_groups
 from exporter.reporter.schema import COST_PK, immediate, migrate, open_database
@@ -144,6 +147,7 @@ class Store:
                 self.db["collector_status"].upsert_all(status, pk=["collector", "account_id"])
             store_drivers(self.db, snapshot)
             store_anomalies(self.db, snapshot)
+            store_record_types(self.db, snapshot)
             store_forecasts(self.db, snapshot)
             self.db["pulls"].insert({
                 "exporter": public_url(exporter), "pulled_at": pulled_at.isoformat(),
@@ -345,6 +349,7 @@ class Store:
         statements = {
             "cost": ("DELETE FROM cost WHERE period_end < ?", before(retention.cost_days)),
             "cost_drivers": ("DELETE FROM cost_drivers WHERE day < ?", before(retention.cost_days)),
+            "cost_record_types": ("DELETE FROM cost_record_types WHERE period_end < ?", before(retention.cost_days)),
             "cost_forecasts": ("DELETE FROM cost_forecasts WHERE forecast_end < ?", before(retention.cost_days)),
             # Closed events, by when they closed: AWS's last update, or when they left the Health results.
             "health_events": ("DELETE FROM health_events WHERE coalesce(status_code, '') = 'closed' "

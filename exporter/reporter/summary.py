@@ -40,6 +40,7 @@ from exporter.periods import (baseline_mean, baseline_window, days_in_month, fir
 from exporter.reporter import cwcontext, factlist
 from exporter.reporter.forecasts import forecast_entries, forecast_facts
 from exporter.reporter.freshness import age_hours, collector_states, exporter_freshness, local_time
+from exporter.reporter.recordtypes import annotate_totals, record_type_entries, record_type_facts
 from exporter.reporter.store import DEFAULT_COST_METRIC, Store
 
 CENT = Decimal("0.01")
@@ -340,6 +341,8 @@ def build_facts(store: Store, day: dt.date, now: dt.datetime, settings: SummaryS
         # AWS's own month-end forecast (GetCostForecast, aws_cost_forecast_month_usd), stored from /snapshot.
         "forecasts": forecast_entries(store.db, day, store.cost_collected(metric), project_budgets or {},
                                       account_budgets or {}),
+        # The cost split by record type (aws_cost_record_type_usd): what of the totals is usage, credits, tax …
+        "record_types": record_type_entries(store.db, day, metric, account_totals),
         "health": {"open": health_open, "upcoming": health_upcoming},
         "freshness": {
             "last_pull": local_time(pulled_at, tz),
@@ -369,5 +372,5 @@ def build_facts(store: Store, day: dt.date, now: dt.datetime, settings: SummaryS
     names |= {e["exporter"] for e in failing_exporters} | cwcontext.names(data["context_cloudwatch"])
     names |= {d["usage_type"] for d in data["drivers"]}
     names |= {str(v) for a in data["anomalies"] for v in (a["anomaly_id"], a["service"]) if v}
-    return Facts(day=day, data=data, aws_text=aws_text, names=frozenset(names),
-                 items=factlist.items(data, forecast_facts))
+    items = annotate_totals(factlist.items(data, forecast_facts, record_type_facts), data)
+    return Facts(day=day, data=data, aws_text=aws_text, names=frozenset(names), items=items)
