@@ -202,6 +202,10 @@ def _warn_spend(config: Config, as_of: dt.date | None) -> None:
     warning = spend_warning(config, as_of)
     if warning:
         print(f"aws-ops-exporter: warning: {warning}", file=sys.stderr)
+    from exporter.config.reporter import spike_mismatches
+
+    for line in spike_mismatches(config):
+        print(f"aws-ops-exporter: warning: {line}", file=sys.stderr)
 
 
 def _check_credentials(args: argparse.Namespace, config: Config) -> int:

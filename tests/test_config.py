@@ -121,3 +121,30 @@ def test_check_config_exits_2_and_prints_every_problem():
     ok = subprocess.run([sys.executable, "-m", "exporter", "--check-config", "--config", str(CONFIGS / "minimal.ok.yml")],
                         capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0 and "ok (1 accounts; collectors: cost)" in ok.stdout
+
+
+def test_check_config_warns_when_the_reports_spikes_are_not_the_exporters(tmp_path):
+    """The reporter names spikes with reporter.summary's thresholds, the exporter asks their drivers with
+    collectors.cost.drivers': when the file sets them apart, --check-config says so (and still exits 0), and the
+    reporter says it once as it starts."""
+    account = {"id": "000000000001", "name": "a", "project": "p", "role_arn": "arn:aws:iam::000000000001:role/x"}
+    path = tmp_path / "config.yaml"
+    import yaml
+
+    def check(reporter: dict) -> subprocess.CompletedProcess:
+        path.write_text(yaml.safe_dump({"accounts": [account], "reporter": reporter}))
+        return subprocess.run([sys.executable, "-m", "exporter.cli", "--check-config", "--config", str(path)],
+                              capture_output=True, text=True, timeout=60)
+
+    same = check({"summary": {"spike_ratio": 2, "spike_min_usd": 10}})
+    assert same.returncode == 0 and "warning" not in same.stderr
+    apart = check({"summary": {"spike_ratio": 3, "baseline_days": 7}})
+    assert apart.returncode == 0, apart.stderr
+    warnings = [line for line in apart.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 2
+    assert "reporter.summary.spike_ratio (3.0) differs from collectors.cost.drivers.spike_ratio (2.0)" in warnings[0]
+    assert "reporter.summary.baseline_days (7) differs from collectors.cost.baseline_days (14)" in warnings[1]
+    reporter = subprocess.run([sys.executable, "-m", "exporter.reporter.cli", "--config", str(path), "--once",
+                               "--date", "2026-06-30", "--dry-run"], capture_output=True, text=True, timeout=120,
+                              env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}, cwd=tmp_path)
+    assert reporter.stderr.count("event=config_warning") == 2, reporter.stderr

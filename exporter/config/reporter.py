@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from exporter.config.pull import URL_RE, ExporterAccess, parse_exporter_urls, resolve_access
-from exporter.config.spikes import parse_spike_thresholds
+from exporter.config.spikes import parse_spike_thresholds, spike_definition_mismatches
 from exporter.config.validate import ENV_NAME_RE, ConfigError, Section, shown
 
 CHAT_TYPES = ("slack", "teams", "google_chat", "webhook")
@@ -254,3 +254,15 @@ def resolve_secrets(settings: ReporterSettings, environ: Mapping[str, str], prob
         chat.append(replace(destination, webhook_url=url or None))
     return replace(settings, llm=llm, chat=tuple(chat),
                    exporter_access=resolve_access(settings.exporter_access, environ, problems))
+
+
+def spike_mismatches(config: Any, summary: SummarySettings | None = None) -> list[str]:
+    """``config`` (an :class:`exporter.config.Config`): its reporter section's spike definition (or ``summary``)
+    against the one its exporter asks spike drivers for, when both are on; one warning line each."""
+    cost = config.collectors.cost
+    if not cost.enabled or not cost.drivers.enabled or (summary is None and not config.reporter):
+        return []
+    if summary is None:
+        summary = parse_reporter(Section(config.reporter, "reporter", [])).summary
+    return spike_definition_mismatches((cost.drivers.spike_ratio, cost.drivers.spike_min_usd, cost.baseline_days),
+                                       (summary.spike_ratio, summary.spike_min_usd, summary.baseline_days))

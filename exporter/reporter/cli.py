@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from exporter import __version__, config as config_mod, logsetup
 from exporter.cliargs import ArgumentParser, iso_date
 from exporter.config import Config, ConfigError, parse_listen_address
-from exporter.config.reporter import ReporterSettings, load_settings
+from exporter.config.reporter import ReporterSettings, load_settings, spike_mismatches
 from exporter.web import WebGuard
 
 log = logging.getLogger("exporter.reporter")
@@ -108,6 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"aws-ops-reporter: invalid web config {exc}", file=sys.stderr)
             return 2
     logsetup.setup(args.log_level or config.log.level, args.log_format or config.log.format)
+    for line in spike_mismatches(config, settings.summary):
+        log.warning("event=config_warning warning=%r", line)
 
     from exporter.reporter.store import Store
 
