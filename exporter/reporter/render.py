@@ -27,8 +27,28 @@ __all__ = ["claims_text", "deterministic_text", "reason_text", "sparkline_block"
 Link = Callable[[Fact], str]
 
 
+LINKS_AFTER, LINKS_BETWEEN = " — ", " · "  # how a line's links are written (exporter.reporter.compose)
+
+
 def _no_link(fact: Fact) -> str:
     return ""
+
+
+def _unrepeated(link: Link) -> Link:
+    """``link``, less the links the line before already gave: a spike's drivers share one Grafana panel, and the
+    reader needs it once. The deterministic text asks for each line's links once, in line order."""
+    previous: list[str] = []
+
+    def fresh(fact: Fact) -> str:
+        text = link(fact)
+        if not text.startswith(LINKS_AFTER):
+            return text
+        shown = text[len(LINKS_AFTER):].split(LINKS_BETWEEN)
+        kept = [one for one in shown if one not in previous]
+        previous[:] = shown
+        return LINKS_AFTER + LINKS_BETWEEN.join(kept) if kept else ""
+
+    return fresh
 
 
 def usd(value: Decimal | None, signed: bool = False, na: str = "n/a") -> str:
@@ -145,6 +165,11 @@ def _budgets(kinds: Mapping[str, list[Fact]], t: Mapping[str, str], link: Link) 
             lines.append(t["budget_no_data"].format(kind=t[b["kind"]], who=f"`{b['name']}`",
                                                     budget=usd(b["budget_usd"])) + link(f))
             continue
+        if b.get("too_early"):
+            lines.append(t["budget_spent_over" if b["over_budget"] else "budget_too_early"].format(
+                kind=t[b["kind"]], who=f"`{b['name']}`", mtd=usd(b["month_to_date_usd"]), budget=usd(b["budget_usd"]),
+                pct=b.get("month_to_date_pct"), days=b["days_elapsed"], min=b["min_days"]) + link(f))
+            continue
         lines.append(t["budget"].format(kind=t[b["kind"]], who=f"`{b['name']}`", projected=usd(b["projected_usd"]),
                                         budget=usd(b["budget_usd"]), pct=b["projected_pct"],
                                         over=t["over"] if b["over_budget"] else "") + link(f))
@@ -159,7 +184,7 @@ def _health(kinds: Mapping[str, list[Fact]], t: Mapping[str, str], data: Mapping
     lines = [t["health"].format(open=len(data["health"]["open"]), upcoming=len(data["health"]["upcoming"]))]
     for f in events:
         e = f.row
-        lines.append("• " + t["health_event"].format(
+        lines.append("• " + t["health_event_upcoming" if f.state == "upcoming" else "health_event"].format(
             status=t[f.state], who=f"`{e['account']}`", service=f"`{e['service']}`", code=f"`{e['event_type_code']}`",
             region=f"`{e['region']}`", start=when(e["start_time"], zone, t["n/a"])) + link(f))
     return lines
@@ -216,6 +241,7 @@ def deterministic_text(facts: Facts, language: str, reason: str, link: Link = _n
     t = labels(language)
     d = facts.data
     zone = d.get("timezone", "UTC")
+    link = _unrepeated(link)
     lines = [t["deterministic"].format(reason=reason)]
     by_section = {name: _by_kind(f for f in facts.items if f.section == name) for name in SECTIONS}
     blocks = {
