@@ -18,10 +18,9 @@ import pytest
 
 from bench.report_scenarios import (ACCOUNTS, SAGEMAKER, SCENARIOS, URL, Scenario, _history, _store, health_event,
                                     result_of, snapshot_of)
-from exporter.config.reporter import ReporterSettings, SummarySettings
+from exporter.config.reporter import ReporterSettings, SummarySettings, parse_reporter
 from exporter.config.validate import Section
-from exporter.config.reporter import parse_reporter
-from exporter.reporter import links
+from exporter.reporter import claims, links
 from exporter.reporter.factlist import Fact
 from exporter.reporter.runner import Reporter
 from exporter.reporter.summary import Facts, build_facts
@@ -235,3 +234,15 @@ def test_an_upcoming_health_event_says_when_it_starts():
     assert "• open: `web-prod` `EC2` `AWS_EC2_OPERATIONAL_ISSUE` `us-east-1` since 2026-11-15 12:35 KST" in en
     assert "• 예정: `data-prod` `RDS` `AWS_RDS_MAINTENANCE_SCHEDULED` `us-east-1` 시작 예정 2026-11-21 03:00 KST" in ko
     assert "since 2026-11-21" not in en
+
+
+def test_the_claims_check_reads_a_too_early_budget_from_its_facts():
+    day = dt.date(2026, 12, 1)
+    scenario = Scenario("budget", day, _store(day, _history(day)), project_budgets={"data": Decimal("2000")})
+    facts = facts_of(scenario)
+    mtd = _value(facts.item("budget:data"), "month_to_date")
+    said = claims.Claim(("budget:data",), f"`data` has spent ${mtd:,.2f} of its $2,000.00 budget; too early to "
+                                          "project (1 of 3 days).")
+    assert claims.check(said, facts) is None
+    over = claims.Claim(("budget:data",), f"`data` is over budget: ${mtd * 31:,.2f} projected against $2,000.00.")
+    assert claims.check(over, facts) is not None  # one day × 31 is no fact, and the budget is not over
