@@ -22,6 +22,7 @@ from exporter.config.reporter import ReporterSettings, SummarySettings, parse_re
 from exporter.config.validate import Section
 from exporter.reporter import claims, links
 from exporter.reporter.factlist import Fact
+from exporter.reporter.llm import system_prompt
 from exporter.reporter.runner import Reporter
 from exporter.reporter.summary import Facts, build_facts
 
@@ -246,3 +247,8 @@ def test_the_claims_check_reads_a_too_early_budget_from_its_facts():
     assert claims.check(said, facts) is None
     over = claims.Claim(("budget:data",), f"`data` is over budget: ${mtd * 31:,.2f} projected against $2,000.00.")
     assert claims.check(over, facts) is not None  # one day × 31 is no fact, and the budget is not over
+
+
+@pytest.mark.parametrize("language", ["en", "ko"])
+def test_the_model_is_told_a_too_early_budget_has_no_projection(language):
+    assert "too_early has no projection yet" in system_prompt(language)

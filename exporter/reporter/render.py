@@ -42,6 +42,7 @@ def _unrepeated(link: Link) -> Link:
     def fresh(fact: Fact) -> str:
         text = link(fact)
         if not text.startswith(LINKS_AFTER):
+            previous.clear()
             return text
         shown = text[len(LINKS_AFTER):].split(LINKS_BETWEEN)
         kept = [one for one in shown if one not in previous]
