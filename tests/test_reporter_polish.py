@@ -20,7 +20,7 @@ from bench.report_scenarios import (ACCOUNTS, SAGEMAKER, SCENARIOS, URL, Scenari
                                     result_of, snapshot_of)
 from exporter.config.reporter import ReporterSettings, SummarySettings, parse_reporter
 from exporter.config.validate import Section
-from exporter.reporter import claims, links
+from exporter.reporter import claims, compose, links, render
 from exporter.reporter.factlist import Fact
 from exporter.reporter.llm import system_prompt
 from exporter.reporter.runner import Reporter
@@ -252,3 +252,21 @@ def test_the_claims_check_reads_a_too_early_budget_from_its_facts():
 @pytest.mark.parametrize("language", ["en", "ko"])
 def test_the_model_is_told_a_too_early_budget_has_no_projection(language):
     assert "too_early has no projection yet" in system_prompt(language)
+
+
+def test_checked_claims_in_a_row_citing_the_same_fact_give_its_links_once():
+    scenario = SCENARIOS["spike"]()
+    facts = facts_of(scenario)
+    link, _ = compose._linker(facts, facts.data["metric"], GRAFANA)
+    spike, driver = "spike:data-prod:Amazon SageMaker", "driver:data-prod:Amazon SageMaker:USE1-ml.p3.2xlarge-hours"
+    said = [claims.Claim((spike,), "`data-prod` / `Amazon SageMaker` spiked to $321.92."),
+            claims.Claim((spike, driver), "Driven by `USE1-ml.p3.2xlarge-hours`, +$265.10."),
+            claims.Claim((spike,), "That is 8.0× its mean."),
+            claims.Claim((driver,), "`USE1-ml.p3.2xlarge-hours` cost $290.10."),
+            claims.Claim((spike,), "`data-prod` / `Amazon SageMaker` spiked to $321.92.")]
+    lines = render.claims_text(said, 0, facts, "en", link).split("\n")
+    first, second, third, fourth, fifth = (set(LINK_RE.findall(line)) for line in lines if line.startswith("• "))
+    assert {label for label, _ in first} == {"Grafana", "Cost Explorer"}
+    assert not first & second and {label for label, _ in second} == {"Grafana", "Cost Explorer"}  # the driver's
+    assert third == set()  # the line before cited the spike too
+    assert fourth == second - first and fifth == first  # not right after the same links: given again

@@ -34,22 +34,23 @@ def _no_link(fact: Fact) -> str:
     return ""
 
 
-def _unrepeated(link: Link) -> Link:
-    """``link``, less the links the line before already gave: a spike's drivers share one Grafana panel, and the
-    reader needs it once. The deterministic text asks for each line's links once, in line order."""
+def _unrepeated(text: str, previous: list[str]) -> str:
+    """A line's links (``text``: `` — [label](url) · …``, one group per fact), less the links the line before gave
+    (``previous``, then set to this line's): a spike's drivers share one Grafana panel, and the reader needs it
+    once. Text in another form (a test's own ``link``) is kept as it is."""
+    if not text.startswith(LINKS_AFTER):
+        previous.clear()
+        return text
+    shown = list(dict.fromkeys(one for group in text.split(LINKS_AFTER)[1:] for one in group.split(LINKS_BETWEEN)))
+    kept = [one for one in shown if one not in previous]
+    previous[:] = shown
+    return LINKS_AFTER + LINKS_BETWEEN.join(kept) if kept else ""
+
+
+def _once(link: Link) -> Link:
+    """``link`` for a text that asks for each line's links once, in line order (the deterministic summary)."""
     previous: list[str] = []
-
-    def fresh(fact: Fact) -> str:
-        text = link(fact)
-        if not text.startswith(LINKS_AFTER):
-            previous.clear()
-            return text
-        shown = text[len(LINKS_AFTER):].split(LINKS_BETWEEN)
-        kept = [one for one in shown if one not in previous]
-        previous[:] = shown
-        return LINKS_AFTER + LINKS_BETWEEN.join(kept) if kept else ""
-
-    return fresh
+    return lambda fact: _unrepeated(link(fact), previous)
 
 
 def usd(value: Decimal | None, signed: bool = False, na: str = "n/a") -> str:
@@ -242,7 +243,7 @@ def deterministic_text(facts: Facts, language: str, reason: str, link: Link = _n
     t = labels(language)
     d = facts.data
     zone = d.get("timezone", "UTC")
-    link = _unrepeated(link)
+    link = _once(link)
     lines = [t["deterministic"].format(reason=reason)]
     by_section = {name: _by_kind(f for f in facts.items if f.section == name) for name in SECTIONS}
     blocks = {
@@ -270,17 +271,17 @@ def claims_text(claims: Sequence[Any], dropped: int, facts: Facts, language: str
     urgent fact it cites, with the links of the facts it cites."""
     t = labels(language)
     order = {name: i for i, name in enumerate(SECTIONS)}
-    placed: dict[str, list[str]] = {name: [] for name in SECTIONS}
+    placed: dict[str, list[tuple[str, str]]] = {name: [] for name in SECTIONS}
     for claim in claims:
         cited = [f for f in (facts.item(i) for i in claim.facts) if f is not None]
         section = min((f.section for f in cited), key=order.__getitem__, default="other")
-        suffix = "".join(dict.fromkeys(link(f) for f in cited if link(f)))
-        placed[section].append(f"• {claim.text}{suffix}")
+        placed[section].append((f"• {claim.text}", "".join(dict.fromkeys(s for s in map(link, cited) if s))))
     lines = [t["checked"].format(dropped=t["dropped"].format(n=dropped) if dropped else "")]
+    previous: list[str] = []
     for name in SECTIONS:
         if placed[name]:
             lines.append(f"*{_heading(name, t, facts.data)}*")
-            lines.extend(placed[name])
+            lines.extend(text + _unrepeated(suffix, previous) for text, suffix in placed[name])
     return "\n".join(lines)
 
 
