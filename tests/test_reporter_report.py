@@ -71,8 +71,10 @@ def test_a_budget_never_collected_has_no_data_and_a_real_zero_on_the_1st_is_zero
         post(SCENARIOS["failing"](), "ko"))
     first = SCENARIOS["first_of_month"]()
     budget = next(b for b in facts_of(first).data["budgets"] if b["name"] == "web-staging")
-    assert (budget["no_data"], budget["month_to_date_usd"], budget["projected_usd"]) == (False, 0, 0)
-    assert "account `web-staging`: $0.00 of $100.00 (0.0%)" in plain(post(first))
+    # A real $0 month to date; on the 1st too early to project (reporter.summary.budget_min_days_elapsed).
+    assert (budget["no_data"], budget["month_to_date_usd"], budget["projected_usd"]) == (False, 0, None)
+    assert "account `web-staging`: $0.00 month to date of $100.00 · too early to project (1 of 3 days)" in plain(
+        post(first))
 
 
 def test_times_are_in_the_reporters_time_zone_to_the_minute():

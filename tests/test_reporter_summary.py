@@ -92,8 +92,8 @@ def test_facts_from_a_known_history_are_exact(history):
     assert d["budgets"] == [{"kind": "project", "name": "proj-1", "account_ids": ["000000000001"], "accounts": ["acct-1"],
                              "budget_usd": D("1000.00"), "month_to_date_usd": D("210.75"),
                              "projected_usd": D("421.50"), "projected_pct": D("42.2"), "over_budget": False,
-                             "no_data": False, "over_by_usd": None, "over_by_pct": None, "days_elapsed": 15,
-                             "days_in_month": 30}]
+                             "no_data": False, "too_early": False, "min_days": 3, "month_to_date_pct": D("21.1"),
+                             "over_by_usd": None, "over_by_pct": None, "days_elapsed": 15, "days_in_month": 30}]
     assert [(f.id, f.section, f.actionable) for f in facts.items if f.section != "totals"] == [
         ("spike:acct-1:Amazon EC2", "spikes", True), ("budget:proj-1", "budgets", False),
         ("mover:wow:acct-1:Amazon EC2", "movers", False), ("mover:wow:acct-2:Amazon EC2", "movers", False),

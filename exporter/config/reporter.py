@@ -72,6 +72,10 @@ class SummarySettings:
     # A CloudWatch series shown next to a spike or mover: its mean on the day moved at least this many percent
     # from its baseline mean, either way (exporter.reporter.cwcontext).
     cloudwatch_min_change_pct: Decimal = Decimal("50")
+    # No budget projection before this many complete days of the month (the Prometheus rules' own
+    # aws_ops:budget_min_days_elapsed:threshold, prometheus/rules/thresholds.yml): fees billed on the 1st make
+    # one day × the days in the month meaningless. A month to date already over the budget is over it all the same.
+    budget_min_days_elapsed: int = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +211,7 @@ def _parse_summary(s: Section) -> SummarySettings:
         spike_ratio=spike_ratio,
         spike_min_usd=spike_min_usd,
         cloudwatch_min_change_pct=_positive(s, "cloudwatch_min_change_pct", d.cloudwatch_min_change_pct),
+        budget_min_days_elapsed=s.integer("budget_min_days_elapsed", d.budget_min_days_elapsed, minimum=0, maximum=31),
     )
     s.close()
     return settings

@@ -209,17 +209,21 @@ def _items(data: Mapping[str, Any], p: _Spans) -> Iterator[Fact]:
                    _values(("impact", a["impact_usd"], "usd", (span,) if span else ())),
                    state="open", actionable=True, direction=1, spans=(span,) if span else (), row=a)
     for b in data["budgets"]:
-        state = "no_data" if b.get("no_data") else ("over_budget" if b["over_budget"] else "within_budget")
+        state = ("no_data" if b.get("no_data") else "over_budget" if b["over_budget"]
+                 else "too_early" if b.get("too_early") else "within_budget")
         yield Fact(f"budget:{b['name']}" if b["kind"] == "project" else f"budget:account:{b['name']}", "budget",
                    "budgets", {b["kind"]: b["name"]},
                    _values(("budget", b["budget_usd"], "usd", (p.month,)),
                            ("month_to_date", b["month_to_date_usd"], "usd", (p.month_to_date,)),
+                           ("month_to_date_pct_of_budget", b.get("month_to_date_pct") if b.get("too_early") else None,
+                            "pct", (p.month_to_date,)),
                            ("projected", b["projected_usd"], "usd", (p.projected,)),
                            ("projected_pct_of_budget", b["projected_pct"], "pct", (p.projected,)),
                            ("over_by", b.get("over_by_usd"), "usd", (p.projected,)),
                            ("over_by_pct_of_budget", b.get("over_by_pct"), "pct", (p.projected,)),
                            ("days_elapsed", b.get("days_elapsed"), "days", (p.month_to_date,)),
-                           ("days_in_month", b.get("days_in_month"), "days", (p.month,))),
+                           ("days_in_month", b.get("days_in_month"), "days", (p.month,)),
+                           ("days_needed_to_project", b.get("min_days") if b.get("too_early") else None, "days", ())),
                    state=state, actionable=state == "over_budget", spans=(p.month,),
                    extra={"account_ids": tuple(b.get("account_ids") or ()), "members": tuple(b.get("accounts") or ())},
                    row=b)
@@ -301,14 +305,32 @@ def context_items(data: Mapping[str, Any]) -> list[tuple[str, str, Mapping[str, 
                     for m in data["movers"][key]]
 
 
+def context_period(about: str, data: Mapping[str, Any]) -> tuple[dt.datetime, dt.datetime]:
+    """The UTC instants [start, end) of what a spike or mover (its fact id) is about, as Cost Explorer counts days:
+    the day, or the month to date of a month-over-month mover."""
+    day = _d(data["day"])
+    first = first_of_month(day) if about.startswith("mover:mom:") else day
+    return (dt.datetime.combine(first, dt.time(), dt.timezone.utc),
+            dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.timezone.utc))
+
+
+def _open_during(event: Mapping[str, Any], period: tuple[dt.datetime, dt.datetime]) -> bool:
+    """Whether a Health event was open at some time in ``period``: one that started after it (the report is written
+    the next day) or ended before it explains nothing of it."""
+    start, end = (dt.datetime.fromisoformat(event[k]) if event.get(k) else None for k in ("start_time", "end_time"))
+    return (start is None or start < period[1]) and (end is None or end >= period[0])
+
+
 def _context(data: Mapping[str, Any], p: _Spans) -> Iterator[Fact]:
-    """An open AWS Health event of the same account and service (:mod:`exporter.reporter.servicemap`) next to each
-    spike and mover: ``context:spike:acct:Amazon SageMaker:health:AWS_SAGEMAKER_OPERATIONAL_ISSUE:us-east-1``; and
+    """An open AWS Health event of the same account and service (:mod:`exporter.reporter.servicemap`), open during
+    the spike's or mover's period (:func:`context_period`), next to each spike and mover: ``context:spike:acct:Amazon SageMaker:health:AWS_SAGEMAKER_OPERATIONAL_ISSUE:us-east-1``; and
     the CloudWatch series of its account and service that moved (``data["context_cloudwatch"]``,
     :mod:`exporter.reporter.cwcontext`): ``context:spike:…:cloudwatch:AWS/SageMaker:GPUUtilization.Average{…}:us-east-1``."""
     for section, about, item in context_items(data):
+        period = context_period(about, data)
         for e in data["health"]["open"]:
-            if e["account"] != item["account"] or not health_matches(e["service"], item["service"]):
+            if (e["account"] != item["account"] or not health_matches(e["service"], item["service"])
+                    or not _open_during(e, period)):
                 continue
             spans = tuple(Span("event", _d(t), _d(t)) for t in (e["start_time"], e["end_time"]) if t)
             yield Fact(f"context:{about}:health:{e['event_type_code']}:{e['region']}", "context_health", section,

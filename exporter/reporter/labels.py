@@ -41,6 +41,10 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "anomaly": "Cost Anomaly Detection, open: {who} {id}, impact {usd} ({period})",
         "budget": "{kind} {who}: {projected} of {budget} ({pct}%){over}",
         "budget_no_data": "{kind} {who}: no data (cost never collected) · budget {budget}",
+        "budget_too_early": "{kind} {who}: {mtd} month to date of {budget} · too early to project ({days} of {min} "
+                            "days)",
+        "budget_spent_over": "{kind} {who}: {mtd} month to date of {budget} ({pct}%), already over budget (too early "
+                             "to project: {days} of {min} days)",
         "over": " — over budget",
         "forecast_over": "{kind} {who} forecast to end {month_name} at {forecast}, {pct}% of its {budget} budget "
                          "(AWS Cost Explorer forecast){over}",
@@ -48,6 +52,7 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "forecast_item": "{who} {forecast} ({pct}% of {budget})", "forecast_item_no_budget": "{who} {forecast}",
         "health": "{open} open, {upcoming} upcoming",
         "health_event": "{status} {who} {service} {code} {region} since {start}",
+        "health_event_upcoming": "{status} {who} {service} {code} {region} starts {start}",
         "open": "open:", "upcoming": "upcoming:",
         "freshness": "Data: last pull {pull} ({age} h ago)",
         "never": "never",
@@ -98,12 +103,16 @@ LABELS: Mapping[str, Mapping[str, str]] = {
         "anomaly": "Cost Anomaly Detection 진행 중: {who} {id}, 영향 {usd} ({period})",
         "budget": "{kind} {who}: 예상 {projected} / 예산 {budget} ({pct}%){over}",
         "budget_no_data": "{kind} {who}: 데이터 없음 (비용이 수집된 적 없음) · 예산 {budget}",
+        "budget_too_early": "{kind} {who}: 이번 달 누계 {mtd} / 예산 {budget} · 아직 월말 예상 불가 ({min}일 중 {days}일 경과)",
+        "budget_spent_over": "{kind} {who}: 이번 달 누계 {mtd} / 예산 {budget} ({pct}%) — 이미 예산 초과 (아직 월말 예상 불가: "
+                             "{min}일 중 {days}일 경과)",
         "over": " — 예산 초과",
         "forecast_over": "{kind} {who}: {month} 월말 예측 {forecast}, 예산 {budget}의 {pct}% (AWS Cost Explorer 예측){over}",
         "forecast_folded": "AWS Cost Explorer {month} 월말 예측: {items}",
         "forecast_item": "{who} {forecast} (예산 {budget}의 {pct}%)", "forecast_item_no_budget": "{who} {forecast}",
         "health": "진행 중 {open}건, 예정 {upcoming}건",
         "health_event": "{status} {who} {service} {code} {region} 시작 {start}",
+        "health_event_upcoming": "{status} {who} {service} {code} {region} 시작 예정 {start}",
         "open": "진행 중:", "upcoming": "예정:",
         "freshness": "데이터: 마지막 수집 {pull} ({age}시간 전)",
         "never": "없음",

@@ -27,8 +27,30 @@ __all__ = ["claims_text", "deterministic_text", "reason_text", "sparkline_block"
 Link = Callable[[Fact], str]
 
 
+LINKS_AFTER, LINKS_BETWEEN = " — ", " · "  # how a line's links are written (exporter.reporter.compose)
+
+
 def _no_link(fact: Fact) -> str:
     return ""
+
+
+def _unrepeated(text: str, previous: list[str]) -> str:
+    """A line's links (``text``: `` — [label](url) · …``, one group per fact), less the links the line before gave
+    (``previous``, then set to this line's): a spike's drivers share one Grafana panel, and the reader needs it
+    once. Text in another form (a test's own ``link``) is kept as it is."""
+    if not text.startswith(LINKS_AFTER):
+        previous.clear()
+        return text
+    shown = list(dict.fromkeys(one for group in text.split(LINKS_AFTER)[1:] for one in group.split(LINKS_BETWEEN)))
+    kept = [one for one in shown if one not in previous]
+    previous[:] = shown
+    return LINKS_AFTER + LINKS_BETWEEN.join(kept) if kept else ""
+
+
+def _once(link: Link) -> Link:
+    """``link`` for a text that asks for each line's links once, in line order (the deterministic summary)."""
+    previous: list[str] = []
+    return lambda fact: _unrepeated(link(fact), previous)
 
 
 def usd(value: Decimal | None, signed: bool = False, na: str = "n/a") -> str:
@@ -145,6 +167,11 @@ def _budgets(kinds: Mapping[str, list[Fact]], t: Mapping[str, str], link: Link) 
             lines.append(t["budget_no_data"].format(kind=t[b["kind"]], who=f"`{b['name']}`",
                                                     budget=usd(b["budget_usd"])) + link(f))
             continue
+        if b.get("too_early"):
+            lines.append(t["budget_spent_over" if b["over_budget"] else "budget_too_early"].format(
+                kind=t[b["kind"]], who=f"`{b['name']}`", mtd=usd(b["month_to_date_usd"]), budget=usd(b["budget_usd"]),
+                pct=b.get("month_to_date_pct"), days=b["days_elapsed"], min=b["min_days"]) + link(f))
+            continue
         lines.append(t["budget"].format(kind=t[b["kind"]], who=f"`{b['name']}`", projected=usd(b["projected_usd"]),
                                         budget=usd(b["budget_usd"]), pct=b["projected_pct"],
                                         over=t["over"] if b["over_budget"] else "") + link(f))
@@ -159,7 +186,7 @@ def _health(kinds: Mapping[str, list[Fact]], t: Mapping[str, str], data: Mapping
     lines = [t["health"].format(open=len(data["health"]["open"]), upcoming=len(data["health"]["upcoming"]))]
     for f in events:
         e = f.row
-        lines.append("• " + t["health_event"].format(
+        lines.append("• " + t["health_event_upcoming" if f.state == "upcoming" else "health_event"].format(
             status=t[f.state], who=f"`{e['account']}`", service=f"`{e['service']}`", code=f"`{e['event_type_code']}`",
             region=f"`{e['region']}`", start=when(e["start_time"], zone, t["n/a"])) + link(f))
     return lines
@@ -216,6 +243,7 @@ def deterministic_text(facts: Facts, language: str, reason: str, link: Link = _n
     t = labels(language)
     d = facts.data
     zone = d.get("timezone", "UTC")
+    link = _once(link)
     lines = [t["deterministic"].format(reason=reason)]
     by_section = {name: _by_kind(f for f in facts.items if f.section == name) for name in SECTIONS}
     blocks = {
@@ -243,17 +271,17 @@ def claims_text(claims: Sequence[Any], dropped: int, facts: Facts, language: str
     urgent fact it cites, with the links of the facts it cites."""
     t = labels(language)
     order = {name: i for i, name in enumerate(SECTIONS)}
-    placed: dict[str, list[str]] = {name: [] for name in SECTIONS}
+    placed: dict[str, list[tuple[str, str]]] = {name: [] for name in SECTIONS}
     for claim in claims:
         cited = [f for f in (facts.item(i) for i in claim.facts) if f is not None]
         section = min((f.section for f in cited), key=order.__getitem__, default="other")
-        suffix = "".join(dict.fromkeys(link(f) for f in cited if link(f)))
-        placed[section].append(f"• {claim.text}{suffix}")
+        placed[section].append((f"• {claim.text}", "".join(dict.fromkeys(s for s in map(link, cited) if s))))
     lines = [t["checked"].format(dropped=t["dropped"].format(n=dropped) if dropped else "")]
+    previous: list[str] = []
     for name in SECTIONS:
         if placed[name]:
             lines.append(f"*{_heading(name, t, facts.data)}*")
-            lines.extend(placed[name])
+            lines.extend(text + _unrepeated(suffix, previous) for text, suffix in placed[name])
     return "\n".join(lines)
 
 

@@ -133,9 +133,11 @@ def _top_movers(items: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]
 
 def _budgets(store: Store, day: dt.date, metric: str, project_budgets: Mapping[str, Decimal],
              account_budgets: Mapping[str, Decimal], project_totals: Mapping[str, Mapping[str, Any]],
-             account_totals: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+             account_totals: Mapping[str, Mapping[str, Any]], min_days: int) -> list[dict[str, Any]]:
     """Budget projections. A budget none of whose accounts' cost was ever collected has no data: no figure,
-    never "$0.00 of $20,000.00"; an account that was collected and had no cost yet (the 1st) is a real $0."""
+    never "$0.00 of $20,000.00"; an account that was collected and had no cost yet (the 1st) is a real $0.
+    Before ``min_days`` complete days of the month no projection (``too_early``), unless the month to date alone
+    is over the budget: then the "projection" is the money spent, and it is over."""
     month_days = days_in_month(day)
     collected = store.cost_collected(metric)
     accounts = store.accounts()
@@ -152,16 +154,21 @@ def _budgets(store: Store, day: dt.date, metric: str, project_budgets: Mapping[s
             ids = members[kind].get(name, set())
             no_data = not ids & collected
             mtd = None if no_data else ((totals.get(name) or {}).get("month_to_date") or Decimal(0))
-            projected = None if mtd is None else money(mtd / day.day * month_days)
-            over = projected is not None and projected > budget
+            # Too early to project (budget_min_days_elapsed), unless the money spent is over the budget already.
+            early = mtd is not None and day.day < min_days
+            projected = None if mtd is None or early else money(mtd / day.day * month_days)
+            reached = mtd if early else projected  # too early: only the money spent counts
+            over = reached is not None and reached > budget
+            over_by = reached - budget if over else None
             out.append({"kind": kind, "name": name, "account_ids": sorted(ids),
                         "accounts": sorted(member_names[name]) if kind == "project" else [name],
                         "budget_usd": money(budget),
                         "month_to_date_usd": mtd, "projected_usd": projected,
                         "projected_pct": None if projected is None else percent(projected, budget),
-                        "over_budget": over, "no_data": no_data,
-                        "over_by_usd": money(projected - budget) if over else None,
-                        "over_by_pct": percent(projected - budget, budget) if over else None,
+                        "over_budget": over, "no_data": no_data, "too_early": early, "min_days": min_days,
+                        "month_to_date_pct": None if mtd is None else percent(mtd, budget),
+                        "over_by_usd": None if over_by is None else money(over_by),
+                        "over_by_pct": None if over_by is None else percent(over_by, budget),
                         "days_elapsed": day.day, "days_in_month": month_days})
     return out
 
@@ -288,7 +295,7 @@ def build_facts(store: Store, day: dt.date, now: dt.datetime, settings: SummaryS
 
     project_totals, account_totals = level_totals("project"), level_totals("account")
     budgets = _budgets(store, day, metric, project_budgets or {}, account_budgets or {}, project_totals,
-                       account_totals)
+                       account_totals, settings.budget_min_days_elapsed)
 
     aws_text: dict[str, str] = {}
     refs: dict[str, str] = {}  # text → its id
