@@ -93,6 +93,14 @@ def _budget(f: Fact, style: str) -> str:
                 "combined": f"`{b}` has a {usd(budget)} budget but no data: its cost was never collected.",
                 "figures": f"{usd(budget)} budget, no data: `{b}`.",
                 "korean": f"`{b}`는 비용이 수집된 적이 없어 데이터 없음 (예산 {usd(budget)})."})[style]
+    if f.state == "too_early":
+        days, need = _v(f, "days_elapsed"), _v(f, "days_needed_to_project")
+        return _Styles({"plain": f"`{b}` has spent {usd(mtd)} of its {usd(budget)} budget; too early to project ({days} of {need} days).",
+                "prose": f"It is too early to project `{b}`: {usd(mtd)} month to date against {usd(budget)}.",
+                "rounded": f"`{b}`: about {usd(mtd, True)} month to date of {usd(budget, True)}, too early to project.",
+                "combined": f"`{b}` has spent {usd(mtd)} in the first {days} days; too early to project against {usd(budget)}.",
+                "figures": f"{usd(mtd)} month to date of {usd(budget)}: `{b}` (too early to project).",
+                "korean": f"`{b}` 이번 달 누계 {usd(mtd)} / 예산 {usd(budget)}, 아직 월말 예상 불가."})[style]
     if f.state == "over_budget":
         over, over_pct = _v(f, "over_by"), _v(f, "over_by_pct_of_budget")
         return _Styles({"plain": f"`{b}` is over budget: projected {usd(proj)} against {usd(budget)} ({pct}%), {usd(over)} over.",
