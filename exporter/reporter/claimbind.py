@@ -7,9 +7,11 @@ its driver). A *cue* is something in the wording that names some but not all of 
 * a name of an entity (account, project, service, usage type, anomaly id, event type, region, CloudWatch
   namespace or metric), backticked or (a name that is not one plain lowercase word) written out;
 * a period word or a date (:mod:`claimtext`'s markers: "week over week", "month over month", "전주 대비",
-  "전월 대비", "last month", "2026-11-15" …), naming the facts one of whose periods it fits.
+  "전월 대비", "last month", "2026-11-15" …), naming the facts one of whose periods it fits (a date: the facts
+  about that one day, when a cited fact is; not the month to date that ends on it).
 
-A figure is bound to the facts of the cue nearest to it in its clause (either side; before it on a tie); in
+A figure is bound to the facts of the cue nearest to it in its clause (either side; before it on a tie; an English
+causal phrase cuts the clause: the cause named after "because of" says nothing of a figure before it); in
 a clause without a cue, to those of the last cue before it in the claim; before any cue, to the facts no cue
 of the claim names (all of them if every one is named). A figure that is a value of none of the facts it is
 bound to is *misbound* and the claim is dropped: "`data-prod` / `Amazon SageMaker` spiked to $290.10,
@@ -22,9 +24,8 @@ own clause only.
 
 **Causes.** A causal phrase ("because", "due to", "caused by", "driven by", "as a result of", "owing to",
 "left … running", "때문", "인해", "(으)로 인한", "원인" …) is allowed only when the claim cites a fact that is a
-cause the exporter knows (kind ``driver``, ``anomaly``, ``context_health``, ``context_cloudwatch``) and the
-cause it names is that fact's own name (usage type, anomaly id, event type, CloudWatch namespace / metric /
-series): right after the English phrase (after a few filler words: "of the", "higher"), or right before a
+cause the exporter knows (kind ``driver`` or ``anomaly``; a Health event or CloudWatch series beside a spike is
+context, never its cause) and the cause it names is that fact's own name (usage type, anomaly id): right after the English phrase (after a few filler words: "of the", "higher"), or right before a
 Korean postposition ("`X`로 인해", "`X` 때문에"; "원인" on either side). Anything else — a cause no fact gives
 ("someone left a notebook running", "because of a new training job") — drops the **whole claim**, like every
 other mismatch (so it counts towards the ``claims_rejected`` fallback). A clause that says a fact is *not*
@@ -42,15 +43,16 @@ from exporter.reporter.factlist import Fact, Span, Value
 
 CUE_KEYS = ("account", "project", "service", "usage_type", "anomaly_id", "event_type_code", "region",
             "namespace", "metric", "series")
-CAUSE_KINDS = frozenset({"driver", "anomaly", "context_health", "context_cloudwatch"})
-CAUSE_KEYS = ("usage_type", "anomaly_id", "event_type_code", "namespace", "metric", "series")
+# Context (a Health event or a CloudWatch series next to a spike) is never a cause: prompt rules 8 and 9.
+CAUSE_KINDS = frozenset({"driver", "anomaly"})
+CAUSE_KEYS = ("usage_type", "anomaly_id")
 # English: the cause follows the phrase.
 CAUSE_BEFORE_RE = re.compile(
     r"\b(?:because(?:\s+of)?|due\s+to|caused\s+by|driven\s+by|as\s+a\s+result\s+of|owing\s+to|thanks\s+to|"
     r"result(?:ed|ing|s)?\s+from|triggered\s+by|attributable\s+to|stem(?:s|med|ming)?\s+from|on\s+account\s+of|"
     r"the\s+(?:cause|reason)\s+(?:is|was|being))\b|원인", re.IGNORECASE)
 # Korean (and "left … running"): the cause comes before.
-CAUSE_AFTER_RE = re.compile(r"때문|인해|인한|으로\s*인|탓|\bleft\b[^.;]{0,40}?\brunning\b", re.IGNORECASE)
+CAUSE_AFTER_RE = re.compile(r"때문|인해|인한|으로\s*인|탓|켜\s*(?:두|놓|둔)|\bleft\b[^.;]{0,40}?\brunning\b", re.IGNORECASE)
 NOT_A_CAUSE_RE = re.compile(r"원인(?:이라고|으로)\s*단정할\s*수(?:는)?\s*없|\bnot\s+(?:necessarily\s+)?"
                             r"(?:the\s+)?(?:cause|reason)\b|\bmay\s+or\s+may\s+not\b", re.IGNORECASE)
 FILLER_RE = re.compile(r"(?:\s+|[:(/,]|\$?[\d.,]+|^(?:은|는|이|가|으로|로)|\b(?:of|the|a|an|its|their|higher|more|"
@@ -84,6 +86,8 @@ def _cues(text: str, reading: Reading, cited: list[Fact], fits: Fits) -> list[tu
             out += [(a, b, frozenset(ids)) for a, b in _name_spans(text, name)]
     for marker in reading.periods:
         ids = frozenset(f.id for f in cited if any(fits(marker, s) for s in f.all_spans()))
+        if marker.date is not None:  # a date names the facts of that one day, not a month to date ending on it
+            ids = frozenset(f.id for f in cited if any(s.first == s.last == marker.date for s in f.all_spans())) or ids
         if ids and ids != every:
             out.append((marker.start, marker.end, ids))
     return sorted(out)
@@ -99,7 +103,7 @@ def misbound(text: str, reading: Reading, cited: list[Fact], candidates: Candida
     named = frozenset().union(*(ids for _, _, ids in cues))
     base = frozenset(f.id for f in cited) - named or frozenset(f.id for f in cited)
     for figure in reading.figures:
-        low, high = claimtext.clause_of(reading, figure.start)
+        low, high = _segment(text, *claimtext.clause_of(reading, figure.start), figure.start)
         near = [c for c in cues if low <= c[0] < high]
         if near:
             ids = min(near, key=lambda c: (max(c[0] - figure.end, figure.start - c[1], 0), c[0] > figure.start))[2]
@@ -110,6 +114,18 @@ def misbound(text: str, reading: Reading, cited: list[Fact], candidates: Candida
             about = ", ".join(sorted(ids))
             return f"figure {figure.text!r} is not a value of the fact its words name ({about})"
     return None
+
+
+def _segment(text: str, low: int, high: int, at: int) -> tuple[int, int]:
+    """The part of the clause [low, high) around ``at`` that an English causal phrase does not cut: in "rose $281.55
+    because of `X` (+$265.10)" the cause's name tells nothing about the figure before the phrase."""
+    for m in CAUSE_BEFORE_RE.finditer(text, low, high):
+        if m.group(0).startswith("원인"):
+            continue
+        if m.start() > at:
+            return low, m.start()
+        low = m.start()
+    return low, high
 
 
 def _cause_names(cited: list[Fact]) -> list[str]:

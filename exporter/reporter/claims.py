@@ -195,10 +195,11 @@ def check(claim: Claim, facts: Facts) -> str | None:
     if _copied(claim.text, facts.aws_text.values()):
         return "copies AWS-originated text"
     return (_entities(claim, reading, facts, cited_facts) or _figures(claim, reading, facts, cited_facts)
-            or claimbind.misbound(claim.text, reading, cited_facts, _candidates, _span_fits)
-            or claimbind.unknown_cause(claim.text, cited_facts) or _periods(reading, cited_facts) or _directions(reading, cited_facts) or _states(claim, cited_facts)
+            or _periods(reading, cited_facts) or _directions(reading, cited_facts) or _states(claim, cited_facts)
             or _times(reading, cited_facts) or _foreign_events(cited_facts)
-            or recordtypes.mislabelled(reading, cited_facts, _candidates))
+            or recordtypes.mislabelled(reading, cited_facts, _candidates)
+            or claimbind.misbound(claim.text, reading, cited_facts, _candidates, _span_fits)
+            or claimbind.unknown_cause(claim.text, cited_facts))
 
 
 def _foreign_events(cited: list[Fact]) -> str | None:
