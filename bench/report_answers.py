@@ -18,6 +18,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from bench.report_context_answers import anomaly_claim, context_claim, context_lies
 from bench.report_record_types import credits_as_usage, record_type_claims
+from bench.report_swap_answers import swap_lies
 from exporter.reporter.factlist import Fact
 from exporter.reporter.summary import Facts
 
@@ -381,7 +382,7 @@ MUTATIONS = (misattributed, config_number, percentage_not_in_facts, wrong_day, m
 def lies(facts: Facts, claims: Claims, n: int) -> Iterator[Lie]:
     for mutate in MUTATIONS:
         yield from mutate(facts, claims, n)
-    for extra in (context_lies, credits_as_usage):
+    for extra in (context_lies, credits_as_usage, swap_lies):
         for kind, new, text in extra(facts, claims, n):
             yield Lie(kind, new, text)
 

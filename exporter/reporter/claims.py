@@ -13,6 +13,9 @@ The answer is JSON (``{"claims": [{"facts": ["spike:data-prod:Amazon SageMaker"]
   percentage is a percentage of that fact, a "$" figure one of its amounts; explicit signs must agree), of a
   fact about the accounts, projects and services named in the figure's clause (citing one more fact does not
   make another account's figure this one's);
+* a figure is a value only of a cited fact other than the one its words name (figures swapped between
+  co-cited facts), or a causal phrase names a cause that is not a cited driver, anomaly or context fact
+  (:mod:`claimbind` has the rules);
 * a period it names (a date, "last month", "month to date", "week over week", "mean" …) does not fit the
   period of the value nearest to it in its clause, or, in a clause without figures, what the cited facts are
   about (the right number for the wrong day, month to date called last month, and no day-over-day figures);
@@ -40,7 +43,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-from exporter.reporter import claimtext, guard, recordtypes
+from exporter.reporter import claimbind, claimtext, guard, recordtypes
 from exporter.reporter.claimtext import Figure, Marker, Reading
 from exporter.reporter.factlist import Fact, Span, Value
 from exporter.reporter.summary import Facts
@@ -194,7 +197,9 @@ def check(claim: Claim, facts: Facts) -> str | None:
     return (_entities(claim, reading, facts, cited_facts) or _figures(claim, reading, facts, cited_facts)
             or _periods(reading, cited_facts) or _directions(reading, cited_facts) or _states(claim, cited_facts)
             or _times(reading, cited_facts) or _foreign_events(cited_facts)
-            or recordtypes.mislabelled(reading, cited_facts, _candidates))
+            or recordtypes.mislabelled(reading, cited_facts, _candidates)
+            or claimbind.misbound(claim.text, reading, cited_facts, _candidates, _span_fits)
+            or claimbind.unknown_cause(claim.text, cited_facts))
 
 
 def _foreign_events(cited: list[Fact]) -> str | None:

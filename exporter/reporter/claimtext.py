@@ -46,6 +46,8 @@ PERIOD_WORDS: tuple[tuple[str, frozenset[str]], ...] = tuple(sorted((
     ("month to date", frozenset({"month_to_date", "month_over_month"})),
     ("month-to-date", frozenset({"month_to_date", "month_over_month"})),
     ("mtd", frozenset({"month_to_date", "month_over_month"})),
+    ("month so far", frozenset({"month_to_date", "month_over_month"})),
+    ("so far this month", frozenset({"month_to_date", "month_over_month"})),
     # "forecast" is AWS's (Span kind forecast, exporter.reporter.forecasts), "projected" the reporter's own.
     ("this month", frozenset({"month_to_date", "month", "projected", "forecast", "month_over_month"})),
     ("month end", frozenset({"projected", "forecast", "month"})),
