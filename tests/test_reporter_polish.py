@@ -103,7 +103,22 @@ def test_no_line_repeats_a_link_of_the_line_before_it():
         assert _panel(first["Grafana"])[1] == "27" and "Grafana" not in second  # the same panel: given once
         assert second["Cost Explorer"] != first["Cost Explorer"]
         shown = [set(LINK_RE.findall(line)) for line in lines]
-        assert all(not (a & b) for a, b in zip(shown, shown[1:]))
+        under = [i for i, line in enumerate(lines) if line.startswith("  ")]
+        assert under and all(not (shown[i] & shown[i - 1]) for i in under)
+
+
+def test_two_accounts_lines_on_one_public_health_event_both_link_it():
+    arn = "arn:aws:health:us-east-1::event/EC2/AWS_EC2_OPERATIONAL_ISSUE/public-1"
+    scenario = SCENARIOS["spike"]()
+    at = dt.datetime(2026, 11, 16, 0, 20, tzinfo=dt.timezone.utc)
+    event = health_event(arn, start="2026-11-15T08:00:00+00:00", scope="PUBLIC")
+    accounts = [(a, name, project) for a, (name, project) in ACCOUNTS.items()]
+    results = [result_of("health", a, [event], last_success=at, last_attempt=at) for a in (DATA_PROD, "333333333333")]
+    scenario.store.store_snapshot(snapshot_of(*results, accounts=accounts), URL, at)
+    for language in ("en", "ko"):
+        lines = [line for line in post(scenario, language).split("\n") if "`AWS_EC2_OPERATIONAL_ISSUE`" in line]
+        assert [line.split("`")[1] for line in lines] == ["data-prod", "web-prod"]
+        assert [dict(LINK_RE.findall(line)).get("AWS Health") for line in lines] == [links.health_event(arn)] * 2
 
 
 # ------------------------------------------------------------------------- Health context, the day's events only

@@ -34,23 +34,29 @@ def _no_link(fact: Fact) -> str:
     return ""
 
 
-def _unrepeated(text: str, previous: list[str]) -> str:
-    """A line's links (``text``: `` — [label](url) · …``, one group per fact), less the links the line before gave
-    (``previous``, then set to this line's): a spike's drivers share one Grafana panel, and the reader needs it
-    once. Text in another form (a test's own ``link``) is kept as it is."""
+SUB_ITEMS = frozenset({"driver", "context_health", "context_cloudwatch"})  # lines under a spike or mover
+
+
+def _unrepeated(text: str, previous: list[str], sub_item: bool) -> str:
+    """A line's links (``text``: `` — [label](url) · …``, one group per fact); for a line under an item
+    (``sub_item``: a driver, a context line) less the links the line before gave (``previous``, then set to this
+    line's): a spike's drivers share one Grafana panel, and the reader needs it once. An item's own line keeps
+    all its links (two accounts' lines on one public Health event both link it). Text in another form (a
+    test's own ``link``) is kept as it is."""
     if not text.startswith(LINKS_AFTER):
         previous.clear()
         return text
     shown = list(dict.fromkeys(one for group in text.split(LINKS_AFTER)[1:] for one in group.split(LINKS_BETWEEN)))
-    kept = [one for one in shown if one not in previous]
+    kept = [one for one in shown if not sub_item or one not in previous]
     previous[:] = shown
     return LINKS_AFTER + LINKS_BETWEEN.join(kept) if kept else ""
 
 
 def _once(link: Link) -> Link:
-    """``link`` for a text that asks for each line's links once, in line order (the deterministic summary)."""
+    """``link`` for a text that asks for the links under an item once, in line order (the deterministic
+    summary)."""
     previous: list[str] = []
-    return lambda fact: _unrepeated(link(fact), previous)
+    return lambda fact: _unrepeated(link(fact), previous, fact.kind in SUB_ITEMS)
 
 
 def usd(value: Decimal | None, signed: bool = False, na: str = "n/a") -> str:
@@ -281,7 +287,7 @@ def claims_text(claims: Sequence[Any], dropped: int, facts: Facts, language: str
     for name in SECTIONS:
         if placed[name]:
             lines.append(f"*{_heading(name, t, facts.data)}*")
-            lines.extend(text + _unrepeated(suffix, previous) for text, suffix in placed[name])
+            lines.extend(text + _unrepeated(suffix, previous, True) for text, suffix in placed[name])
     return "\n".join(lines)
 
 
