@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.report_scenarios import (ACCOUNTS, SAGEMAKER, SCENARIOS, URL, Scenario, _history, _store, health_event,
+from bench.report_scenarios import (ACCOUNTS, IDS, SAGEMAKER, SCENARIOS, URL, Scenario, _history, _store, health_event,
                                     result_of, snapshot_of)
 from exporter.config.reporter import ReporterSettings, SummarySettings, parse_reporter
 from exporter.config.validate import Section
@@ -89,7 +89,7 @@ def test_a_driver_links_the_spike_drivers_panel_and_cost_explorer_filtered_to_it
     assert "UsageType" not in _console_filters(spike["Cost Explorer"])
 
 
-def test_no_line_repeats_a_link_of_the_line_before_it():
+def test_no_line_under_an_item_repeats_a_link_of_the_line_before_it():
     scenario = SCENARIOS["spike"]()
     store = scenario.store
     store.drivers = store.drivers + [{"account": "data-prod", "account_id": DATA_PROD, "service": SAGEMAKER,
@@ -109,12 +109,8 @@ def test_no_line_repeats_a_link_of_the_line_before_it():
 
 def test_two_accounts_lines_on_one_public_health_event_both_link_it():
     arn = "arn:aws:health:us-east-1::event/EC2/AWS_EC2_OPERATIONAL_ISSUE/public-1"
-    scenario = SCENARIOS["spike"]()
-    at = dt.datetime(2026, 11, 16, 0, 20, tzinfo=dt.timezone.utc)
     event = health_event(arn, start="2026-11-15T08:00:00+00:00", scope="PUBLIC")
-    accounts = [(a, name, project) for a, (name, project) in ACCOUNTS.items()]
-    results = [result_of("health", a, [event], last_success=at, last_attempt=at) for a in (DATA_PROD, "333333333333")]
-    scenario.store.store_snapshot(snapshot_of(*results, accounts=accounts), URL, at)
+    scenario = _with_events(event, account_ids=(DATA_PROD, IDS["web-prod"]))
     for language in ("en", "ko"):
         lines = [line for line in post(scenario, language).split("\n") if "`AWS_EC2_OPERATIONAL_ISSUE`" in line]
         assert [line.split("`")[1] for line in lines] == ["data-prod", "web-prod"]
@@ -123,12 +119,13 @@ def test_two_accounts_lines_on_one_public_health_event_both_link_it():
 
 # ------------------------------------------------------------------------- Health context, the day's events only
 
-def _with_events(*events) -> Scenario:
+def _with_events(*events, account_ids: tuple[str, ...] = (DATA_PROD,)) -> Scenario:
+    """The spike day with ``events`` open in each of ``account_ids``."""
     scenario = SCENARIOS["spike"]()
     at = dt.datetime(2026, 11, 16, 0, 20, tzinfo=dt.timezone.utc)
     accounts = [(a, name, project) for a, (name, project) in ACCOUNTS.items()]
-    scenario.store.store_snapshot(snapshot_of(result_of("health", DATA_PROD, list(events), last_success=at,
-                                                        last_attempt=at), accounts=accounts), URL, at)
+    results = [result_of("health", a, list(events), last_success=at, last_attempt=at) for a in account_ids]
+    scenario.store.store_snapshot(snapshot_of(*results, accounts=accounts), URL, at)
     return scenario
 
 
